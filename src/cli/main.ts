@@ -1,0 +1,34 @@
+// The `glm-webgpu` command (Node + Dawn). Each subcommand lives in its own module and registers
+// itself here; `run` returns the exit code (0 ok, 1 runtime error, 2 bad arguments).
+import { Command, CommanderError } from 'commander';
+import { registerAdapterCommand } from './adapter';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('glm-webgpu')
+    .description('Run GLM chat models (ChatGLM-6B, ChatGLM2/3, GLM-4, GLM-4-0414, GLM-Edge) on WebGPU with INT4 weights')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerAdapterCommand(program);
+  return program;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version exit through here with code 0.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    const e = err as Error;
+    console.error(`glm-webgpu: ${e.name}: ${e.message}`);
+    return EXIT_ERROR;
+  }
+}

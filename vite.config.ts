@@ -1,0 +1,65 @@
+// One config, three builds (see package.json "build"):
+//   vite build              -> dist/web: the static pages (chat, widget demo, bench, smoke) + their workers
+//   vite build --mode lib   -> dist/lib: the library (ES module) for bundlers
+//   vite build --mode cli   -> dist/cli: the Node CLI (Dawn's `webgpu` package stays external)
+import { defineConfig } from 'vite';
+import { resolve } from 'node:path';
+import { builtinModules } from 'node:module';
+
+const root = import.meta.dirname;
+
+// Cross-origin isolation lets the CPU fallback use SharedArrayBuffer threads.
+export const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig(({ mode }) => {
+  if (mode === 'cli') {
+    return {
+      publicDir: false,
+      build: {
+        ssr: resolve(root, 'src/cli/main.ts'),
+        outDir: resolve(root, 'dist/cli'),
+        emptyOutDir: true,
+        target: 'node20',
+        sourcemap: true,
+        rollupOptions: {
+          external: ['webgpu', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+          output: { entryFileNames: 'main.js', format: 'es' },
+        },
+      },
+      ssr: { noExternal: true, external: ['webgpu'] },
+    };
+  }
+  if (mode === 'lib') {
+    return {
+      publicDir: false,
+      build: {
+        outDir: resolve(root, 'dist/lib'),
+        emptyOutDir: true,
+        lib: { entry: resolve(root, 'src/index.ts'), formats: ['es'], fileName: 'glm-webgpu' },
+        rollupOptions: { external: ['webgpu', /^node:/] },
+      },
+      worker: { format: 'es' },
+    };
+  }
+  return {
+    root: resolve(root, 'src/ui'),
+    publicDir: resolve(root, 'public'),
+    base: './',
+    build: {
+      outDir: resolve(root, 'dist/web'),
+      emptyOutDir: true,
+      target: 'es2022',
+      rollupOptions: {
+        input: {
+          smoke: resolve(root, 'src/ui/smoke.html'),
+        },
+      },
+    },
+    worker: { format: 'es' },
+    server: { host: '127.0.0.1', headers: isolationHeaders },
+    preview: { host: '127.0.0.1', port: 5173, headers: isolationHeaders },
+  };
+});

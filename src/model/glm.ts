@@ -1,0 +1,68 @@
+// THE forward pass of every GLM generation, over any Ops backend. It reads top to bottom like the
+// reference modeling code it mirrors; family differences are flags of the normalized config:
+//   ChatGLM-6B (THUDM chatglm-6b modeling_chatglm.py, GLMBlock.forward):
+//       h = LN(x); x = h * alpha + Attn(h); h = LN(x); x = h * alpha + MLP_gelu(h)
+//   ChatGLM2/3, GLM-4-9B-chat (THUDM v2 code, GLMBlock.forward) and HF glm (GlmDecoderLayer.forward):
+//       x = x + Attn(RMS(x)); x = x + MLP_swiglu(RMS(x))
+//   GLM-4-0414 (HF Glm4DecoderLayer.forward): x = x + RMS_post(Attn(RMS(x))); x = x + RMS_post(MLP(RMS(x)))
+import type { GlmConfig } from './config';
+import type { ForwardBatch, Ops } from './ops';
+import type { ModelWeights, NormWeights } from './weights-types';
+
+export interface ForwardResult<T> {
+  /** Hidden states after the final norm: [n, hidden] (or [1, hidden] with logits 'last'). */
+  hidden: T;
+  /** [n, vocab], [1, vocab] or null, as asked. */
+  logits: T | null;
+}
+
+export function forward<T, W, C>(
+  ops: Ops<T, W, C>,
+  config: GlmConfig,
+  weights: ModelWeights<W>,
+  cache: C,
+  batch: ForwardBatch,
+  want: 'all' | 'last' | 'none' = 'last',
+): ForwardResult<T> {
+  const norm = (x: T, n: NormWeights<W>): T =>
+    config.norm === 'rmsnorm' ? ops.rmsNorm(x, n.weight, config.normEps) : ops.layerNorm(x, n.weight, n.bias, config.normEps);
+  const alpha = config.residualAlpha;
+
+  let x = ops.embed(weights.embedding, batch.ids); // [n, hidden]
+
+  for (let l = 0; l < config.numLayers; l++) {
+    const layer = weights.layers[l]!;
+
+    // --- self-attention ---
+    const attnIn = norm(x, layer.attnNorm); // [n, hidden]
+    const qkv = ops.matmul(attnIn, layer.qkv.weight, { bias: layer.qkv.bias }); // [n, (H + 2Hkv)·D]
+    const q = ops.ropeKvAppend(qkv, cache, l, batch, config); // [n, H·D]; k, v now in the cache
+    const context = ops.attention(q, cache, l, batch, config); // [n, H·D]
+    if (alpha !== null) {
+      // ChatGLM-6B: the residual is the *normalized* input scaled by alpha, fused into the output projection.
+      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: attnIn, residualScale: alpha });
+    } else if (layer.postAttnNorm) {
+      x = ops.add(x, norm(ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias }), layer.postAttnNorm));
+    } else {
+      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: x });
+    }
+
+    // --- MLP ---
+    const mlpIn = norm(x, layer.mlpNorm); // [n, hidden]
+    const up = ops.matmul(mlpIn, layer.mlpUp.weight, { bias: layer.mlpUp.bias }); // [n, 2F] or [n, F]
+    const act = config.mlp === 'swiglu' ? ops.swiglu(up) : ops.gelu(up); // [n, F]
+    if (alpha !== null) {
+      x = ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias, residual: mlpIn, residualScale: alpha });
+    } else if (layer.postMlpNorm) {
+      x = ops.add(x, norm(ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias }), layer.postMlpNorm));
+    } else {
+      x = ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias, residual: x });
+    }
+  }
+
+  const n = batch.ids.length;
+  const last = want === 'last' && n > 1 ? ops.sliceRows(x, n - 1, 1) : x;
+  const hidden = norm(last, weights.finalNorm);
+  const logits = want === 'none' ? null : ops.matmul(hidden, weights.lmHead); // [rows, vocab]
+  return { hidden, logits };
+}

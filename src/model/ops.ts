@@ -1,0 +1,58 @@
+// The backend interface the forward pass (glm.ts) is written against. CpuOps (src/cpu/ops.ts) is
+// the float32 reference; GpuOps (src/gpu/ops.ts) implements the same methods with WGSL kernels and
+// is tested method by method against CpuOps.
+//
+// Activations are 2-D: [tokens, width]. Weights are [out_features, in_features]. The KV cache of
+// each layer holds K and V as [capacity, numKvHeads * headDim].
+import type { GlmConfig } from './config';
+
+/** The new tokens of one forward call and where they sit in the sequence. */
+export interface ForwardBatch {
+  ids: Int32Array;
+  /** RoPE position of each new token (ChatGLM-6B: not simply the index; see positions.ts). */
+  positions: Int32Array;
+  /** ChatGLM-6B's second position channel (block position); absent for the other families. */
+  blockPositions?: Int32Array;
+  /** Sequence index of the first new token = number of tokens already in the KV cache. */
+  start: number;
+  /** Keys with index < this are visible to every query (ChatGLM-6B's bidirectional context); 0 = purely causal. */
+  bidirectionalPrefix: number;
+}
+
+export interface MatmulEpilogue<T, W> {
+  bias?: W;
+  /** out = x·Wᵀ + bias + residualScale * residual. */
+  residual?: T;
+  residualScale?: number;
+}
+
+export interface Ops<T, W, C> {
+  readonly name: string;
+  /** Rows of `table` ([vocab, hidden]) for each id -> [n, hidden]. */
+  embed(table: W, ids: Int32Array): T;
+  layerNorm(x: T, weight: W, bias: W | undefined, eps: number): T;
+  rmsNorm(x: T, weight: W, eps: number): T;
+  /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional fused bias / scaled residual epilogue. */
+  matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W>): T;
+  /**
+   * Splits qkv [n, (H + 2·Hkv)·D] into q, k, v; applies RoPE to q and k; appends k and v to layer
+   * `layer` of the cache at sequence slots start..start+n-1; returns the rotated q [n, H·D].
+   */
+  ropeKvAppend(qkv: T, cache: C, layer: number, batch: ForwardBatch, config: GlmConfig): T;
+  /**
+   * Attention of q [n, H·D] (tokens start..start+n-1) over cache slots 0..start+n-1 of layer `layer`:
+   * query i sees key j when j <= start+i or j < bidirectionalPrefix. Scale 1/sqrt(D); query head h reads
+   * KV head floor(h / (H / Hkv)) (GQA/MQA without copying K/V). Returns [n, H·D].
+   */
+  attention(q: T, cache: C, layer: number, batch: ForwardBatch, config: GlmConfig): T;
+  /** [n, 2F] -> [n, F]: silu(x[:, :F]) * x[:, F:] (gate first, as THUDM's and HF's fused gate_up). */
+  swiglu(x: T): T;
+  /** GELU, tanh form (ChatGLM-6B's gelu_impl). */
+  gelu(x: T): T;
+  add(a: T, b: T): T;
+  /** Rows start..start+count-1 of x. */
+  sliceRows(x: T, start: number, count: number): T;
+  createKvCache(config: GlmConfig, capacity: number): C;
+  /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
+  read(x: T): Promise<Float32Array>;
+}

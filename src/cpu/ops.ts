@@ -4,8 +4,10 @@
 // PyTorch run; the GPU kernels accumulate in f32 and are compared with named tolerances.
 import type { GlmConfig } from '../model/config';
 import type { ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
-import type { HostTensor } from '../model/tensor';
+import type { HostWeight } from '../model/weights';
 import { roundToF16 } from '../formats/dtype';
+import { matmulQuant } from './quant-matmul';
+import { dequantizeRows } from '../quant/rows';
 
 /** A CPU activation: [rows, cols] float32, row-major. */
 export interface CpuTensor {
@@ -21,19 +23,22 @@ export interface CpuKvCache {
   v: Float32Array[];
 }
 
-export type CpuWeight = HostTensor;
+/** Dense float32 or quantized (q4/q8, used directly by matmulQuant). */
+export type CpuWeight = HostWeight;
 
-export function cpuTensor(rows: number, cols: number, data = new Float32Array(rows * cols)): CpuTensor {
+export function cpuTensor(rows: number, cols: number, data: Float32Array = new Float32Array(rows * cols)): CpuTensor {
   if (data.length !== rows * cols) throw new RangeError(`[${rows}, ${cols}] tensor needs ${rows * cols} values, got ${data.length}`);
   return { rows, cols, data };
 }
 
 function vectorOf(w: CpuWeight, length: number, what: string): Float32Array {
+  if (w.dtype !== 'f32') throw new RangeError(`${what}: expected a float32 vector, got a ${w.dtype} tensor`);
   if (w.data.length !== length) throw new RangeError(`${what}: expected ${length} values, got ${w.data.length} (shape [${w.shape}])`);
   return w.data;
 }
 
 function matrixShape(w: CpuWeight): [number, number] {
+  if (w.dtype !== 'f32') return [w.rows, w.cols];
   if (w.shape.length !== 2) throw new RangeError(`expected a 2-D weight, got shape [${w.shape}]`);
   return [w.shape[0]!, w.shape[1]!];
 }
@@ -259,8 +264,10 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   readonly name = 'cpu';
 
   embed(table: CpuWeight, ids: Int32Array): CpuTensor {
-    const [, hidden] = matrixShape(table);
-    return embed(table.data, hidden, ids);
+    const [vocab, hidden] = matrixShape(table);
+    if (table.dtype === 'f32') return embed(table.data, hidden, ids);
+    for (const id of ids) if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+    return cpuTensor(ids.length, hidden, dequantizeRows(table, ids));
   }
   layerNorm(x: CpuTensor, weight: CpuWeight, bias: CpuWeight | undefined, eps: number): CpuTensor {
     return layerNorm(x, vectorOf(weight, x.cols, 'layerNorm weight'), bias && vectorOf(bias, x.cols, 'layerNorm bias'), eps);
@@ -270,9 +277,16 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   }
   matmul(x: CpuTensor, w: CpuWeight, epilogue: MatmulEpilogue<CpuTensor, CpuWeight> = {}): CpuTensor {
     const [out, inFeatures] = matrixShape(w);
-    if (inFeatures !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${w.shape}] expects ${inFeatures}`);
+    if (inFeatures !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${out}, ${inFeatures}] expects ${inFeatures}`);
     const bias = epilogue.bias && vectorOf(epilogue.bias, out, 'matmul bias');
-    return matmulF32(x, w.data, out, bias, epilogue.residual, epilogue.residualScale ?? 1);
+    if (w.dtype === 'f32') return matmulF32(x, w.data, out, bias, epilogue.residual, epilogue.residualScale ?? 1);
+    const y = cpuTensor(x.rows, out, matmulQuant(x.data, x.rows, w, bias));
+    const { residual, residualScale = 1 } = epilogue;
+    if (residual) {
+      if (residual.rows !== y.rows || residual.cols !== y.cols) throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [${y.rows}, ${y.cols}]`);
+      for (let i = 0; i < y.data.length; i++) y.data[i] = Math.fround(y.data[i]! + Math.fround(residualScale * residual.data[i]!));
+    }
+    return y;
   }
   ropeKvAppend(qkv: CpuTensor, cache: CpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): CpuTensor {
     return ropeKvAppend(qkv, cache, layer, batch, config);

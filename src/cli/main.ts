@@ -1,7 +1,9 @@
 // The `glm-webgpu` command (Node + Dawn). Each subcommand lives in its own module and registers
 // itself here; `run` returns the exit code (0 ok, 1 runtime error, 2 bad arguments).
 import { Command, CommanderError } from 'commander';
+import { UsageError } from './args';
 import { registerAdapterCommand } from './adapter';
+import { registerModelCommands } from './model-commands';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -14,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerAdapterCommand(program);
+  registerModelCommands(program);
   return program;
 }
 
@@ -26,6 +29,10 @@ export async function run(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version exit through here with code 0.
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (err instanceof UsageError) {
+      console.error(`glm-webgpu: error: ${err.message}\n(run with --help for usage)`);
+      return EXIT_USAGE;
     }
     const e = err as Error;
     console.error(`glm-webgpu: ${e.name}: ${e.message}`);

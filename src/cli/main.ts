@@ -3,7 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from './args';
 import { registerAdapterCommand } from './adapter';
+import { registerPlanCommand } from './plan';
 import { registerModelCommands } from './model-commands';
+import { registerConvertCommand } from './convert';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -16,7 +18,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerAdapterCommand(program);
+  registerPlanCommand(program);
   registerModelCommands(program);
+  registerConvertCommand(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import type { ModelWeights } from '../model/weights-types';
 import { forward } from '../model/glm';
 import { makeBatch } from '../model/positions';
 import { GlmError } from '../errors';
+import { argmax } from './sampler';
 
 export class ContextOverflowError extends GlmError {
   override name = 'ContextOverflowError';
@@ -61,19 +62,6 @@ export class ModelSession<T, W, C> {
   reset(): void {
     this.tokens.length = 0;
   }
-}
-
-export function argmax(values: Float32Array, offset = 0, length = values.length - offset): number {
-  let best = 0;
-  let bestValue = -Infinity;
-  for (let i = 0; i < length; i++) {
-    const v = values[offset + i]!;
-    if (v > bestValue) {
-      bestValue = v;
-      best = i;
-    }
-  }
-  return best;
 }
 
 /** Greedy decoding of `maxNewTokens` after `promptIds` (no stop tokens: the reference fixtures do not stop). */

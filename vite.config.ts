@@ -55,6 +55,7 @@ export default defineConfig(({ mode }) => {
       rollupOptions: {
         input: {
           smoke: resolve(root, 'src/ui/smoke.html'),
+          'engine-test': resolve(root, 'src/ui/engine-test.html'),
         },
       },
     },

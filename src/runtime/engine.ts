@@ -2,7 +2,7 @@
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
 import { GlmError, InvalidArgumentError } from '../errors';
-import type { ModelFiles } from '../formats/byte-source';
+import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
@@ -56,6 +56,11 @@ function yieldToEventLoop(): Promise<void> {
   });
 }
 
+/** The tokenizer of a model folder (tokenizer.json, or a SentencePiece model for ChatGLM-6B/2/3). */
+export function loadModelTokenizer(files: ModelFiles): Promise<GlmTokenizer> {
+  return loadTokenizerFromFolder((file: (typeof TOKENIZER_FILE_NAMES)[number]) => readOptional(files, file));
+}
+
 async function readOptional(files: ModelFiles, name: string): Promise<Uint8Array | string | undefined> {
   if (!(await files.exists(name))) return undefined;
   if (name.endsWith('.model')) {
@@ -107,8 +112,11 @@ export class GlmEngine {
     const files = typeof source === 'string' ? await this.resolve(source) : source;
     const name = typeof source === 'string' ? source : files.location;
     const progress = options.onProgress ?? (() => {});
+    progress({ phase: 'config', done: 0, total: 1, text: `opening ${name}` });
+    // Fail fast, naming the folder, when it is not a model at all (before any tokenizer or weights work).
+    if (!(await files.exists('config.json'))) throw new MissingFileError(`missing file "config.json" in model folder "${files.location}": is this a model folder?`);
     progress({ phase: 'tokenizer', done: 0, total: 1, text: 'reading the tokenizer' });
-    const tokenizer = await loadTokenizerFromFolder((file: (typeof TOKENIZER_FILE_NAMES)[number]) => readOptional(files, file));
+    const tokenizer = await loadModelTokenizer(files);
     progress({ phase: 'tokenizer', done: 1, total: 1, text: 'tokenizer ready' });
     const kind = options.backend === 'auto' || options.backend === undefined ? await autoBackend() : options.backend;
     const backend = await loadBackend(files, {
@@ -188,20 +196,50 @@ export class GlmEngine {
    * and usage). Returns the whole completion.
    */
   async generate(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
+    return (await this.generateWithIds(request, onChunk)).completion;
+  }
+
+  /**
+   * Plain text completion (no chat template): the prompt is tokenized with the tokenizer's own special
+   * tokens and continued. Returns the completion and the generated ids (the CLI prints them).
+   */
+  async complete(
+    prompt: string,
+    request: Omit<ChatCompletionRequest, 'messages'> = {},
+    onChunk?: (chunk: ChatCompletionChunk) => void,
+  ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
-    if (this.running) throw new GenerationInProgressError('another generation is running on this engine; await it or abort() it first');
+    validateRequest({ ...request, messages: [{ role: 'user', content: prompt }] });
+    const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
+    return this.exclusive(() => this.run(l, promptIds, request, onChunk));
+  }
+
+  /** Like generate(), but also returns the generated ids. */
+  async generateWithIds(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<{ completion: ChatCompletion; ids: number[] }> {
+    const l = this.require();
     validateRequest(request);
+    const promptIds = renderChat(l.family, request.messages, l.tokenizer).ids;
+    return this.exclusive(() => this.run(l, promptIds, request, onChunk));
+  }
+
+  private async exclusive<R>(work: () => Promise<R>): Promise<R> {
+    if (this.running) throw new GenerationInProgressError('another generation is running on this engine; await it or abort() it first');
     this.running = true;
     this.abortRequested = false;
     try {
-      return await this.run(l, request, onChunk);
+      return await work();
     } finally {
       this.running = false;
       this.abortRequested = false;
     }
   }
 
-  private async run(l: Loaded, request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<ChatCompletion> {
+  private async run(
+    l: Loaded,
+    promptIds: number[],
+    request: Omit<ChatCompletionRequest, 'messages'>,
+    onChunk?: (chunk: ChatCompletionChunk) => void,
+  ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, usage?: Usage): ChatCompletionChunk => ({
@@ -213,7 +251,6 @@ export class GlmEngine {
       ...(usage ? { usage } : {}),
     });
 
-    const promptIds = renderChat(l.family, request.messages, l.tokenizer).ids;
     if (promptIds.length >= l.contextLength) {
       throw new ContextOverflowError(
         `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the conversation (or resetChat and send fewer messages)`,
@@ -301,7 +338,7 @@ export class GlmEngine {
       prefilled_tokens: fresh.length,
     };
     onChunk?.(chunk({}, finish, usage));
-    return {
+    const completion: ChatCompletion = {
       id,
       object: 'chat.completion',
       created,
@@ -309,6 +346,7 @@ export class GlmEngine {
       choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
       usage,
     };
+    return { completion, ids: generated };
   }
 
   private require(): Loaded {

@@ -132,6 +132,15 @@ function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
   };
 }
 
+/**
+ * A worker resolves relative URLs against its own script URL, not the page: resolve paths here.
+ * Bare names without a slash or dot (registry ids) pass through.
+ */
+function pageRelative(source: string): string {
+  if (typeof location === 'undefined' || /^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source)) return source;
+  return new URL(source, location.href).href;
+}
+
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
   const inThread = options.inThread ?? typeof Worker === 'undefined';
   if (inThread) {
@@ -151,7 +160,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const worker = options.worker ?? new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'glm-webgpu-engine' });
   const remote = Comlink.wrap<EngineWorkerApi>(worker);
   const backend: Backend = {
-    load: (source, opts, onProgress) => remote.load(source, opts, onProgress ? Comlink.proxy(onProgress) : undefined),
+    load: (source, opts, onProgress) => remote.load(pageRelative(source), opts, onProgress ? Comlink.proxy(onProgress) : undefined),
     generate: (req, onChunk) => remote.generate(req, onChunk ? Comlink.proxy(onChunk) : undefined),
     unload: () => remote.unload(),
     abort: () => remote.abort(),

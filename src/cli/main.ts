@@ -5,6 +5,7 @@ import { UsageError } from './args';
 import { registerAdapterCommand } from './adapter';
 import { registerPlanCommand } from './plan';
 import { registerModelCommands } from './model-commands';
+import { registerChatCommands } from './chat-commands';
 import { registerConvertCommand } from './convert';
 
 export const EXIT_OK = 0;
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerAdapterCommand(program);
   registerPlanCommand(program);
   registerModelCommands(program);
+  registerChatCommands(program);
   registerConvertCommand(program);
   return program;
 }

@@ -2,25 +2,28 @@
 //   logits   --model DIR --ids 5,7,9 [--backend cpu|gpu] [--quant none|q4|q8]  -> {"logits": [[...], ...]}
 //   generate --model DIR --ids 5,7,9 --max-new-tokens N --temperature 0 --json -> {"ids": [...], "stats": {...}}
 import type { Command } from 'commander';
-import { nodeModelFiles } from '../formats/node-files';
+import { openModelSource } from './model-source';
 import { loadBackend, type BackendKind } from '../runtime/backend';
 import type { QuantChoice } from '../model/quantize-weights';
-import { argmax } from '../runtime/session';
+import { argmax } from '../runtime/sampler';
 import { UsageError, parseChoice, parseIdList, parseNonNegativeInt, parseNumber } from './args';
+import { addSamplingOptions, generateFromPrompt, type SamplingCliOptions } from './chat-commands';
 
 interface CommonOptions {
   model: string;
   ids: number[];
   backend: BackendKind;
   quant: QuantChoice;
+  cacheDir?: string;
 }
 
-function addCommonOptions(cmd: Command): Command {
+function addCommonOptions(cmd: Command, idsRequired = true): Command {
   return cmd
-    .requiredOption('--model <dir>', 'model folder (config.json + safetensors) as published on a hub')
-    .requiredOption('--ids <ids>', 'comma-separated input token ids', parseIdList)
+    .requiredOption('--model <path|url>', 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL')
+    [idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList)
     .option('--backend <cpu|gpu>', 'where to run', parseChoice(['cpu', 'gpu'] as const), 'cpu')
-    .option('--quant <none|q4|q8>', 'quantize the matrices before running (none: run weights as stored)', parseChoice(['none', 'q4', 'q8'] as const), 'none');
+    .option('--quant <none|q4|q8>', 'quantize the matrices before running (none: run weights as stored)', parseChoice(['none', 'q4', 'q8'] as const), 'none')
+    .option('--cache-dir <dir>', 'download cache for package URLs (default ~/.cache/glm-webgpu)');
 }
 
 function checkIds(ids: number[], vocab: number): void {
@@ -31,7 +34,7 @@ function checkIds(ids: number[], vocab: number): void {
 export function registerModelCommands(program: Command): void {
   addCommonOptions(program.command('logits').description('print the logits at every input position as JSON {"logits": [[...], ...]}')).action(
     async (opts: CommonOptions) => {
-      const backend = await loadBackend(nodeModelFiles(opts.model), { backend: opts.backend, quant: opts.quant });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);
@@ -46,15 +49,23 @@ export function registerModelCommands(program: Command): void {
     },
   );
 
-  addCommonOptions(program.command('generate').description('generate tokens after the input ids'))
+  addSamplingOptions(addCommonOptions(program.command('generate').description('generate after token ids (--ids) or a text prompt (--prompt, streamed)'), false))
+    .option('--prompt <text>', 'text prompt (instead of --ids); the reply is streamed to stdout')
+    .option('--chat', "with --prompt: wrap the prompt in the model's chat format")
+    .option('--system <text>', 'with --chat: a system prompt')
     .option('--max-new-tokens <n>', 'how many tokens to generate at most', parseNonNegativeInt, 32)
     .option('--temperature <t>', '0 = greedy', parseNumber, 0)
     .option('--ignore-eos', "keep going past the model's end-of-sequence ids")
-    .option('--json', 'print {"ids": [...], "stats": {...}}')
-    .action(async (opts: CommonOptions & { maxNewTokens: number; temperature: number; ignoreEos?: boolean; json?: boolean }) => {
-      if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids');
+    .option('--json', 'print {"ids": [...], "stats": {...}} (with --prompt also "text")')
+    .action(async (opts: Partial<CommonOptions> & CommonOptions & SamplingCliOptions & { prompt?: string; chat?: boolean; system?: string; ignoreEos?: boolean; json?: boolean }) => {
+      if (opts.prompt !== undefined) {
+        if (opts.ids) throw new UsageError('give either --ids or --prompt, not both');
+        return generateFromPrompt({ ...opts, prompt: opts.prompt });
+      }
+      if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
+      if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
-      const backend = await loadBackend(nodeModelFiles(opts.model), { backend: opts.backend, quant: opts.quant });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);

@@ -1,24 +1,57 @@
-// A model folder as published on a hub (config.json + safetensors) -> normalized config + weights.
+// A model folder -> normalized config + weights. Three kinds of folder are accepted, checked in this order:
+//   - a glm-webgpu package (manifest.json + shards; src/formats/package.ts), from disk, a URL cache or IndexedDB;
+//   - a GGUF file (a ModelFiles holding `model.gguf`, e.g. ggufModelFiles over a .gguf path or a picked File);
+//   - a folder as published on a hub (config.json + safetensors).
+// Weights go one canonical tensor at a time through `convert` in every case.
 import type { ModelFiles } from '../formats/byte-source';
+import { GGUF_FILE_NAME, loadGgufModel } from '../formats/gguf';
+import { MANIFEST_FILE, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
 import { openSafetensorsModel } from '../formats/safetensors';
 import { normalizeConfig, type GlmConfig } from './config';
 import { loadWeights, type HostWeight, type LoadWeightsOptions } from './weights';
 import type { ModelWeights } from './weights-types';
 
+export type ModelFormat = 'safetensors' | 'package' | 'gguf';
+
 export interface LoadedModel<W> {
   config: GlmConfig;
   weights: ModelWeights<W>;
-  /** The raw config.json object, for tokenizer and generation settings. */
+  /** The raw config.json object (for GGUF: one built from its metadata), for tokenizer and generation settings. */
   rawConfig: Record<string, unknown>;
+  /** What the folder held. */
+  format?: ModelFormat;
+  /** The package manifest, when format is 'package'. */
+  manifest?: PackageManifest;
+}
+
+/** Which kind of model a ModelFiles holds (see the header comment for the order). */
+export async function detectModelFormat(files: ModelFiles): Promise<ModelFormat> {
+  if (await files.exists(MANIFEST_FILE)) return 'package';
+  if (await files.exists(GGUF_FILE_NAME)) return 'gguf';
+  return 'safetensors';
 }
 
 export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options: LoadWeightsOptions<W> = {}): Promise<LoadedModel<W>> {
+  const format = await detectModelFormat(files);
+  if (format === 'package') {
+    const pkg = await openPackage(files);
+    const weights = await loadPackageWeights(pkg.config, pkg, options);
+    return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest };
+  }
+  if (format === 'gguf') {
+    const source = await files.open(GGUF_FILE_NAME);
+    try {
+      return { ...(await loadGgufModel(source, options)), format };
+    } finally {
+      await source.close?.();
+    }
+  }
   const text = await files.readText('config.json');
   const config = normalizeConfig(text);
   const index = await openSafetensorsModel(files);
   try {
     const weights = await loadWeights(config, index, options);
-    return { config, weights, rawConfig: JSON.parse(text) };
+    return { config, weights, rawConfig: JSON.parse(text), format };
   } finally {
     await index.close();
   }

@@ -1,7 +1,7 @@
 // E2E plumbing: a plain static file server over dist/web on 127.0.0.1 (WebGPU needs a secure
 // context; localhost is one) and headless Debian Chromium through playwright-core.
 import { createServer, type Server } from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import sirv from 'sirv';
@@ -15,30 +15,95 @@ export interface StaticServer {
   url: string;
   /** Every request path served, in order (tests count fetches with it). */
   requests: string[];
+  /** How many requests a path (without query string) got so far. */
+  count(path: string): number;
+  /**
+   * Makes requests whose path matches answer badly: 'abort-halfway' sends the headers (full
+   * Content-Length) and half of the body, then resets the connection; a number answers with that
+   * HTTP status. `times` limits how many requests fail (default: all of them until clearFailures()).
+   */
+  fail(match: string | RegExp, how: 'abort-halfway' | number, times?: number): void;
+  clearFailures(): void;
   close(): Promise<void>;
 }
 
+export interface StaticServerOptions {
+  /** Extra folders served under URL prefixes, e.g. { '/pkg/': '/tmp/glm-package' }. */
+  mounts?: Record<string, string>;
+}
+
+interface Failure {
+  match: string | RegExp;
+  how: 'abort-halfway' | number;
+  left: number;
+}
+
 /** Serves `dir` like any static host; `isolation` adds COOP/COEP (needed for threads). */
-export async function startStaticServer(dir = DIST_WEB, isolation = true): Promise<StaticServer> {
+export async function startStaticServer(dir = DIST_WEB, isolation = true, options: StaticServerOptions = {}): Promise<StaticServer> {
   const serve = sirv(dir, { dev: true, etag: true });
+  const mounts = Object.entries(options.mounts ?? {}).map(([prefix, folder]) => ({
+    prefix: prefix.endsWith('/') ? prefix : `${prefix}/`,
+    folder,
+    serve: sirv(folder, { dev: true, etag: true }),
+  }));
   const requests: string[] = [];
+  const failures: Failure[] = [];
+  const fileFor = (path: string): string | null => {
+    const m = mounts.find((x) => path.startsWith(x.prefix));
+    const full = m ? resolve(m.folder, decodeURIComponent(path.slice(m.prefix.length))) : resolve(dir, `.${decodeURIComponent(path)}`);
+    return existsSync(full) ? full : null;
+  };
   const server: Server = createServer((req, res) => {
-    requests.push(req.url ?? '');
+    const url = req.url ?? '';
+    const path = url.split('?')[0]!;
+    requests.push(url);
     if (isolation) {
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     }
-    serve(req, res, () => {
+    const failure = failures.find((f) => f.left > 0 && (typeof f.match === 'string' ? path === f.match : f.match.test(path)));
+    if (failure) {
+      failure.left--;
+      if (typeof failure.how === 'number') {
+        res.statusCode = failure.how;
+        res.end(`injected failure ${failure.how}`);
+        return;
+      }
+      const file = fileFor(path);
+      const bytes = file ? readFileSync(file) : Buffer.alloc(1024);
+      res.writeHead(200, { 'Content-Length': bytes.byteLength, 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' });
+      res.write(bytes.subarray(0, bytes.byteLength >> 1), () => setTimeout(() => res.socket?.destroy(), 20));
+      return;
+    }
+    const notFound = () => {
       res.statusCode = 404;
       res.end('not found');
-    });
+    };
+    const mount = mounts.find((m) => path.startsWith(m.prefix));
+    if (mount) {
+      req.url = url.slice(mount.prefix.length - 1);
+      mount.serve(req, res, notFound);
+      return;
+    }
+    serve(req, res, notFound);
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((ok) => server.close(() => ok())),
+    count: (path) => requests.filter((r) => r.split('?')[0] === path).length,
+    fail(match, how, times = Number.POSITIVE_INFINITY) {
+      failures.push({ match, how, left: times });
+    },
+    clearFailures() {
+      failures.length = 0;
+    },
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections?.();
+        server.close(() => ok());
+      }),
   };
 }
 

@@ -1,0 +1,131 @@
+// Text-level CLI commands on the engine:
+//   tokenize --model DIR --text "..." [--no-special]          -> {"ids": [...]}
+//   generate --model DIR --prompt "..." [--chat] [--json]    (text in, streamed text out)
+//   chat     --model DIR                                      (interactive terminal chat)
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { GlmEngine, loadModelTokenizer } from '../runtime/engine';
+import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../runtime/api-types';
+import { openModelSource } from './model-source';
+import { parseChoice, parseNonNegativeInt, parseNumber } from './args';
+
+export interface EngineCliOptions {
+  model: string;
+  backend: 'cpu' | 'gpu';
+  quant: 'none' | 'q4' | 'q8';
+  cacheDir?: string;
+}
+
+export async function cliEngine(opts: EngineCliOptions): Promise<GlmEngine> {
+  const engine = new GlmEngine((source) => openModelSource(source, { cacheDir: opts.cacheDir }));
+  await engine.load(opts.model, { backend: opts.backend, quant: opts.quant });
+  return engine;
+}
+
+export interface SamplingCliOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+}
+
+export function samplingRequest(o: SamplingCliOptions): Omit<ChatCompletionRequest, 'messages'> {
+  return {
+    max_tokens: Math.max(1, o.maxNewTokens),
+    temperature: o.temperature,
+    ...(o.topK !== undefined ? { top_k: o.topK } : {}),
+    ...(o.topP !== undefined ? { top_p: o.topP } : {}),
+    ...(o.repetitionPenalty !== undefined ? { repetition_penalty: o.repetitionPenalty } : {}),
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+  };
+}
+
+export function addSamplingOptions(cmd: Command): Command {
+  return cmd
+    .option('--top-k <k>', 'keep the k most likely tokens (0 = off)', parseNonNegativeInt)
+    .option('--top-p <p>', 'nucleus sampling threshold', parseNumber)
+    .option('--repetition-penalty <r>', 'HF-style repetition penalty (1 = off)', parseNumber)
+    .option('--seed <n>', 'sampler seed (same seed, same output)', parseNonNegativeInt);
+}
+
+const streamTo = (write: (s: string) => void) => (c: ChatCompletionChunk) => {
+  const text = c.choices[0].delta.content;
+  if (text) write(text);
+};
+
+/** `generate --prompt`: raw continuation, or with --chat the model's chat format around the prompt. */
+export async function generateFromPrompt(opts: EngineCliOptions & SamplingCliOptions & { prompt: string; chat?: boolean; system?: string; json?: boolean }): Promise<void> {
+  const engine = await cliEngine(opts);
+  try {
+    const request = samplingRequest(opts);
+    const onChunk = opts.json ? undefined : streamTo((s) => process.stdout.write(s));
+    const messages: ChatMessage[] = [...(opts.system ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user', content: opts.prompt }];
+    const { completion, ids } = opts.chat ? await engine.generateWithIds({ ...request, messages }, onChunk) : await engine.complete(opts.prompt, request, onChunk);
+    if (opts.json) {
+      const s = engine.stats();
+      process.stdout.write(
+        `${JSON.stringify({ ids, text: completion.choices[0].message.content, finish_reason: completion.choices[0].finish_reason, usage: completion.usage, stats: { backend: s.backend, prefillTokPerSec: s.prefillTokPerSec, decodeTokPerSec: s.decodeTokPerSec } })}\n`,
+      );
+    } else process.stdout.write('\n');
+  } finally {
+    engine.unload();
+  }
+}
+
+export function registerChatCommands(program: Command): void {
+  program
+    .command('tokenize')
+    .description('print the token ids of a text as JSON {"ids": [...]}')
+    .requiredOption('--model <path>', 'model folder with tokenizer files')
+    .requiredOption('--text <text>', 'text to tokenize')
+    .option('--no-special', 'do not add the special tokens (e.g. [gMASK]<sop>)')
+    .action(async (opts: { model: string; text: string; special: boolean }) => {
+      const tokenizer = await loadModelTokenizer(await openModelSource(opts.model));
+      process.stdout.write(`${JSON.stringify({ ids: tokenizer.encode(opts.text, { addSpecialTokens: opts.special }) })}\n`);
+    });
+
+  addSamplingOptions(
+    program
+      .command('chat')
+      .description('interactive chat in the terminal (empty line or /exit to quit, /reset for a new chat)')
+      .requiredOption('--model <path|url>', 'model folder, package, .gguf file or package URL')
+      .option('--backend <cpu|gpu>', 'where to run', parseChoice(['cpu', 'gpu'] as const), 'cpu')
+      .option('--quant <none|q4|q8>', 'quantize the matrices first', parseChoice(['none', 'q4', 'q8'] as const), 'none')
+      .option('--system <text>', 'system prompt')
+      .option('--max-new-tokens <n>', 'most tokens per reply', parseNonNegativeInt, 256)
+      .option('--temperature <t>', '0 = greedy', parseNumber, 0.7)
+      .option('--cache-dir <dir>', 'download cache for package URLs'),
+  ).action(async (opts: EngineCliOptions & SamplingCliOptions & { system?: string }) => {
+    const engine = await cliEngine(opts);
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+    const history: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
+    const info = engine.info();
+    process.stdout.write(`${info.model} (${info.chatFormat}, ${info.backend}); empty line or /exit quits, /reset starts over\n`);
+    try {
+      for (;;) {
+        let line: string;
+        try {
+          line = (await rl.question('you> ')).trim();
+        } catch {
+          break; // stdin closed
+        }
+        if (line === '' || line === '/exit') break;
+        if (line === '/reset') {
+          history.length = opts.system ? 1 : 0;
+          engine.resetChat();
+          continue;
+        }
+        history.push({ role: 'user', content: line });
+        process.stdout.write('glm> ');
+        const reply = await engine.generate({ ...samplingRequest(opts), messages: history }, streamTo((s) => process.stdout.write(s)));
+        process.stdout.write('\n');
+        history.push({ role: 'assistant', content: reply.choices[0].message.content });
+      }
+    } finally {
+      rl.close();
+      engine.unload();
+    }
+  });
+}

@@ -1,0 +1,66 @@
+// Model -> package converter, streaming: loadModelFolder reads one canonical tensor at a time and the
+// `convert` callback quantizes it and appends it to the current shard, so the whole model is never in
+// memory (peak: the largest tensor, as float32, plus its quantized form). Any folder loadModelFolder
+// reads converts: a Hugging Face checkpoint, a GGUF file, another package. Browser-safe: the output goes
+// through a PackageSink (node-package-sink.ts writes a folder).
+import type { ModelFiles } from './byte-source';
+import { loadModelFolder } from '../model/load';
+import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { EXTRA_FILES, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink } from './package';
+
+export interface ConvertProgress {
+  tensorsDone: number;
+  tensorsTotal: number;
+  path: string;
+  bytesWritten: number;
+  shards: number;
+}
+
+export interface ConvertOptions {
+  quant: QuantChoice;
+  /** Maximum shard size in bytes (default 64 MiB). */
+  shardSize?: number;
+  onProgress?(p: ConvertProgress): void;
+  createdBy?: string;
+}
+
+/** Copies the tokenizer and generation files the source has; returns their entries for the manifest. */
+async function copyExtraFiles(files: ModelFiles, sink: PackageSink): Promise<PackageFile[]> {
+  const copied: PackageFile[] = [];
+  for (const name of EXTRA_FILES) {
+    if (!(await files.exists(name))) continue;
+    const source = await files.open(name);
+    try {
+      const out = await sink.createFile(name);
+      // Tokenizer files are a few MB at most; read in 16 MiB pieces anyway.
+      for (let o = 0; o < source.size; o += 1 << 24) await out.write(await source.read(o, Math.min(1 << 24, source.size - o)));
+      const { bytes, sha256 } = await out.close();
+      copied.push({ file: name, bytes, sha256 });
+    } finally {
+      await source.close?.();
+    }
+  }
+  return copied;
+}
+
+export async function convertModel(files: ModelFiles, sink: PackageSink, options: ConvertOptions): Promise<PackageManifest> {
+  const writer = new PackageWriter(sink, { shardSize: options.shardSize });
+  const model = await loadModelFolder<null>(files, {
+    convert: async (w, path) => {
+      await writer.addTensor(path, quantizeWeight(w, options.quant));
+      return null;
+    },
+    onProgress: (done, total, path) =>
+      options.onProgress?.({ tensorsDone: done, tensorsTotal: total, path, bytesWritten: writer.bytesWritten, shards: writer.shardCount }),
+  });
+  const extra = await copyExtraFiles(files, sink);
+  return writer.finish({
+    config: model.rawConfig,
+    normalized: model.config,
+    quant: options.quant,
+    files: extra,
+    tokenizer: extra.filter((f) => (TOKENIZER_FILES as readonly string[]).includes(f.file)).map((f) => f.file),
+    source: { kind: model.format ?? 'safetensors', location: files.location },
+    ...(options.createdBy ? { createdBy: options.createdBy } : {}),
+  });
+}

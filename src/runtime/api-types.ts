@@ -48,11 +48,14 @@ export interface ChatCompletion {
 }
 
 export interface LoadProgress {
-  phase: 'config' | 'tokenizer' | 'weights' | 'ready';
-  /** Units done / total in this phase (weights: tensors). */
+  phase: 'config' | 'download' | 'tokenizer' | 'weights' | 'ready';
+  /** Units done / total in this phase (download: bytes; weights: tensors). */
   done: number;
   total: number;
   text: string;
+  /** Download phase only: bytes per second and seconds left (null when unknown). */
+  rate?: number;
+  etaSeconds?: number | null;
 }
 
 export interface EngineLoadOptions {

@@ -11,6 +11,7 @@ import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
 import type {
+  LoadProgress,
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
@@ -85,14 +86,34 @@ interface Loaded {
 }
 
 /** Resolves a source string to model files: an http(s)/relative URL in browsers, a folder path under Node. */
-export type ModelResolver = (source: string) => Promise<ModelFiles>;
+export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void) => Promise<ModelFiles>;
 
-export async function defaultResolver(source: string): Promise<ModelFiles> {
+/**
+ * Browsers: a glm-webgpu package (manifest.json) goes through the IndexedDB shard cache (downloaded once,
+ * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
+ */
+export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
   const { httpModelFiles } = await import('../formats/http-files');
   const isBrowser = typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
   if (/^https?:\/\//.test(source) || isBrowser) {
     const base = isBrowser && typeof location !== 'undefined' ? new URL(source, location.href).href : source;
-    return httpModelFiles(base);
+    const http = httpModelFiles(base.endsWith('/') ? base : `${base}/`);
+    if (isBrowser && typeof indexedDB !== 'undefined' && (await http.exists('manifest.json'))) {
+      const { loadModelPackage } = await import('../loader/cache');
+      const pkg = await loadModelPackage(base, {
+        onProgress: (p) =>
+          onProgress({
+            phase: 'download',
+            done: p.bytesDone,
+            total: p.bytesTotal,
+            rate: p.rate,
+            etaSeconds: p.etaSeconds,
+            text: `downloading: ${p.shardsDone}/${p.shardsTotal} files`,
+          }),
+      });
+      return pkg.files;
+    }
+    return http;
   }
   const { nodeModelFiles } = await import('../formats/node-files');
   return nodeModelFiles(source);
@@ -109,9 +130,9 @@ export class GlmEngine {
   async load(source: string | ModelFiles, options: EngineLoadOptions = {}): Promise<ModelInfo> {
     if (this.running) throw new GenerationInProgressError('a generation is running: abort it before loading another model');
     this.unload();
-    const files = typeof source === 'string' ? await this.resolve(source) : source;
-    const name = typeof source === 'string' ? source : files.location;
     const progress = options.onProgress ?? (() => {});
+    const files = typeof source === 'string' ? await this.resolve(source, progress) : source;
+    const name = typeof source === 'string' ? source : files.location;
     progress({ phase: 'config', done: 0, total: 1, text: `opening ${name}` });
     // Fail fast, naming the folder, when it is not a model at all (before any tokenizer or weights work).
     if (!(await files.exists('config.json'))) throw new MissingFileError(`missing file "config.json" in model folder "${files.location}": is this a model folder?`);

@@ -2,6 +2,7 @@
 //   vite build              -> dist/web: the static pages (chat, widget demo, bench, smoke) + their workers
 //   vite build --mode lib   -> dist/lib: the library (ES module) for bundlers
 //   vite build --mode cli   -> dist/cli: the Node CLI (Dawn's `webgpu` package stays external)
+//   vite build --mode widget -> dist/web/glm-chat.js: the embeddable <glm-chat> element, one self-contained ES module
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
 import { builtinModules } from 'node:module';
@@ -32,6 +33,21 @@ export default defineConfig(({ mode }) => {
       ssr: { noExternal: true, external: ['webgpu'] },
     };
   }
+  if (mode === 'widget') {
+    // dist/web/glm-chat.js: the <glm-chat> element as ONE ES module (worker and its imports inlined), so a
+    // page embeds it with a single script tag. Runs after the pages build, into the same folder.
+    return {
+      publicDir: false,
+      build: {
+        outDir: resolve(root, 'dist/web'),
+        emptyOutDir: false,
+        target: 'es2022',
+        lib: { entry: resolve(root, 'src/ui/widget/glm-chat.ts'), formats: ['es'], fileName: () => 'glm-chat.js' },
+        rollupOptions: { output: { inlineDynamicImports: true, minify: true } },
+      },
+      worker: { format: 'es', rollupOptions: { output: { inlineDynamicImports: true } } },
+    };
+  }
   if (mode === 'lib') {
     return {
       publicDir: false,
@@ -54,7 +70,11 @@ export default defineConfig(({ mode }) => {
       target: 'es2022',
       rollupOptions: {
         input: {
+          index: resolve(root, 'src/ui/index.html'),
+          'widget-demo': resolve(root, 'src/ui/widget-demo.html'),
+          bench: resolve(root, 'src/ui/bench.html'),
           smoke: resolve(root, 'src/ui/smoke.html'),
+          'loader-test': resolve(root, 'src/ui/loader-test.html'),
           'engine-test': resolve(root, 'src/ui/engine-test.html'),
         },
       },

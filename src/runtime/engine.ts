@@ -85,6 +85,9 @@ interface Loaded {
   contextLength: number;
 }
 
+/** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
+export const CACHE_SCHEME = 'glm-cache:';
+
 /** Resolves a source string to model files: an http(s)/relative URL in browsers, a folder path under Node. */
 export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void) => Promise<ModelFiles>;
 
@@ -93,6 +96,11 @@ export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => vo
  * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
  */
 export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
+  if (source.startsWith(CACHE_SCHEME)) {
+    // A package the page already downloaded into IndexedDB (same origin, so the same database).
+    const { cachedModelFiles } = await import('../loader/cache');
+    return cachedModelFiles(source.slice(CACHE_SCHEME.length));
+  }
   const { httpModelFiles } = await import('../formats/http-files');
   const isBrowser = typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
   if (/^https?:\/\//.test(source) || isBrowser) {

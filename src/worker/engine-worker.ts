@@ -13,9 +13,15 @@ const api = {
   unload() {
     engine.unload();
   },
-  generate(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void) {
-    // Chunks are posted without waiting for the page: the decode loop never blocks on the UI.
-    return engine.generate(request, onChunk ? (c) => void onChunk(c) : undefined);
+  async generate(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => unknown) {
+    // Chunks are posted without waiting for the page (the decode loop never blocks on the UI), but the
+    // result must not overtake them: chunk calls travel on the callback's own MessagePort and the result
+    // on the worker's, and two ports keep no order between them. Waiting for every chunk call to be
+    // acknowledged before returning keeps the last chunk (finish_reason, usage) from being dropped.
+    const delivered: Promise<unknown>[] = [];
+    const completion = await engine.generate(request, onChunk ? (c) => void delivered.push(Promise.resolve(onChunk(c)).catch(() => {})) : undefined);
+    await Promise.all(delivered);
+    return completion;
   },
   abort() {
     engine.abort();

@@ -1,0 +1,86 @@
+// The planner's verdict for one model in this browser, before any download: "fits on the GPU",
+// "fits with N layers on the CPU", "runs on the CPU only" or "does not fit", with the numbers behind it.
+import type { GlmConfig } from '../../model/config';
+import { explainPlan, planPlacement, PlanInfeasibleError, type Plan } from '../../planner/planner';
+import { tensorSizes, type WeightQuant } from '../../planner/sizes';
+import { formatBytes } from '../../planner/units';
+import type { BrowserGpu } from './browser-gpu';
+
+export const QUANT_LABELS: Record<WeightQuant, string> = { q4: 'INT4 (q4)', q8: 'INT8 (q8)', none: 'float32' };
+
+export type VerdictKind = 'gpu' | 'split' | 'cpu' | 'none';
+
+export interface Verdict {
+  kind: VerdictKind;
+  /** One line: what will happen. */
+  headline: string;
+  /** The numbers: sizes, budgets, context, estimated speed. */
+  details: string[];
+  /** Weights to download/hold in this format. */
+  weightBytes: number;
+  plan: Plan | null;
+  /** explainPlan(plan), or the planner's message when nothing fits. */
+  explanation: string;
+}
+
+/** The engine's default context cap (runtime/engine.ts); the planner may trade it down to this floor. */
+export const VERDICT_CONTEXT = 4096;
+export const VERDICT_MIN_CONTEXT = 1024;
+
+export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserGpu, modelName?: string): Verdict {
+  const sizes = tensorSizes(config, quant);
+  const hasGpu = gpu.status === 'ok';
+  const limits = hasGpu
+    ? { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize! }
+    : { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 };
+  const context = Math.min(VERDICT_CONTEXT, config.maxSequenceLength);
+  const budgets = { gpuBytes: hasGpu ? gpu.gpuBudget : 0, cpuBytes: gpu.cpuBudget };
+  const budgetLine = `budgets: GPU ${hasGpu ? formatBytes(budgets.gpuBytes) : 'none (no WebGPU)'}, CPU ${formatBytes(budgets.cpuBytes)}`;
+  let plan: Plan;
+  try {
+    plan = planPlacement({
+      config,
+      sizes,
+      device: { ...limits, features: gpu.features },
+      budgets,
+      contextLength: context,
+      minContextLength: Math.min(VERDICT_MIN_CONTEXT, context),
+      ...(modelName ? { modelName } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof PlanInfeasibleError)) throw err;
+    return {
+      kind: 'none',
+      headline: `Does not fit: needs about ${formatBytes(err.needed.gpuBytes + err.needed.cpuBytes)}, this browser gives ${formatBytes(budgets.gpuBytes + budgets.cpuBytes)}`,
+      details: [`${QUANT_LABELS[quant]} weights ${formatBytes(sizes.totalBytes)}`, budgetLine],
+      weightBytes: sizes.totalBytes,
+      plan: null,
+      explanation: err.message,
+    };
+  }
+  const L = plan.numLayers;
+  const cpuLayers = plan.cpuBlock.count;
+  const tps = plan.estimate.tokensPerSecond;
+  const speed = `about ${tps >= 10 ? Math.round(tps).toLocaleString('en-US') : tps.toFixed(1)} tok/s estimated`;
+  let kind: VerdictKind;
+  let headline: string;
+  if (cpuLayers === L && plan.lmHead === 'cpu') {
+    kind = 'cpu';
+    headline = hasGpu ? `Runs on the CPU only (the GPU budget is too small), ${speed}` : `Runs on the CPU only (no WebGPU), ${speed}`;
+  } else if (cpuLayers === 0 && plan.lmHead === 'gpu') {
+    kind = 'gpu';
+    headline = `Fits on the GPU, ${speed}`;
+  } else {
+    kind = 'split';
+    const head = plan.lmHead === 'cpu' ? ' and lm_head' : '';
+    headline = `Fits with ${cpuLayers} of ${L} layers${head} on the CPU, ${speed}`;
+  }
+  const t = plan.totals;
+  const details = [
+    `${QUANT_LABELS[quant]} weights ${formatBytes(sizes.totalBytes)}`,
+    hasGpu ? `GPU ${formatBytes(t.gpu.totalBytes)} of ${formatBytes(t.gpu.budgetBytes)} (${plan.gpuLayerCount} layers)` : 'GPU: none (no WebGPU)',
+    `CPU ${formatBytes(t.cpu.totalBytes)} of ${formatBytes(t.cpu.budgetBytes)} (${cpuLayers} layers)`,
+    `context ${plan.contextLength}${plan.contextTraded ? ` (of ${plan.requestedContextLength} requested)` : ''}`,
+  ];
+  return { kind, headline, details, weightBytes: sizes.totalBytes, plan, explanation: explainPlan(plan) };
+}

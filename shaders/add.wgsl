@@ -1,0 +1,25 @@
+// add: out = a + b, element-wise (GLM-4-0414's residual add after a post-norm).
+
+struct BinaryParams {
+  count: u32,   // elements
+}
+
+@group(0) @binding(0) var<uniform> params: BinaryParams;
+@group(0) @binding(1) var<storage, read> a: array<act>;            // [count]
+@group(0) @binding(2) var<storage, read> b: array<act>;            // [count]
+@group(0) @binding(3) var<storage, read_write> out: array<act>;    // [count]
+
+override WORKGROUP_SIZE: u32 = 256u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_workgroup(wid, nwg) * WORKGROUP_SIZE + lid;
+  if (i >= params.count) {
+    return;
+  }
+  out[i] = act(f32(a[i]) + f32(b[i]));
+}

@@ -1,0 +1,725 @@
+// GpuOps: the Ops backend on WebGPU. Each method checks shapes in TS (RangeError, same messages as
+// CpuOps where they overlap), allocates its output from the pool and records one or more dispatches.
+//
+// A "step" is everything recorded between two submits: one command encoder and ONE compute pass that
+// stays open across ops. read(x) ends the pass, copies x to a staging buffer, writes the step's
+// uniform slots, submits once and maps; flush() submits without reading. After the submit every buffer
+// the step took from the pool goes back to it (the queue runs submissions in order, so the next step
+// cannot overwrite them early) and the step's GpuTensor handles become invalid.
+//
+// Kernels (shaders/*.wgsl, one per file; pipelines.ts prepends shaders/lib): matmulF32/F16/Q4/Q8 in a
+// .gemv (one token) and a .gemm (tiled) variant, both with the bias + residualScale·residual epilogue
+// fused; ropeKvAppend (split qkv + RoPE on q and k + K/V append, one dispatch); attention (prefill and
+// decode, online softmax over key tiles, GQA/MQA by indexing); rmsNorm, layerNorm, swiglu, gelu, add,
+// embedF32/F16/Q4/Q8 (row gather, dequantized on the GPU) and copyRows (sliceRows).
+import { DeviceLostError, GlmError, InvalidArgumentError } from '../errors';
+import { f16ToF32, f32ArrayToF16 } from '../formats/dtype';
+import { ropeInvFreq } from '../cpu/ops';
+import type { GlmConfig } from '../model/config';
+import type { ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { HostWeight } from '../model/weights';
+import { mapWeights, type ModelWeights } from '../model/weights-types';
+import type { GpuContext } from './device';
+import { BufferPool, GpuAllocator, ParamWriter, UNIFORM_SLOT_BYTES, UniformSlots, bufferId, storageUsage } from './buffers';
+import { PipelineCache, type Pipeline, type PipelineRequest } from './pipelines';
+import { ACT_BYTES, type GpuActDtype, type GpuKvCache, type GpuOpsStats, type GpuTensor, type GpuWeight } from './tensor';
+import { uploadWeight, type UploadWeightOptions } from './weights';
+
+/** The caller asked for something this device cannot do (e.g. f16 without `shader-f16`). */
+export class GpuFeatureUnavailableError extends GlmError {
+  override name = 'GpuFeatureUnavailableError';
+}
+
+export interface GpuOpsOptions {
+  /**
+   * Store activations and the KV cache as f16 (arithmetic stays f32). Needs the device feature
+   * `shader-f16`; without it the constructor throws GpuFeatureUnavailableError. Default: float32.
+   */
+  f16?: boolean;
+  /**
+   * Largest weight binding, in bytes; default and upper bound: the device's maxStorageBufferBindingSize.
+   * Tests lower it to force row-splitting of small matrices.
+   */
+  maxBindingBytes?: number;
+}
+
+// Workgroup shapes (WGSL override constants). Powers of two where a tree reduction needs it.
+const GEMV_WORKGROUP = 128;
+/** Lanes per GEMV row set, at most (one NVIDIA warp; more only adds reduction steps). */
+const GEMV_MAX_THREADS_PER_ROW = 32;
+/** ROWS_PER_THREAD in matmul_gemv.wgsl (the components of a vec4 accumulator). */
+const GEMV_ROWS_PER_THREAD = 4;
+/** matmul_gemm.wgsl's largest thread grid; each invocation holds 2 tokens x 4 rows. */
+const GEMM_MAX_THREADS_X = 16;
+const GEMM_MAX_THREADS_Y = 16;
+const NORM_WORKGROUP = 256;
+const ELEMENTWISE_WORKGROUP = 256;
+const ATTENTION_WORKGROUP = 64;
+const ATTENTION_MAX_D_PER_INVOCATION = 4; // MAX_D_PER_INVOCATION in attention.wgsl
+/** Bind groups are cached by buffer identity; a step of a 60-layer model uses well under this many. */
+const BIND_GROUP_CACHE_LIMIT = 8192;
+
+/** How long a failed map waits for device.lost to say whether the device is the cause. */
+const LOST_GRACE_MS = 250;
+
+// Step ids are unique across GpuOps instances, so a tensor of another instance is refused like a stale one.
+let nextStep = 1;
+
+export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
+  readonly name = 'webgpu';
+  /** Storage type of activations and KV caches. */
+  readonly act: GpuActDtype;
+  readonly maxBindingBytes: number;
+
+  private readonly device: GPUDevice;
+  private readonly alloc: GpuAllocator;
+  private readonly pool: BufferPool;
+  private readonly uniforms: UniformSlots;
+  private readonly pipelines: PipelineCache;
+  private readonly maxWorkgroupsPerDimension: number;
+  private readonly maxStorageBinding: number;
+  private readonly maxBufferSize: number;
+  private readonly dummy: GPUBuffer;
+  private readonly invFreqs = new Map<string, GPUBuffer>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private lostError: DeviceLostError | undefined;
+  private disposed = false;
+  private readonly lost: Promise<DeviceLostError>;
+
+  private step = nextStep++;
+  private encoder: GPUCommandEncoder | undefined;
+  private pass: GPUComputePassEncoder | undefined;
+  private stepBuffers: GPUBuffer[] = [];
+  private dispatches = 0;
+  private lastDispatches = 0;
+  private steps = 0;
+  private weightBytes = 0;
+  private kvCacheBytes = 0;
+
+  /** Whether `{ f16: true }` can be used on this device. */
+  static supportsF16(ctx: GpuContext): boolean {
+    return ctx.features.has('shader-f16') && ctx.device.features.has('shader-f16');
+  }
+
+  constructor(ctx: GpuContext, options: GpuOpsOptions = {}) {
+    if (options.f16 && !GpuOps.supportsF16(ctx)) {
+      throw new GpuFeatureUnavailableError(
+        `f16 activations need the WebGPU feature "shader-f16", which this device (${ctx.adapter.description || ctx.adapter.vendor || 'unknown adapter'}) ` +
+          'does not have. Use the float32 path ({ f16: false }); under Node on NVIDIA, Dawn exposes it with the toggle ' +
+          'enable-dawn-features=vulkan_enable_f16_on_nvidia.',
+      );
+    }
+    this.device = ctx.device;
+    this.act = options.f16 ? 'f16' : 'f32';
+    this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
+    this.maxBufferSize = ctx.limits.maxBufferSize;
+    const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+    if (options.maxBindingBytes !== undefined && !(options.maxBindingBytes >= 16)) {
+      throw new InvalidArgumentError(`maxBindingBytes must be at least 16, got ${options.maxBindingBytes}`);
+    }
+    this.maxBindingBytes = Math.min(options.maxBindingBytes ?? maxBinding, maxBinding);
+    this.maxWorkgroupsPerDimension = ctx.limits.maxComputeWorkgroupsPerDimension;
+    this.alloc = new GpuAllocator(this.device, ctx.limits.maxBufferSize);
+    this.pool = new BufferPool(this.alloc);
+    this.uniforms = new UniformSlots(this.alloc);
+    this.pipelines = new PipelineCache(this.device);
+    this.dummy = this.alloc.create(16, storageUsage(), 'unused binding');
+    this.lost = ctx.lost;
+    void ctx.lost.then((err) => {
+      this.lostError = err;
+    });
+  }
+
+  // ---------------------------------------------------------------- weights, cache, transfers
+
+  /** Uploads one host weight (usable as loadModelFolder's `convert`). Throws GpuOutOfMemoryError naming it. */
+  async uploadWeight(host: HostWeight, name: string, options: UploadWeightOptions = {}): Promise<GpuWeight> {
+    this.alive();
+    // Vectors are never split (kernels bind them whole), so only the device's real limit applies to them.
+    const vector = host.dtype === 'f32' && host.shape.length === 1;
+    const limit = vector ? Math.min(this.maxStorageBinding, this.maxBufferSize) : this.maxBindingBytes;
+    const w = await uploadWeight(this.device, this.alloc, host, name, limit, options);
+    this.weightBytes += w.bytes;
+    return w;
+  }
+
+  /** Uploads a whole weight set, one tensor at a time; a tied lm head stays one upload. */
+  async uploadWeights(weights: ModelWeights<HostWeight>, options: UploadWeightOptions = {}): Promise<ModelWeights<GpuWeight>> {
+    const todo: [string, HostWeight][] = [];
+    mapWeights(weights, (w, path) => todo.push([path, w]));
+    const done = new Map<string, GpuWeight>();
+    for (const [path, host] of todo) done.set(path, await this.uploadWeight(host, path, options));
+    return mapWeights(weights, (_, path) => done.get(path)!);
+  }
+
+  /** Frees the GPU buffers of weights uploaded by this GpuOps. */
+  releaseWeights(weights: ModelWeights<GpuWeight>): void {
+    const seen = new Set<GpuWeight>();
+    mapWeights(weights, (w) => seen.add(w));
+    for (const w of seen) {
+      for (const p of w.parts) for (const b of p.buffers) this.alloc.destroy(b);
+      this.weightBytes -= w.bytes;
+    }
+  }
+
+  createKvCache(config: GlmConfig, capacity: number): GpuKvCache {
+    this.alive();
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`KV cache capacity must be a positive integer, got ${capacity}`);
+    const width = config.numKvHeads * config.headDim;
+    const bytes = capacity * width * ACT_BYTES[this.act];
+    if (bytes > this.maxStorageBinding) {
+      throw new RangeError(
+        `KV cache of ${capacity} tokens x ${width} values needs ${bytes} bytes per layer, over this device's ` +
+          `maxStorageBufferBindingSize (${this.maxStorageBinding}); use a shorter context`,
+      );
+    }
+    // Storage bindings must be a multiple of 4 bytes (an f16 cache with an odd width is not).
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const make = (kind: string) =>
+      Array.from({ length: config.numLayers }, (_, l) => this.alloc.create(size, storageUsage(), `KV cache layer ${l} ${kind} (${bytes} bytes)`));
+    const cache = { capacity, width, dtype: this.act, k: make('K'), v: make('V') };
+    this.kvCacheBytes += 2 * config.numLayers * size;
+    return cache;
+  }
+
+  releaseKvCache(cache: GpuKvCache): void {
+    for (const b of [...cache.k, ...cache.v]) {
+      this.kvCacheBytes -= b.size;
+      this.alloc.destroy(b);
+    }
+  }
+
+  /** A float32 host array as a tensor of the current step (e.g. a hidden state crossing from CPU layers). */
+  upload(data: Float32Array, rows: number, cols: number): GpuTensor {
+    this.alive();
+    if (data.length !== rows * cols) throw new RangeError(`[${rows}, ${cols}] tensor needs ${rows * cols} values, got ${data.length}`);
+    const t = this.newTensor(rows, cols, 'uploaded tensor');
+    const bytes = this.act === 'f16' ? f32ArrayToF16(data) : data;
+    // writeBuffer needs a multiple of 4 bytes; pool buffers are at least 256, so pad the source.
+    const padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+    padded.set(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.device.queue.writeBuffer(t.buffer, 0, padded);
+    return t;
+  }
+
+  async read(x: GpuTensor): Promise<Float32Array> {
+    this.alive();
+    this.use(x, 'read');
+    const count = x.rows * x.cols;
+    const bytes = Math.ceil((count * ACT_BYTES[x.dtype]) / 4) * 4;
+    const staging = this.pool.acquire(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    const raw = await this.submitAndMap([{ src: x.buffer, dst: staging, bytes }]);
+    return this.toF32(raw[0]!, count, x.dtype);
+  }
+
+  /**
+   * Records extra work into the step's open compute pass, after everything recorded so far (e.g. the
+   * GPU sampler of src/gpu/sampling.ts over a logits tensor of this step: `tensor.buffer`). The callback
+   * must leave the pass open; parameters it writes with queue.writeBuffer land before the step's submit.
+   */
+  encode(record: (pass: GPUComputePassEncoder) => void): void {
+    this.alive();
+    record(this.openPass());
+  }
+
+  /** Ends the step like read(), but returns `bytes` raw bytes of any buffer (e.g. a sampled id). */
+  async readBuffer(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.alive();
+    const size = Math.ceil(bytes / 4) * 4;
+    if (!Number.isInteger(bytes) || bytes < 1 || size > buffer.size) throw new RangeError(`readBuffer: ${bytes} bytes of a ${buffer.size}-byte buffer`);
+    const staging = this.pool.acquire(size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    const [raw] = await this.submitAndMap([{ src: buffer, dst: staging, bytes: size }]);
+    return raw!.slice(0, bytes);
+  }
+
+  /** Submits the recorded step without reading anything (e.g. a prefill whose logits are not needed). */
+  async flush(): Promise<void> {
+    this.alive();
+    await this.submitAndMap([]);
+  }
+
+  /** Reads layer `layer` of a KV cache back (tests, debugging): [capacity, width] each. Submits the step. */
+  async readKvCache(cache: GpuKvCache, layer: number): Promise<{ k: Float32Array; v: Float32Array }> {
+    this.alive();
+    this.checkLayer(cache, layer);
+    const count = cache.capacity * cache.width;
+    const bytes = Math.ceil((count * ACT_BYTES[cache.dtype]) / 4) * 4;
+    const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    const sk = this.pool.acquire(bytes, usage, 'KV readback');
+    const sv = this.pool.acquire(bytes, usage, 'KV readback');
+    const [k, v] = await this.submitAndMap([
+      { src: cache.k[layer]!, dst: sk, bytes },
+      { src: cache.v[layer]!, dst: sv, bytes },
+    ]);
+    return { k: this.toF32(k!, count, cache.dtype), v: this.toF32(v!, count, cache.dtype) };
+  }
+
+  stats(): GpuOpsStats {
+    return {
+      dispatches: this.lastDispatches,
+      steps: this.steps,
+      bytesAllocated: this.alloc.bytes,
+      weightBytes: this.weightBytes,
+      kvCacheBytes: this.kvCacheBytes,
+      poolBytes: this.pool.bytes,
+    };
+  }
+
+  /**
+   * Frees every GPU buffer this GpuOps made (weights, KV caches, pools); later calls throw. The device
+   * itself belongs to whoever created the GpuContext.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.pass?.end();
+    this.encoder = undefined;
+    this.pass = undefined;
+    this.stepBuffers = [];
+    this.bindGroups.clear();
+    this.invFreqs.clear();
+    this.alloc.destroyAll();
+    this.weightBytes = 0;
+    this.kvCacheBytes = 0;
+    this.pool.bytes = 0;
+    this.disposed = true;
+  }
+
+  /** Destroys the free pool buffers (the step's live ones are kept). */
+  trimPool(): void {
+    this.bindGroups.clear();
+    this.pool.trim();
+  }
+
+  // ---------------------------------------------------------------- ops
+
+  embed(table: GpuWeight, ids: Int32Array): GpuTensor {
+    this.alive();
+    if (table.shape.length !== 2) throw new RangeError(`embed: expected a 2-D table, got shape [${table.shape}]`);
+    const { rows: vocab, cols: hidden } = table;
+    const n = ids.length;
+    if (n === 0) throw new RangeError('embed: no token ids');
+    for (const id of ids) {
+      if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+    }
+    const out = this.newTensor(n, hidden, 'embed output');
+    const idBuffer = this.stepData(new Uint32Array(ids.buffer, ids.byteOffset, n), 'token ids');
+    const pipeline = this.pipeline({ kernel: 'embed', format: table.format, constants: this.weightConstants(table, { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP }) });
+    for (const part of table.parts) {
+      // Parts of a split table that hold none of the ids cost nothing.
+      if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
+      this.dispatch(
+        pipeline,
+        (p) => p.u32(n).u32(hidden).u32(part.rowStart).u32(part.rows),
+        [idBuffer, out.buffer, ...this.weightBuffers(table, part.buffers)],
+        this.grid1d(Math.ceil((n * hidden) / ELEMENTWISE_WORKGROUP)),
+      );
+    }
+    return out;
+  }
+
+  rmsNorm(x: GpuTensor, weight: GpuWeight, eps: number): GpuTensor {
+    this.alive();
+    this.use(x, 'rmsNorm input');
+    const w = this.vector(weight, x.cols, 'rmsNorm weight');
+    const out = this.newTensor(x.rows, x.cols, 'rmsNorm output');
+    this.dispatch(
+      this.pipeline({ kernel: 'rmsNorm', constants: { WORKGROUP_SIZE: NORM_WORKGROUP } }),
+      (p) => p.u32(x.rows).u32(x.cols).f32(eps).u32(0),
+      [x.buffer, out.buffer, w],
+      this.grid1d(x.rows),
+    );
+    return out;
+  }
+
+  layerNorm(x: GpuTensor, weight: GpuWeight, bias: GpuWeight | undefined, eps: number): GpuTensor {
+    this.alive();
+    this.use(x, 'layerNorm input');
+    const w = this.vector(weight, x.cols, 'layerNorm weight');
+    const b = bias ? this.vector(bias, x.cols, 'layerNorm bias') : this.dummy;
+    const out = this.newTensor(x.rows, x.cols, 'layerNorm output');
+    this.dispatch(
+      this.pipeline({ kernel: 'layerNorm', constants: { WORKGROUP_SIZE: NORM_WORKGROUP } }),
+      (p) => p.u32(x.rows).u32(x.cols).f32(eps).u32(bias ? 1 : 0),
+      [x.buffer, out.buffer, w, b],
+      this.grid1d(x.rows),
+    );
+    return out;
+  }
+
+  /**
+   * out = x·Wᵀ + bias + residualScale·residual in one dispatch per weight part: GEMV (matmul*.gemv)
+   * for one token, tiled GEMM (matmul*.gemm) for more.
+   */
+  matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight> = {}): GpuTensor {
+    this.alive();
+    this.use(x, 'matmul input');
+    if (w.shape.length !== 2) throw new RangeError(`expected a 2-D weight, got shape [${w.shape}]`);
+    if (w.cols !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${w.shape}] expects ${w.cols}`);
+    const n = x.rows;
+    const outFeatures = w.rows;
+    const bias = epilogue.bias ? this.vector(epilogue.bias, outFeatures, 'matmul bias') : this.dummy;
+    const residual = epilogue.residual;
+    if (residual) {
+      this.use(residual, 'matmul residual');
+      if (residual.rows !== n || residual.cols !== outFeatures) {
+        throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [${n}, ${outFeatures}]`);
+      }
+    }
+    const scale = epilogue.residualScale ?? 1;
+    const out = this.newTensor(n, outFeatures, `matmul ${w.name} output`);
+    const gemv = n === 1;
+    // GEMV: as many lanes per row set as the row has 32-column groups (rounded up to a power of two,
+    // capped), so short rows pack many per workgroup instead of idling most of it.
+    const groups = Math.ceil(w.cols / 32);
+    const threadsPerRow = Math.min(GEMV_MAX_THREADS_PER_ROW, 2 ** Math.ceil(Math.log2(groups)));
+    const rowsPerWorkgroup = (GEMV_WORKGROUP / threadsPerRow) * GEMV_ROWS_PER_THREAD;
+    // GEMM: the thread grid shrinks (powers of two) to the tokens and rows there are.
+    const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+    const gemmX = Math.min(GEMM_MAX_THREADS_X, Math.max(4, pow2(Math.ceil(outFeatures / 4))));
+    const gemmY = Math.min(GEMM_MAX_THREADS_Y, Math.max(2, pow2(Math.ceil(n / 2))));
+    const pipeline = this.pipeline(
+      gemv
+        ? {
+            kernel: 'matmulGemv',
+            format: w.format,
+            constants: this.weightConstants(w, { WORKGROUP_SIZE: GEMV_WORKGROUP, THREADS_PER_ROW: threadsPerRow }),
+          }
+        : { kernel: 'matmulGemm', format: w.format, constants: this.weightConstants(w, { THREADS_X: gemmX, THREADS_Y: gemmY }) },
+    );
+    for (const part of w.parts) {
+      const grid: [number, number, number] = gemv
+        ? this.grid1d(Math.ceil(part.rows / rowsPerWorkgroup), n)
+        : [Math.ceil(part.rows / (4 * gemmX)), Math.ceil(n / (2 * gemmY)), 1];
+      this.checkGrid(grid, `matmul ${w.name}`);
+      this.dispatch(
+        pipeline,
+        (p) =>
+          p
+            .u32(n)
+            .u32(w.cols)
+            .u32(part.rows)
+            .u32(part.rowStart)
+            .u32(outFeatures)
+            .u32(epilogue.bias ? 1 : 0)
+            .u32(residual ? 1 : 0)
+            .f32(scale),
+        [x.buffer, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers)],
+        grid,
+      );
+    }
+    return out;
+  }
+
+  ropeKvAppend(qkv: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): GpuTensor {
+    this.alive();
+    this.use(qkv, 'ropeKvAppend input');
+    const { numHeads: H, numKvHeads: Hkv, headDim: D, rope } = config;
+    const n = qkv.rows;
+    if (qkv.cols !== (H + 2 * Hkv) * D) throw new RangeError(`ropeKvAppend: qkv width ${qkv.cols}, expected ${(H + 2 * Hkv) * D}`);
+    this.checkCache(cache, layer, batch, n, config);
+    if (rope.style === 'chatglm1-2d' && (D % 4 !== 0 || rope.rotaryDim !== D / 2)) {
+      throw new RangeError(`ropeKvAppend: 2-D RoPE needs headDim % 4 == 0 and rotaryDim == headDim / 2, got ${D} and ${rope.rotaryDim}`);
+    }
+    if (rope.style === 'interleaved' && (rope.rotaryDim % 2 !== 0 || rope.rotaryDim > D)) {
+      throw new RangeError(`ropeKvAppend: rotaryDim ${rope.rotaryDim} must be even and at most headDim ${D}`);
+    }
+    const positions = this.stepData(batch.positions, 'positions');
+    const blocks = batch.blockPositions;
+    if (blocks && blocks.length !== n) throw new RangeError(`ropeKvAppend: ${blocks.length} block positions for ${n} tokens`);
+    const blockBuffer = blocks ? this.stepData(blocks, 'block positions') : this.dummy;
+    const q = this.newTensor(n, H * D, 'ropeKvAppend q');
+    const width = (H + 2 * Hkv) * D;
+    this.dispatch(
+      this.pipeline({ kernel: 'ropeKvAppend', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      (p) =>
+        p
+          .u32(n)
+          .u32(H)
+          .u32(Hkv)
+          .u32(D)
+          .u32(rope.rotaryDim)
+          .u32(rope.style === 'interleaved' ? 0 : 1)
+          .u32(batch.start)
+          .u32(blocks ? 1 : 0),
+      [qkv.buffer, q.buffer, cache.k[layer]!, cache.v[layer]!, this.invFreq(rope.rotaryDim, rope.base, rope.f16InvFreq), positions, blockBuffer],
+      this.grid1d(Math.ceil((n * width) / ELEMENTWISE_WORKGROUP)),
+    );
+    return q;
+  }
+
+  attention(q: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): GpuTensor {
+    this.alive();
+    this.use(q, 'attention query');
+    const { numHeads: H, numKvHeads: Hkv, headDim: D } = config;
+    const n = q.rows;
+    if (q.cols !== H * D) throw new RangeError(`attention: q width ${q.cols}, expected ${H * D}`);
+    this.checkCache(cache, layer, batch, n, config);
+    if (H % Hkv !== 0) throw new RangeError(`attention: ${H} query heads is not a multiple of ${Hkv} KV heads`);
+    if (D > ATTENTION_WORKGROUP * ATTENTION_MAX_D_PER_INVOCATION) {
+      throw new RangeError(`attention: head dimension ${D} is over the kernel's maximum of ${ATTENTION_WORKGROUP * ATTENTION_MAX_D_PER_INVOCATION}`);
+    }
+    if (!Number.isInteger(batch.bidirectionalPrefix) || batch.bidirectionalPrefix < 0) {
+      throw new RangeError(`attention: bidirectionalPrefix must be a non-negative integer, got ${batch.bidirectionalPrefix}`);
+    }
+    const out = this.newTensor(n, H * D, 'attention output');
+    this.dispatch(
+      this.pipeline({ kernel: 'attention', constants: { WORKGROUP_SIZE: ATTENTION_WORKGROUP } }),
+      (p) => p.u32(n).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(0),
+      [q.buffer, out.buffer, cache.k[layer]!, cache.v[layer]!],
+      this.grid1d(n * H),
+    );
+    return out;
+  }
+
+  swiglu(x: GpuTensor): GpuTensor {
+    this.alive();
+    this.use(x, 'swiglu input');
+    if (x.cols % 2 !== 0) throw new RangeError(`swiglu: width ${x.cols} is odd`);
+    const f = x.cols / 2;
+    const out = this.newTensor(x.rows, f, 'swiglu output');
+    this.dispatch(
+      this.pipeline({ kernel: 'swiglu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      (p) => p.u32(x.rows).u32(f),
+      [x.buffer, out.buffer],
+      this.grid1d(Math.ceil((x.rows * f) / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  gelu(x: GpuTensor): GpuTensor {
+    this.alive();
+    this.use(x, 'gelu input');
+    const out = this.newTensor(x.rows, x.cols, 'gelu output');
+    const count = x.rows * x.cols;
+    this.dispatch(
+      this.pipeline({ kernel: 'gelu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      (p) => p.u32(count),
+      [x.buffer, out.buffer],
+      this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  add(a: GpuTensor, b: GpuTensor): GpuTensor {
+    this.alive();
+    this.use(a, 'add input a');
+    this.use(b, 'add input b');
+    if (a.rows !== b.rows || a.cols !== b.cols) throw new RangeError(`add: [${a.rows}, ${a.cols}] + [${b.rows}, ${b.cols}]`);
+    const out = this.newTensor(a.rows, a.cols, 'add output');
+    const count = a.rows * a.cols;
+    this.dispatch(
+      this.pipeline({ kernel: 'add', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      (p) => p.u32(count),
+      [a.buffer, b.buffer, out.buffer],
+      this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  sliceRows(x: GpuTensor, start: number, count: number): GpuTensor {
+    this.alive();
+    this.use(x, 'sliceRows input');
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start + count > x.rows) {
+      throw new RangeError(`sliceRows: rows ${start}..${start + count - 1} of a tensor with ${x.rows} rows`);
+    }
+    const out = this.newTensor(count, x.cols, 'sliceRows output');
+    const elements = count * x.cols;
+    this.dispatch(
+      this.pipeline({ kernel: 'copyRows', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      (p) => p.u32(elements).u32(start * x.cols),
+      [x.buffer, out.buffer],
+      this.grid1d(Math.ceil(elements / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private alive(): void {
+    if (this.lostError) throw this.lostError;
+    if (this.disposed) throw new InvalidArgumentError('this GpuOps was disposed; its buffers are gone');
+  }
+
+  private use(t: GpuTensor, what: string): void {
+    if (t.step !== this.step) {
+      throw new InvalidArgumentError(
+        `${what}: this tensor belongs to an earlier step (or another GpuOps); its buffer went back to the pool when read() or flush() submitted that step`,
+      );
+    }
+    if (t.dtype !== this.act) throw new InvalidArgumentError(`${what}: a ${t.dtype} tensor given to a GpuOps whose activations are ${this.act}`);
+  }
+
+  private vector(w: GpuWeight, length: number, what: string): GPUBuffer {
+    if (w.shape.length !== 1 || w.cols !== length || w.format !== 'f32') {
+      throw new RangeError(`${what}: expected ${length} values, got ${w.format} shape [${w.shape}]`);
+    }
+    return w.parts[0]!.buffers[0]!;
+  }
+
+  private checkLayer(cache: GpuKvCache, layer: number): void {
+    if (!Number.isInteger(layer) || layer < 0 || layer >= cache.k.length) {
+      throw new RangeError(`layer ${layer} is outside the KV cache's ${cache.k.length} layers`);
+    }
+  }
+
+  private checkCache(cache: GpuKvCache, layer: number, batch: ForwardBatch, n: number, config: GlmConfig): void {
+    this.checkLayer(cache, layer);
+    if (cache.width !== config.numKvHeads * config.headDim) {
+      throw new RangeError(`KV cache rows hold ${cache.width} values, the config needs ${config.numKvHeads * config.headDim}`);
+    }
+    if (cache.dtype !== this.act) throw new InvalidArgumentError(`a ${cache.dtype} KV cache given to a GpuOps whose activations are ${this.act}`);
+    if (batch.positions.length !== n) throw new RangeError(`${batch.positions.length} positions for ${n} tokens`);
+    if (!Number.isInteger(batch.start) || batch.start < 0) throw new RangeError(`batch start must be a non-negative integer, got ${batch.start}`);
+    if (batch.start + n > cache.capacity) throw new RangeError(`KV cache full: ${batch.start + n} tokens > capacity ${cache.capacity}`);
+  }
+
+  private newTensor(rows: number, cols: number, what: string): GpuTensor {
+    const bytes = rows * cols * ACT_BYTES[this.act];
+    if (bytes > this.maxStorageBinding) {
+      throw new RangeError(
+        `${what} [${rows}, ${cols}] needs ${bytes} bytes, over this device's maxStorageBufferBindingSize (${this.maxStorageBinding}); ` +
+          'run fewer tokens per step',
+      );
+    }
+    const buffer = this.pool.acquire(bytes, storageUsage(), what);
+    this.stepBuffers.push(buffer);
+    return { rows, cols, dtype: this.act, buffer, step: this.step };
+  }
+
+  /** Small per-step inputs (ids, positions), written now: the buffer is this step's alone. */
+  private stepData(data: Int32Array | Uint32Array, what: string): GPUBuffer {
+    const buffer = this.pool.acquire(data.byteLength, storageUsage(), what);
+    this.stepBuffers.push(buffer);
+    this.device.queue.writeBuffer(buffer, 0, data as Uint32Array<ArrayBuffer>);
+    return buffer;
+  }
+
+  private invFreq(rotaryDim: number, base: number, f16: boolean): GPUBuffer {
+    const key = `${rotaryDim}|${base}|${f16}`;
+    let buffer = this.invFreqs.get(key);
+    if (!buffer) {
+      const data = ropeInvFreq(rotaryDim, base, f16);
+      buffer = this.alloc.create(Math.max(16, data.byteLength), storageUsage(), `RoPE inv_freq ${key}`);
+      this.device.queue.writeBuffer(buffer, 0, data as Float32Array<ArrayBuffer>);
+      this.invFreqs.set(key, buffer);
+    }
+    return buffer;
+  }
+
+  private pipeline(req: Omit<PipelineRequest, 'act'>): Pipeline {
+    return this.pipelines.get({ ...req, act: this.act });
+  }
+
+  private weightConstants(w: GpuWeight, constants: Record<string, number>): Record<string, number> {
+    return w.format === 'q4' ? { ...constants, W_ASYMMETRIC: w.asymmetric ? 1 : 0 } : constants;
+  }
+
+  /** A part's buffers in binding order; symmetric Q4 binds a dummy for its unused mins. */
+  private weightBuffers(w: GpuWeight, buffers: readonly GPUBuffer[]): GPUBuffer[] {
+    return w.format === 'q4' && !w.asymmetric ? [...buffers, this.dummy] : [...buffers];
+  }
+
+  /** A 1-D count of workgroups as a 2-D grid within maxComputeWorkgroupsPerDimension; z passes through. */
+  private grid1d(workgroups: number, z = 1): [number, number, number] {
+    const max = this.maxWorkgroupsPerDimension;
+    const x = Math.min(Math.max(1, workgroups), max);
+    const grid: [number, number, number] = [x, Math.ceil(Math.max(1, workgroups) / x), z];
+    this.checkGrid(grid, 'dispatch');
+    return grid;
+  }
+
+  private checkGrid(grid: [number, number, number], what: string): void {
+    if (grid.some((g) => g > this.maxWorkgroupsPerDimension)) {
+      throw new RangeError(`${what}: grid [${grid}] exceeds maxComputeWorkgroupsPerDimension ${this.maxWorkgroupsPerDimension}`);
+    }
+  }
+
+  private dispatch(p: Pipeline, params: (w: ParamWriter) => void, buffers: GPUBuffer[], grid: [number, number, number]): void {
+    if (buffers.length !== p.bindings.length - 1) {
+      throw new GlmError(`internal: ${p.label} binds ${p.bindings.length - 1} buffers, got ${buffers.length}`);
+    }
+    const slot = this.uniforms.take();
+    params(new ParamWriter(slot.view));
+    const key = `${p.label}|${bufferId(slot.buffer)}|${buffers.map(bufferId).join(',')}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+      group = this.device.createBindGroup({
+        label: p.label,
+        layout: p.layout,
+        entries: [
+          { binding: 0, resource: { buffer: slot.buffer, size: UNIFORM_SLOT_BYTES } },
+          ...buffers.map((buffer, i) => ({ binding: p.bindings[i + 1]!, resource: { buffer } })),
+        ],
+      });
+      this.bindGroups.set(key, group);
+    }
+    const pass = this.openPass();
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, group, [slot.offset]);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    this.dispatches++;
+  }
+
+  /** The step's compute pass, begun (with its encoder) by the step's first dispatch. */
+  private openPass(): GPUComputePassEncoder {
+    if (!this.pass) {
+      this.encoder = this.device.createCommandEncoder({ label: `step ${this.step}` });
+      this.pass = this.encoder.beginComputePass({ label: `step ${this.step}` });
+    }
+    return this.pass;
+  }
+
+  /**
+   * Ends the step: closes the pass, records the copies, writes the uniform slots, submits, recycles the
+   * step's buffers, then maps the copy targets and returns their bytes. Errors of the step (shader
+   * compile, out of memory, validation, device loss) are thrown here.
+   */
+  private async submitAndMap(copies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const encoder = this.encoder ?? this.device.createCommandEncoder({ label: `step ${this.step}` });
+    this.pass?.end();
+    for (const c of copies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
+    this.uniforms.upload(this.device.queue);
+    this.device.pushErrorScope('validation');
+    this.device.queue.submit([encoder.finish()]);
+    const validation = this.device.popErrorScope();
+
+    for (const b of this.stepBuffers) this.pool.release(b);
+    this.stepBuffers = [];
+    this.uniforms.recycle();
+    this.lastDispatches = this.dispatches;
+    this.dispatches = 0;
+    this.steps++;
+    this.step = nextStep++;
+    this.encoder = undefined;
+    this.pass = undefined;
+
+    try {
+      await this.pipelines.takeErrors();
+      await this.alloc.takeErrors();
+      const err = await validation;
+      if (err) throw new GlmError(`WebGPU rejected the step: ${err.message}`);
+      const out: ArrayBuffer[] = [];
+      for (const c of copies) {
+        await c.dst.mapAsync(GPUMapMode.READ, 0, c.bytes);
+        out.push(c.dst.getMappedRange(0, c.bytes).slice(0));
+        c.dst.unmap();
+      }
+      return out;
+    } catch (err) {
+      // A lost device makes mapAsync reject before device.lost resolves; report the loss, not its symptom.
+      const lost = await Promise.race([this.lost, new Promise<undefined>((r) => setTimeout(r, LOST_GRACE_MS))]);
+      throw lost ?? err;
+    } finally {
+      for (const c of copies) if (c.dst.mapState === 'unmapped') this.pool.release(c.dst);
+    }
+  }
+
+  private toF32(raw: ArrayBuffer, count: number, dtype: GpuActDtype): Float32Array {
+    if (dtype === 'f32') return new Float32Array(raw, 0, count);
+    const half = new Uint16Array(raw, 0, count);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = f16ToF32(half[i]!);
+    return out;
+  }
+}

@@ -1,0 +1,216 @@
+// Compute pipelines and their bind-group layouts, built once per (kernel, weight format, activation
+// dtype, override constants) and cached. A WGSL module is the kernel file with its libraries
+// prepended (WGSL has no #include): lib/act_*.wgsl picks the storage type `act`, lib/weights_*.wgsl the
+// weight format, so one kernel file serves matmulF32/F16/Q4/Q8 and the f32 and f16 paths.
+//
+// Layouts are explicit (not 'auto') so that every weight format of a kernel binds the same way and a
+// binding the shader skips for a variant (Q4 mins when symmetric) can still be bound to a dummy.
+import actF16Wgsl from '../../shaders/lib/act_f16.wgsl?raw';
+import actF32Wgsl from '../../shaders/lib/act_f32.wgsl?raw';
+import dispatchWgsl from '../../shaders/lib/dispatch.wgsl?raw';
+import weightsF16Wgsl from '../../shaders/lib/weights_f16.wgsl?raw';
+import weightsF32Wgsl from '../../shaders/lib/weights_f32.wgsl?raw';
+import weightsQ4Wgsl from '../../shaders/lib/weights_q4.wgsl?raw';
+import weightsQ8Wgsl from '../../shaders/lib/weights_q8.wgsl?raw';
+import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
+import addWgsl from '../../shaders/add.wgsl?raw';
+import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import copyRowsWgsl from '../../shaders/copy_rows.wgsl?raw';
+import embedWgsl from '../../shaders/embed.wgsl?raw';
+import geluWgsl from '../../shaders/gelu.wgsl?raw';
+import layerNormWgsl from '../../shaders/layer_norm.wgsl?raw';
+import matmulGemmWgsl from '../../shaders/matmul_gemm.wgsl?raw';
+import matmulGemvWgsl from '../../shaders/matmul_gemv.wgsl?raw';
+import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
+import ropeKvAppendWgsl from '../../shaders/rope_kv_append.wgsl?raw';
+import swigluWgsl from '../../shaders/swiglu.wgsl?raw';
+import { ShaderError } from '../errors';
+import type { GpuActDtype, GpuWeightFormat } from './tensor';
+
+/** 'uniform': the dispatch's parameter slot (dynamic offset). 'read' / 'write': storage buffers. */
+export type BindingKind = 'uniform' | 'read' | 'write';
+
+interface KernelDef {
+  file: string;
+  source: string;
+  libs: string[];
+  /** Binding number -> kind, for the bindings below 5 (5.. belong to the weight format). */
+  bindings: (BindingKind | null)[];
+  /** Kernels that read a weight matrix through lib/weights_*.wgsl. */
+  weighted: boolean;
+}
+
+const KERNELS = {
+  matmulGemv: {
+    file: 'matmul_gemv.wgsl',
+    source: matmulGemvWgsl,
+    libs: [],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'],
+    weighted: true,
+  },
+  matmulGemm: {
+    file: 'matmul_gemm.wgsl',
+    source: matmulGemmWgsl,
+    libs: [],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'],
+    weighted: true,
+  },
+  embed: { file: 'embed.wgsl', source: embedWgsl, libs: [], bindings: ['uniform', 'read', 'write', null, null], weighted: true },
+  rmsNorm: { file: 'rms_norm.wgsl', source: rmsNormWgsl, libs: [workgroupSumWgsl], bindings: ['uniform', 'read', 'write', 'read'], weighted: false },
+  layerNorm: {
+    file: 'layer_norm.wgsl',
+    source: layerNormWgsl,
+    libs: [workgroupSumWgsl],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'],
+    weighted: false,
+  },
+  ropeKvAppend: {
+    file: 'rope_kv_append.wgsl',
+    source: ropeKvAppendWgsl,
+    libs: [],
+    bindings: ['uniform', 'read', 'write', 'write', 'write', 'read', 'read', 'read'],
+    weighted: false,
+  },
+  attention: { file: 'attention.wgsl', source: attentionWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
+  swiglu: { file: 'swiglu.wgsl', source: swigluWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  gelu: { file: 'gelu.wgsl', source: geluWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  add: { file: 'add.wgsl', source: addWgsl, libs: [], bindings: ['uniform', 'read', 'read', 'write'], weighted: false },
+  copyRows: { file: 'copy_rows.wgsl', source: copyRowsWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+} satisfies Record<string, KernelDef>;
+
+export type KernelName = keyof typeof KERNELS;
+
+const WEIGHT_LIBS: Record<GpuWeightFormat, { source: string; bindings: number }> = {
+  f32: { source: weightsF32Wgsl, bindings: 1 },
+  f16: { source: weightsF16Wgsl, bindings: 1 },
+  q8: { source: weightsQ8Wgsl, bindings: 2 },
+  q4: { source: weightsQ4Wgsl, bindings: 3 },
+};
+
+/** First binding of the weight buffers in weighted kernels (see shaders/lib/weights_*.wgsl). */
+export const WEIGHT_BINDING = 5;
+
+export interface PipelineRequest {
+  kernel: KernelName;
+  act: GpuActDtype;
+  /** Weighted kernels only. */
+  format?: GpuWeightFormat;
+  /** WGSL override constants (workgroup sizes, W_ASYMMETRIC, ...). */
+  constants?: Record<string, number>;
+}
+
+export interface Pipeline {
+  label: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  /** Binding numbers in the layout, in order; a bind group supplies exactly these. */
+  bindings: number[];
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** The name used in labels and errors, matching TS and tests: matmulQ4.gemv, embedF16, rmsNorm, ... */
+export function pipelineLabel(req: PipelineRequest): string {
+  const base = req.kernel === 'matmulGemv' || req.kernel === 'matmulGemm' ? 'matmul' : req.kernel;
+  const fmt = req.format ? capitalize(req.format) : '';
+  const path = req.kernel === 'matmulGemv' ? '.gemv' : req.kernel === 'matmulGemm' ? '.gemm' : '';
+  return `${base}${fmt}${path}${req.act === 'f16' ? '[f16]' : ''}`;
+}
+
+/** The full WGSL text of a module: prelude libraries, then the kernel file. */
+export function moduleSource(req: PipelineRequest): string {
+  const def: KernelDef = KERNELS[req.kernel];
+  const parts = [req.act === 'f16' ? actF16Wgsl : actF32Wgsl, dispatchWgsl, ...def.libs];
+  if (def.weighted) {
+    if (!req.format) throw new ShaderError(`${req.kernel} needs a weight format`);
+    parts.push(WEIGHT_LIBS[req.format].source);
+  }
+  parts.push(`// ---- ${def.file} ----\n${def.source}`);
+  return parts.join('\n');
+}
+
+/**
+ * Builds pipelines synchronously (ops are synchronous), each under a validation error scope whose
+ * result is kept: `takeErrors()` turns a failed compile into a ShaderError with the compiler's messages.
+ */
+export class PipelineCache {
+  private pipelines = new Map<string, Pipeline>();
+  private layouts = new Map<string, GPUBindGroupLayout>();
+  private pending: Promise<ShaderError | null>[] = [];
+
+  constructor(private readonly device: GPUDevice) {}
+
+  get(req: PipelineRequest): Pipeline {
+    const key = `${req.kernel}|${req.format ?? ''}|${req.act}|${JSON.stringify(req.constants ?? {})}`;
+    let p = this.pipelines.get(key);
+    if (!p) {
+      p = this.build(req);
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  private bindGroupLayout(kinds: (BindingKind | null)[]): { layout: GPUBindGroupLayout; bindings: number[] } {
+    const bindings = kinds.flatMap((k, i) => (k ? [i] : []));
+    const sig = kinds.map((k) => (k ? k[0] : '-')).join('');
+    let layout = this.layouts.get(sig);
+    if (!layout) {
+      layout = this.device.createBindGroupLayout({
+        label: `layout ${sig}`,
+        entries: bindings.map((binding) => {
+          const kind = kinds[binding]!;
+          return {
+            binding,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer:
+              kind === 'uniform'
+                ? { type: 'uniform' as const, hasDynamicOffset: true }
+                : { type: kind === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
+          };
+        }),
+      });
+      this.layouts.set(sig, layout);
+    }
+    return { layout, bindings };
+  }
+
+  private build(req: PipelineRequest): Pipeline {
+    const def: KernelDef = KERNELS[req.kernel];
+    const label = pipelineLabel(req);
+    const kinds = [...def.bindings];
+    if (def.weighted) {
+      while (kinds.length < WEIGHT_BINDING) kinds.push(null);
+      for (let i = 0; i < WEIGHT_LIBS[req.format!].bindings; i++) kinds.push('read');
+    }
+    const { layout, bindings } = this.bindGroupLayout(kinds);
+    const code = moduleSource(req);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label });
+    const pipeline = this.device.createComputePipeline({
+      label,
+      layout: this.device.createPipelineLayout({ label, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: 'main', constants: req.constants },
+    });
+    this.pending.push(
+      this.device.popErrorScope().then(async (err) => {
+        if (!err) return null;
+        const info = await module.getCompilationInfo();
+        const lines = info.messages.filter((m) => m.type === 'error').map((m) => `  ${label}:${m.lineNum}:${m.linePos}: ${m.message}`);
+        if (lines.length === 0) lines.push(`  ${err.message}`);
+        return new ShaderError(`WGSL pipeline "${label}" (shaders/${def.file}) failed:\n${lines.join('\n')}`);
+      }),
+    );
+    return { label, pipeline, layout, bindings };
+  }
+
+  /** Throws the first pipeline failure since the last call. */
+  async takeErrors(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const pending = this.pending;
+    this.pending = [];
+    const errors = (await Promise.all(pending)).filter((e): e is ShaderError => e !== null);
+    if (errors.length > 0) throw errors[0];
+  }
+}

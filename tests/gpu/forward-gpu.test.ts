@@ -1,0 +1,105 @@
+// The forward pass (src/model/glm.ts, unchanged) on GpuOps against the reference fixtures, the KV-cache
+// decode against a full recompute, and Q4 weights on the GPU against the same Q4 weights on the CPU.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testGpu } from './gpu-context';
+import { CpuOps } from '../../src/cpu/ops';
+import { nodeModelFiles } from '../../src/formats/node-files';
+import { GpuOps } from '../../src/gpu/ops';
+import type { GpuWeight } from '../../src/gpu/tensor';
+import { loadModelFolder, type LoadedModel } from '../../src/model/load';
+import { quantizeModelWeights } from '../../src/model/quantize-weights';
+import type { HostWeight } from '../../src/model/weights';
+import type { ModelWeights } from '../../src/model/weights-types';
+import { ModelSession, greedyGenerate } from '../../src/runtime/session';
+import { expectAllClose, maxAbsDiff } from '../helpers/compare';
+import { LOGITS_ATOL, MODEL_FIXTURES, fixtureDir, fixtureExpected } from '../helpers/fixtures';
+
+/**
+ * Decoding with the KV cache and recomputing the whole sequence run the same kernels on the same
+ * values, only split differently into steps (GEMV vs GEMM, more or fewer keys per attention call):
+ * the results differ by f32 summation order alone.
+ */
+const DECODE_VS_RECOMPUTE_ATOL = 1e-4;
+/** GPU vs CPU on the same Q4 weights: the same bound as against the float32 reference. */
+const Q4_GPU_VS_CPU_ATOL = LOGITS_ATOL;
+const CAPACITY = 64;
+
+let ops: GpuOps;
+
+beforeAll(async () => {
+  ops = new GpuOps(await testGpu());
+});
+
+afterAll(() => ops?.dispose());
+
+describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
+  const expected = fixtureExpected(name);
+  let host: LoadedModel<HostWeight>;
+  let weights: ModelWeights<GpuWeight>;
+
+  beforeAll(async () => {
+    host = await loadModelFolder(nodeModelFiles(fixtureDir(name)));
+    weights = await ops.uploadWeights(host.weights);
+  });
+
+  afterAll(() => {
+    if (weights) ops.releaseWeights(weights);
+  });
+
+  it('prompt logits match the reference at every position', async () => {
+    const session = new ModelSession(ops, host.config, weights, CAPACITY);
+    const logits = await ops.read(session.append(expected.prompt_ids, 'all'));
+    const V = host.config.vocabSize;
+    let worst = 0;
+    expected.prompt_logits.forEach((row, pos) => {
+      const got = logits.subarray(pos * V, (pos + 1) * V);
+      worst = Math.max(worst, maxAbsDiff(got, row));
+      expectAllClose(got, row, { atol: LOGITS_ATOL, label: `${name} position ${pos}` });
+    });
+    console.log(`[gpu] ${name}: max |logit - reference| = ${worst.toExponential(2)}; ${ops.stats().dispatches} dispatches in the prefill step`);
+  });
+
+  it('greedy decoding reproduces greedy_ids', async () => {
+    const session = new ModelSession(ops, host.config, weights, CAPACITY);
+    const ids = await greedyGenerate(session, expected.prompt_ids, expected.greedy_ids.length);
+    expect(ids).toEqual(expected.greedy_ids);
+  });
+
+  it('decoding token by token with the KV cache equals a full recompute', async () => {
+    const sequence = [...expected.prompt_ids, ...expected.greedy_ids];
+    const V = host.config.vocabSize;
+    const recompute = await ops.read(new ModelSession(ops, host.config, weights, CAPACITY).append(sequence, 'all'));
+    const session = new ModelSession(ops, host.config, weights, CAPACITY);
+    const first = await ops.read(session.append(expected.prompt_ids, 'last'));
+    const P = expected.prompt_ids.length;
+    expectAllClose(first, recompute.subarray((P - 1) * V, P * V), { atol: DECODE_VS_RECOMPUTE_ATOL, label: `${name} prefill last row` });
+    for (let i = P; i < sequence.length; i++) {
+      const step = await ops.read(session.append([sequence[i]!], 'last'));
+      expectAllClose(step, recompute.subarray(i * V, (i + 1) * V), { atol: DECODE_VS_RECOMPUTE_ATOL, label: `${name} decode position ${i}` });
+    }
+  });
+
+  it('Q4 weights: GPU and CPU agree on logits and greedy ids', async () => {
+    const q4 = quantizeModelWeights(host.weights, 'q4');
+    const gq4 = await ops.uploadWeights(q4);
+    try {
+      const cpu = new CpuOps(); // runs Q4 weights through matmulQuant, the GPU kernels' CPU twin
+      const cpuSession = new ModelSession(cpu, host.config, q4, CAPACITY);
+      const gpuSession = new ModelSession(ops, host.config, gq4, CAPACITY);
+      const want = await cpu.read(cpuSession.append(expected.prompt_ids, 'all'));
+      const got = await ops.read(gpuSession.append(expected.prompt_ids, 'all'));
+      expectAllClose(got, want, { atol: Q4_GPU_VS_CPU_ATOL, label: `${name} q4 GPU vs CPU prompt logits` });
+      const reference = Float32Array.from(expected.prompt_logits.flat());
+      console.log(
+        `[gpu] ${name}: q4 vs float32 reference max |logit error| = ${maxAbsDiff(got, reference).toExponential(2)} ` +
+          `(q4 GPU vs q4 CPU ${maxAbsDiff(got, want).toExponential(2)})`,
+      );
+      const steps = expected.greedy_ids.length;
+      const cpuIds = await greedyGenerate(new ModelSession(cpu, host.config, q4, CAPACITY), expected.prompt_ids, steps);
+      const gpuIds = await greedyGenerate(new ModelSession(ops, host.config, gq4, CAPACITY), expected.prompt_ids, steps);
+      expect(gpuIds).toEqual(cpuIds);
+    } finally {
+      ops.releaseWeights(gq4);
+    }
+  });
+});

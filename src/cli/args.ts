@@ -2,6 +2,7 @@
 // run() turns into a usage message and exit code 2.
 import { InvalidArgumentError } from 'commander';
 import { GlmError } from '../errors';
+import { parseBytes } from '../planner/units';
 
 /** Bad arguments found after parsing (e.g. a token id outside the vocabulary): usage error, exit 2. */
 export class UsageError extends GlmError {
@@ -33,4 +34,13 @@ export function parseChoice<T extends string>(choices: readonly T[]) {
     if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`"${value}" is not one of ${choices.join(', ')}`);
     return value as T;
   };
+}
+
+/** Byte sizes like 4GiB, 128MiB, 1.5GB or 1073741824. */
+export function parseBytesOption(value: string): number {
+  try {
+    return parseBytes(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

@@ -7,18 +7,19 @@ import { createInterface } from 'node:readline/promises';
 import { GlmEngine, loadModelTokenizer } from '../runtime/engine';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../runtime/api-types';
 import { openModelSource } from './model-source';
-import { parseChoice, parseNonNegativeInt, parseNumber } from './args';
+import { parseBytesOption, parseChoice, parseNonNegativeInt, parseNumber } from './args';
 
 export interface EngineCliOptions {
   model: string;
-  backend: 'cpu' | 'gpu';
+  backend: 'cpu' | 'gpu' | 'auto';
   quant: 'none' | 'q4' | 'q8';
+  gpuBudget?: number;
   cacheDir?: string;
 }
 
 export async function cliEngine(opts: EngineCliOptions): Promise<GlmEngine> {
   const engine = new GlmEngine((source) => openModelSource(source, { cacheDir: opts.cacheDir }));
-  await engine.load(opts.model, { backend: opts.backend, quant: opts.quant });
+  await engine.load(opts.model, { backend: opts.backend, quant: opts.quant, ...(opts.gpuBudget !== undefined ? { gpuBudget: opts.gpuBudget } : {}) });
   return engine;
 }
 
@@ -91,7 +92,8 @@ export function registerChatCommands(program: Command): void {
       .command('chat')
       .description('interactive chat in the terminal (empty line or /exit to quit, /reset for a new chat)')
       .requiredOption('--model <path|url>', 'model folder, package, .gguf file or package URL')
-      .option('--backend <cpu|gpu>', 'where to run', parseChoice(['cpu', 'gpu'] as const), 'cpu')
+      .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
+      .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB (plans a GPU/CPU split)', parseBytesOption)
       .option('--quant <none|q4|q8>', 'quantize the matrices first', parseChoice(['none', 'q4', 'q8'] as const), 'none')
       .option('--system <text>', 'system prompt')
       .option('--max-new-tokens <n>', 'most tokens per reply', parseNonNegativeInt, 256)

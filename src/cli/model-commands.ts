@@ -6,7 +6,7 @@ import { openModelSource } from './model-source';
 import { loadBackend, type BackendKind } from '../runtime/backend';
 import type { QuantChoice } from '../model/quantize-weights';
 import { argmax } from '../runtime/sampler';
-import { UsageError, parseChoice, parseIdList, parseNonNegativeInt, parseNumber } from './args';
+import { UsageError, parseBytesOption, parseChoice, parseIdList, parseNonNegativeInt, parseNumber } from './args';
 import { addSamplingOptions, generateFromPrompt, type SamplingCliOptions } from './chat-commands';
 
 interface CommonOptions {
@@ -14,6 +14,8 @@ interface CommonOptions {
   ids: number[];
   backend: BackendKind;
   quant: QuantChoice;
+  gpuBudget?: number;
+  cpuBudget?: number;
   cacheDir?: string;
 }
 
@@ -21,7 +23,9 @@ function addCommonOptions(cmd: Command, idsRequired = true): Command {
   return cmd
     .requiredOption('--model <path|url>', 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL')
     [idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList)
-    .option('--backend <cpu|gpu>', 'where to run', parseChoice(['cpu', 'gpu'] as const), 'cpu')
+    .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
+    .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)
+    .option('--cpu-budget <bytes>', 'memory for CPU-placed layers (default 8GiB)', parseBytesOption)
     .option('--quant <none|q4|q8>', 'quantize the matrices before running (none: run weights as stored)', parseChoice(['none', 'q4', 'q8'] as const), 'none')
     .option('--cache-dir <dir>', 'download cache for package URLs (default ~/.cache/glm-webgpu)');
 }
@@ -34,12 +38,12 @@ function checkIds(ids: number[], vocab: number): void {
 export function registerModelCommands(program: Command): void {
   addCommonOptions(program.command('logits').description('print the logits at every input position as JSON {"logits": [[...], ...]}')).action(
     async (opts: CommonOptions) => {
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);
         const session = backend.newSession(opts.ids.length);
-        const flat = await session.ops.read(session.append(opts.ids, 'all'));
+        const flat = await session.ops.read(await session.append(opts.ids, 'all'));
         const V = config.vocabSize;
         const rows = Array.from({ length: opts.ids.length }, (_, i) => Array.from(flat.subarray(i * V, (i + 1) * V)));
         process.stdout.write(`${JSON.stringify({ logits: rows })}\n`);
@@ -65,7 +69,7 @@ export function registerModelCommands(program: Command): void {
       if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
       if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);
@@ -74,14 +78,14 @@ export function registerModelCommands(program: Command): void {
         const loadMs = performance.now() - t0;
         const ids: number[] = [];
         const tPrefill = performance.now();
-        let logits = opts.maxNewTokens > 0 ? await session.ops.read(session.append(opts.ids, 'last')) : null;
+        let logits = opts.maxNewTokens > 0 ? await session.ops.read(await session.append(opts.ids, 'last')) : null;
         const prefillMs = performance.now() - tPrefill;
         const tDecode = performance.now();
         while (logits && ids.length < opts.maxNewTokens) {
           const next = argmax(logits);
           ids.push(next);
           if (stopIds.includes(next) || ids.length === opts.maxNewTokens) break;
-          logits = await session.ops.read(session.append([next], 'last'));
+          logits = await session.ops.read(await session.append([next], 'last'));
         }
         const decodeMs = performance.now() - tDecode;
         const decodeSteps = Math.max(0, ids.length - 1);

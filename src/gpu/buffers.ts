@@ -67,7 +67,15 @@ export class GpuAllocator {
     const buffer = this.device.createBuffer({ size, usage, label: what });
     this.bytes += size;
     this.live.add(buffer);
-    this.pending.push(this.device.popErrorScope().then((err) => (err ? this.oomError(size, what) : null)));
+    this.pending.push(
+      this.device.popErrorScope().then((err) => {
+        if (!err) return null;
+        // A refused buffer is unusable: forget it so its bytes are not counted and nothing reuses it.
+        if (this.live.delete(buffer)) this.bytes -= size;
+        buffer.destroy();
+        return this.oomError(size, what);
+      }),
+    );
     return buffer;
   }
 
@@ -210,6 +218,14 @@ export class UniformSlots {
   /** Writes the used part of every chunk; call right before submitting the step. */
   upload(queue: GPUQueue): void {
     for (const c of this.chunks) queue.writeBuffer(c.buffer, 0, c.data, 0, c.used * UNIFORM_SLOT_BYTES);
+  }
+
+  /** Drops every chunk (after an out-of-memory step, a chunk's buffer may be one the GPU refused). */
+  reset(): void {
+    for (const c of [...this.chunks, ...this.spare]) this.alloc.destroy(c.buffer);
+    this.chunks = [];
+    this.spare = [];
+    this.bytes = 0;
   }
 
   /** After the submit: the chunks can be refilled by the next step (queue order protects them). */

@@ -156,10 +156,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   releaseWeights(weights: ModelWeights<GpuWeight>): void {
     const seen = new Set<GpuWeight>();
     mapWeights(weights, (w) => seen.add(w));
-    for (const w of seen) {
-      for (const p of w.parts) for (const b of p.buffers) this.alloc.destroy(b);
-      this.weightBytes -= w.bytes;
-    }
+    for (const w of seen) this.releaseWeight(w);
+  }
+
+  /** Frees one uploaded weight (e.g. a layer moved to the CPU after an out-of-memory error). */
+  releaseWeight(w: GpuWeight): void {
+    for (const p of w.parts) for (const b of p.buffers) this.alloc.destroy(b);
+    this.weightBytes -= w.bytes;
   }
 
   createKvCache(config: GlmConfig, capacity: number): GpuKvCache {
@@ -707,6 +710,14 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       }
       return out;
     } catch (err) {
+      if ((err as Error).name === 'GpuOutOfMemoryError') {
+        // Buffers made during the refused step may be invalid: start the next step from fresh ones, so the
+        // caller (e.g. the hybrid loader) can retry with fewer GPU layers on a working GpuOps.
+        this.bindGroups.clear();
+        this.pool.trim();
+        this.uniforms.reset();
+        throw err;
+      }
       // A lost device makes mapAsync reject before device.lost resolves; report the loss, not its symptom.
       const lost = await Promise.race([this.lost, new Promise<undefined>((r) => setTimeout(r, LOST_GRACE_MS))]);
       throw lost ?? err;

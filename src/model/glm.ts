@@ -16,14 +16,14 @@ export interface ForwardResult<T> {
   logits: T | null;
 }
 
-export function forward<T, W, C>(
+export async function forward<T, W, C>(
   ops: Ops<T, W, C>,
   config: GlmConfig,
   weights: ModelWeights<W>,
   cache: C,
   batch: ForwardBatch,
   want: 'all' | 'last' | 'none' = 'last',
-): ForwardResult<T> {
+): Promise<ForwardResult<T>> {
   const norm = (x: T, n: NormWeights<W>): T =>
     config.norm === 'rmsnorm' ? ops.rmsNorm(x, n.weight, config.normEps) : ops.layerNorm(x, n.weight, n.bias, config.normEps);
   const alpha = config.residualAlpha;
@@ -32,6 +32,8 @@ export function forward<T, W, C>(
 
   for (let l = 0; l < config.numLayers; l++) {
     const layer = weights.layers[l]!;
+    // Hybrid plans: bring the hidden state to the device this layer runs on (a no-op inside a block).
+    if (ops.moveTo) x = await ops.moveTo(x, l);
 
     // --- self-attention ---
     const attnIn = norm(x, layer.attnNorm); // [n, hidden]
@@ -60,6 +62,7 @@ export function forward<T, W, C>(
     }
   }
 
+  if (ops.moveTo) x = await ops.moveTo(x, config.numLayers); // to the head's device
   const n = batch.ids.length;
   const last = want === 'last' && n > 1 ? ops.sliceRows(x, n - 1, 1) : x;
   const hidden = norm(last, weights.finalNorm);

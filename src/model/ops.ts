@@ -53,6 +53,12 @@ export interface Ops<T, W, C> {
   /** Rows start..start+count-1 of x. */
   sliceRows(x: T, start: number, count: number): T;
   createKvCache(config: GlmConfig, capacity: number): C;
+  /**
+   * Hybrid backends only (layers split between GPU and CPU): returns x on the device that runs layer
+   * `layer` (`numLayers` = the final norm and lm_head), transferring it at a GPU/CPU seam. Single-device
+   * backends leave this out.
+   */
+  moveTo?(x: T, layer: number): Promise<T>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
 }

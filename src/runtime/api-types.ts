@@ -59,7 +59,10 @@ export interface LoadProgress {
 }
 
 export interface EngineLoadOptions {
+  /** 'auto' (default): the planner places layers on the GPU and the CPU within the GPU budget; the CPU alone without WebGPU. */
   backend?: 'cpu' | 'gpu' | 'auto';
+  /** GPU bytes the model may use (default: a conservative guess per adapter class). */
+  gpuBudget?: number;
   quant?: 'none' | 'q4' | 'q8';
   /** Context length of the session (default: the model's, capped at 4096). */
   contextLength?: number;
@@ -70,7 +73,7 @@ export interface ModelInfo {
   model: string;
   family: string;
   chatFormat: string;
-  backend: 'cpu' | 'gpu';
+  backend: 'cpu' | 'gpu' | 'hybrid';
   contextLength: number;
   vocabSize: number;
   numLayers: number;
@@ -79,7 +82,7 @@ export interface ModelInfo {
 export interface EngineStats {
   loaded: boolean;
   model?: string;
-  backend?: 'cpu' | 'gpu';
+  backend?: 'cpu' | 'gpu' | 'hybrid';
   /** Tokens per second of the last request's prefill and decode. */
   prefillTokPerSec: number | null;
   decodeTokPerSec: number | null;

@@ -8,18 +8,27 @@ import type { HostWeight } from '../model/weights';
 import type { Ops } from '../model/ops';
 import { ModelSession } from './session';
 
-export type BackendKind = 'cpu' | 'gpu';
+/** 'auto': the planner places layers on the GPU and the CPU to fit the GPU budget (or the CPU alone without WebGPU). */
+export type BackendKind = 'cpu' | 'gpu' | 'auto';
 
 export interface LoadOptions {
   backend: BackendKind;
   /** 'none' runs the weights as stored (float, or THUDM's int4/int8). */
   quant: QuantChoice;
+  /** GPU bytes the model may use; given with backend 'gpu' or 'auto' it makes a planned (possibly hybrid) placement. */
+  gpuBudget?: number;
+  /** CPU bytes for CPU-placed layers (default 8 GiB). */
+  cpuBudget?: number;
+  /** Context the plan must hold (default: the model's, at most 4096). */
+  contextLength?: number;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
 /** A model loaded on one backend; sessions share its weights. */
 export interface LoadedBackend {
-  kind: BackendKind;
+  kind: 'cpu' | 'gpu' | 'hybrid';
+  /** Layers per device. */
+  placement: { gpu: number; cpu: number };
   model: LoadedModel<unknown>;
   newSession(capacity?: number): ModelSession<unknown, unknown, unknown>;
   /** Releases GPU memory (no-op on the CPU). */
@@ -34,13 +43,16 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
     const ops = new CpuOps();
     return {
       kind: 'cpu',
+      placement: { gpu: 0, cpu: model.config.numLayers },
       model,
       newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
       dispose: () => {},
       describe: () => ({ backend: 'cpu', quant: options.quant }),
     };
   }
-  const { loadGpuBackend } = await import('./gpu-backend');
+  const { loadGpuBackend, loadPlannedBackend, gpuAvailable } = await import('./gpu-backend');
+  if (options.backend === 'auto' && !(await gpuAvailable())) return loadBackend(files, { ...options, backend: 'cpu' });
+  if (options.backend === 'auto' || options.gpuBudget !== undefined) return loadPlannedBackend(files, options);
   return loadGpuBackend(files, options, convert);
 }
 

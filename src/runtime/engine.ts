@@ -147,14 +147,16 @@ export class GlmEngine {
     progress({ phase: 'tokenizer', done: 0, total: 1, text: 'reading the tokenizer' });
     const tokenizer = await loadModelTokenizer(files);
     progress({ phase: 'tokenizer', done: 1, total: 1, text: 'tokenizer ready' });
-    const kind = options.backend === 'auto' || options.backend === undefined ? await autoBackend() : options.backend;
+    const contextCap = options.contextLength ?? DEFAULT_CONTEXT_CAP;
     const backend = await loadBackend(files, {
-      backend: kind,
+      backend: options.backend ?? 'auto',
       quant: options.quant ?? 'none',
+      contextLength: contextCap,
+      ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });
     const { config, rawConfig } = backend.model;
-    const contextLength = Math.min(options.contextLength ?? DEFAULT_CONTEXT_CAP, config.maxSequenceLength);
+    const contextLength = Math.min(contextCap, config.maxSequenceLength);
     const family = chatFamilyFor(config, tokenizer);
     this.loaded = {
       name,
@@ -216,7 +218,7 @@ export class GlmEngine {
       decodeTokPerSec: this.lastStats.decodeTokPerSec,
       lastPrefilledTokens: this.lastStats.prefilled,
       lastReusedTokens: this.lastStats.reused,
-      placement: l ? (l.backend.kind === 'gpu' ? { gpu: l.backend.model.config.numLayers, cpu: 0 } : { gpu: 0, cpu: l.backend.model.config.numLayers }) : { gpu: 0, cpu: 0 },
+      placement: l ? l.backend.placement : { gpu: 0, cpu: 0 },
     };
   }
 
@@ -303,7 +305,7 @@ export class GlmEngine {
 
     onChunk?.(chunk({ role: 'assistant', content: '' }, null));
     const t0 = performance.now();
-    let logits = await session.ops.read(session.append(fresh, 'last'));
+    let logits = await session.ops.read(await session.append(fresh, 'last'));
     const prefillMs = performance.now() - t0;
 
     const detok = new StreamingDetokenizer(l.tokenizer);
@@ -343,7 +345,7 @@ export class GlmEngine {
       }
       emit(text.length - holdBack);
       if (generated.length === maxTokens) break;
-      logits = await session.ops.read(session.append([next], 'last'));
+      logits = await session.ops.read(await session.append([next], 'last'));
     }
     if (!stoppedByString) {
       // Bytes of an unfinished character at the end are decoded as they are (e.g. U+FFFD).
@@ -427,12 +429,4 @@ function validateRequest(r: ChatCompletionRequest): void {
   check('top_k', r.top_k, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
   check('repetition_penalty', r.repetition_penalty, (v) => v > 0, '> 0');
   check('seed', r.seed, (v) => Number.isInteger(v), 'an integer');
-}
-
-async function autoBackend(): Promise<'cpu' | 'gpu'> {
-  if (typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu) {
-    const adapter = await navigator.gpu.requestAdapter();
-    if (adapter) return 'gpu';
-  }
-  return 'cpu';
 }

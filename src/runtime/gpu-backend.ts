@@ -1,22 +1,43 @@
-// The GPU side of loadBackend(): device (Dawn under Node, navigator.gpu in a browser), GpuOps,
-// weights uploaded one tensor at a time as they are read.
+// The GPU side of loadBackend(): device (Dawn under Node, navigator.gpu in a browser), GpuOps with
+// every layer on the GPU, or HybridOps with the planner's placement and out-of-memory recovery.
 import type { ModelFiles } from '../formats/byte-source';
-import { requestGpu } from '../gpu/device';
+import { requestGpu, type GpuContext } from '../gpu/device';
 import { GpuOps } from '../gpu/ops';
 import { loadModelFolder } from '../model/load';
 import type { HostWeight } from '../model/weights';
+import { defaultGpuBudget, explainPlan } from '../planner/planner';
 import type { LoadOptions, LoadedBackend } from './backend';
+import { loadHybridModel } from './hybrid';
 import { ModelSession } from './session';
+
+const GiB = 1024 ** 3;
 
 async function gpuInstance(): Promise<GPU | undefined> {
   if (typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu) return navigator.gpu;
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
   const { createNodeGpu } = await import('../gpu/node-gpu');
-  const flags = typeof process !== 'undefined' && process.env.GLM_WEBGPU_DAWN_FLAGS ? process.env.GLM_WEBGPU_DAWN_FLAGS.split(',') : [];
+  const flags = process.env.GLM_WEBGPU_DAWN_FLAGS ? process.env.GLM_WEBGPU_DAWN_FLAGS.split(',') : [];
   return createNodeGpu(flags);
 }
 
+/** Whether a WebGPU adapter can be had here (for backend 'auto'). */
+export async function gpuAvailable(): Promise<boolean> {
+  try {
+    const gpu = await gpuInstance();
+    return !!gpu && (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/** The device for a load; tests inject one (e.g. a device that refuses memory past a limit). */
+let contextFactory: () => Promise<GpuContext> = async () => requestGpu(await gpuInstance());
+export function setGpuContextFactory(factory: (() => Promise<GpuContext>) | null): void {
+  contextFactory = factory ?? (async () => requestGpu(await gpuInstance()));
+}
+
 export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight) => HostWeight): Promise<LoadedBackend> {
-  const ctx = await requestGpu(await gpuInstance());
+  const ctx = await contextFactory();
   const ops = new GpuOps(ctx);
   try {
     const model = await loadModelFolder(files, {
@@ -25,6 +46,7 @@ export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, co
     });
     return {
       kind: 'gpu',
+      placement: { gpu: model.config.numLayers, cpu: 0 },
       model,
       newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
       dispose: () => ops.dispose(),
@@ -34,4 +56,36 @@ export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, co
     ops.dispose();
     throw err;
   }
+}
+
+/** The planner's placement (GPU, CPU or both) within a GPU budget, recovering from out-of-memory. */
+export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend> {
+  const ctx = await contextFactory();
+  const gpuBudget = options.gpuBudget ?? defaultGpuBudget(ctx.adapter, ctx.limits);
+  const hybrid = await loadHybridModel(files, ctx, {
+    quant: options.quant,
+    gpuBudget,
+    cpuBudget: options.cpuBudget ?? 8 * GiB,
+    contextLength: options.contextLength ?? 4096,
+    onProgress: options.onProgress,
+  });
+  const gpuLayers = hybrid.placement.layers.filter((d) => d === 'gpu').length;
+  const kind = gpuLayers === hybrid.config.numLayers && hybrid.placement.head === 'gpu' ? 'gpu' : gpuLayers === 0 && hybrid.placement.head === 'cpu' ? 'cpu' : 'hybrid';
+  return {
+    kind,
+    placement: { gpu: gpuLayers, cpu: hybrid.config.numLayers - gpuLayers },
+    model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig },
+    newSession: (capacity) => hybrid.newSession(capacity) as unknown as ModelSession<unknown, unknown, unknown>,
+    dispose: () => hybrid.ops.gpu.dispose(),
+    describe: () => ({
+      backend: kind,
+      quant: options.quant,
+      gpuBudget,
+      placement: hybrid.placement,
+      contextLength: hybrid.contextLength,
+      changes: hybrid.changes,
+      plan: hybrid.plan ? explainPlan(hybrid.plan) : null,
+      adapter: ctx.adapter,
+    }),
+  };
 }

@@ -8,6 +8,9 @@ import { makeBatch } from '../model/positions';
 import { GlmError } from '../errors';
 import { argmax } from './sampler';
 
+/** Prompt tokens per forward call when only the last logits are needed (the planner budgets scratch for this many). */
+export const PREFILL_CHUNK = 64;
+
 export class ContextOverflowError extends GlmError {
   override name = 'ContextOverflowError';
 }
@@ -32,22 +35,50 @@ export class ModelSession<T, W, C> {
     this.cache = ops.createKvCache(config, capacity);
   }
 
-  /** Appends `ids` and runs them; returns their logits (all rows or the last) as a backend tensor. */
-  append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last'): T {
-    if (ids.length === 0) throw new GlmError('append: no tokens');
-    if (this.tokens.length + ids.length > this.capacity) {
+  /**
+   * Appends `ids` and runs them; resolves to their logits (all rows or the last) as a backend tensor.
+   * A long prompt whose last logits are wanted runs in chunks of PREFILL_CHUNK tokens, so activation
+   * memory stays what the planner budgets whatever the prompt length (not ChatGLM-6B: its context
+   * attends bidirectionally, so it must run in one piece).
+   */
+  async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last'): Promise<T> {
+    this.checkRoom(ids.length);
+    if (want === 'last' && ids.length > PREFILL_CHUNK && this.config.family !== 'chatglm1') {
+      const all = Array.from(ids);
+      const before = this.tokens.length;
+      try {
+        for (let i = 0; i + PREFILL_CHUNK < all.length; i += PREFILL_CHUNK) {
+          await this.run(all.slice(i, i + PREFILL_CHUNK), 'none');
+        }
+        return (await this.run(all.slice(all.length - (((all.length - 1) % PREFILL_CHUNK) + 1)), 'last'))!;
+      } catch (err) {
+        this.tokens.length = before; // all or nothing, like a single call
+        throw err;
+      }
+    }
+    return (await this.run(ids, want))!;
+  }
+
+  private checkRoom(count: number): void {
+    if (count === 0) throw new GlmError('append: no tokens');
+    if (this.tokens.length + count > this.capacity) {
       throw new ContextOverflowError(
-        `the sequence would be ${this.tokens.length + ids.length} tokens, over this session's context of ${this.capacity}; shorten the prompt or start a new chat`,
+        `the sequence would be ${this.tokens.length + count} tokens, over this session's context of ${this.capacity}; shorten the prompt or start a new chat`,
       );
     }
+  }
+
+  private async run(ids: ArrayLike<number>, want: 'all' | 'last' | 'none'): Promise<T | null> {
     const start = this.tokens.length;
     for (let i = 0; i < ids.length; i++) this.tokens.push(ids[i]!);
     try {
       const batch = makeBatch(this.config, this.tokens, start);
-      const { logits } = forward(this.ops, this.config, this.weights, this.cache, batch, want);
+      const { logits, hidden } = await forward(this.ops, this.config, this.weights, this.cache, batch, want);
+      // A chunk without logits still has to reach the device: reading its small hidden state ends the step.
+      if (want === 'none') await this.ops.read(hidden);
       this.counters.tokensEvaluated += ids.length;
       this.counters.forwardCalls++;
-      return logits!;
+      return logits;
     } catch (err) {
       this.tokens.length = start; // nothing half-appended survives a failure
       throw err;
@@ -67,12 +98,12 @@ export class ModelSession<T, W, C> {
 /** Greedy decoding of `maxNewTokens` after `promptIds` (no stop tokens: the reference fixtures do not stop). */
 export async function greedyGenerate<T, W, C>(session: ModelSession<T, W, C>, promptIds: number[], maxNewTokens: number, stopIds: number[] = []): Promise<number[]> {
   const out: number[] = [];
-  let logits = await session.ops.read(session.append(promptIds, 'last'));
+  let logits = await session.ops.read(await session.append(promptIds, 'last'));
   for (let i = 0; i < maxNewTokens; i++) {
     const next = argmax(logits);
     out.push(next);
     if (stopIds.includes(next) || i === maxNewTokens - 1) break;
-    logits = await session.ops.read(session.append([next], 'last'));
+    logits = await session.ops.read(await session.append([next], 'last'));
   }
   return out;
 }

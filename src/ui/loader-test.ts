@@ -80,11 +80,11 @@ const api = {
     const model = await loadModelFolder(pkg.files);
     const session = new ModelSession(new CpuOps(), model.config, model.weights as never, ids.length + n);
     const out: number[] = [];
-    let logits = await session.ops.read(session.append(ids, 'last'));
+    let logits = await session.ops.read(await session.append(ids, 'last'));
     while (out.length < n) {
       out.push(argmax(logits));
       if (out.length === n) break;
-      logits = await session.ops.read(session.append([out.at(-1)!], 'last'));
+      logits = await session.ops.read(await session.append([out.at(-1)!], 'last'));
     }
     log(`generated ${out.join(' ')}`);
     status(`Generated ${n} tokens from the cached package: ${out.join(' ')}`, 'ok');

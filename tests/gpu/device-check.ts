@@ -110,7 +110,7 @@ async function checkOps(ctx: GpuContext, f16: boolean): Promise<void> {
     const expected = JSON.parse(readFileSync(resolve(dir, 'expected.json'), 'utf8')) as { prompt_ids: number[]; prompt_logits: number[][]; greedy_ids: number[] };
     const host = await loadModelFolder(nodeModelFiles(dir));
     const weights = await ops.uploadWeights(host.weights);
-    const logits = await ops.read(new ModelSession(ops, host.config, weights, 64).append(expected.prompt_ids, 'all'));
+    const logits = await ops.read(await new ModelSession(ops, host.config, weights, 64).append(expected.prompt_ids, 'all'));
     report(`${tag} ${name} prompt logits vs reference`, maxErr(logits, expected.prompt_logits.flat()), f16 ? 5e-2 : 1e-3);
     const ids = await greedyGenerate(new ModelSession(ops, host.config, weights, 64), expected.prompt_ids, expected.greedy_ids.length);
     const same = ids.every((v, i) => v === expected.greedy_ids[i]);

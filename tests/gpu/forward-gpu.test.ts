@@ -48,7 +48,7 @@ describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
 
   it('prompt logits match the reference at every position', async () => {
     const session = new ModelSession(ops, host.config, weights, CAPACITY);
-    const logits = await ops.read(session.append(expected.prompt_ids, 'all'));
+    const logits = await ops.read(await session.append(expected.prompt_ids, 'all'));
     const V = host.config.vocabSize;
     let worst = 0;
     expected.prompt_logits.forEach((row, pos) => {
@@ -68,13 +68,13 @@ describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
   it('decoding token by token with the KV cache equals a full recompute', async () => {
     const sequence = [...expected.prompt_ids, ...expected.greedy_ids];
     const V = host.config.vocabSize;
-    const recompute = await ops.read(new ModelSession(ops, host.config, weights, CAPACITY).append(sequence, 'all'));
+    const recompute = await ops.read(await new ModelSession(ops, host.config, weights, CAPACITY).append(sequence, 'all'));
     const session = new ModelSession(ops, host.config, weights, CAPACITY);
-    const first = await ops.read(session.append(expected.prompt_ids, 'last'));
+    const first = await ops.read(await session.append(expected.prompt_ids, 'last'));
     const P = expected.prompt_ids.length;
     expectAllClose(first, recompute.subarray((P - 1) * V, P * V), { atol: DECODE_VS_RECOMPUTE_ATOL, label: `${name} prefill last row` });
     for (let i = P; i < sequence.length; i++) {
-      const step = await ops.read(session.append([sequence[i]!], 'last'));
+      const step = await ops.read(await session.append([sequence[i]!], 'last'));
       expectAllClose(step, recompute.subarray(i * V, (i + 1) * V), { atol: DECODE_VS_RECOMPUTE_ATOL, label: `${name} decode position ${i}` });
     }
   });
@@ -86,8 +86,8 @@ describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
       const cpu = new CpuOps(); // runs Q4 weights through matmulQuant, the GPU kernels' CPU twin
       const cpuSession = new ModelSession(cpu, host.config, q4, CAPACITY);
       const gpuSession = new ModelSession(ops, host.config, gq4, CAPACITY);
-      const want = await cpu.read(cpuSession.append(expected.prompt_ids, 'all'));
-      const got = await ops.read(gpuSession.append(expected.prompt_ids, 'all'));
+      const want = await cpu.read(await cpuSession.append(expected.prompt_ids, 'all'));
+      const got = await ops.read(await gpuSession.append(expected.prompt_ids, 'all'));
       expectAllClose(got, want, { atol: Q4_GPU_VS_CPU_ATOL, label: `${name} q4 GPU vs CPU prompt logits` });
       const reference = Float32Array.from(expected.prompt_logits.flat());
       console.log(

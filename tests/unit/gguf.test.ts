@@ -38,17 +38,17 @@ function argmax(a: ArrayLike<number>): number {
 
 async function allLogits(model: LoadedModel<HostWeight>, ids: number[]): Promise<Float32Array> {
   const s = new ModelSession(new CpuOps(), model.config, model.weights as never, ids.length);
-  return s.ops.read(s.append(ids, 'all'));
+  return s.ops.read(await s.append(ids, 'all'));
 }
 
 async function greedy(model: LoadedModel<HostWeight>, ids: number[], n: number): Promise<number[]> {
   const s = new ModelSession(new CpuOps(), model.config, model.weights as never, ids.length + n);
   const out: number[] = [];
-  let logits = await s.ops.read(s.append(ids, 'last'));
+  let logits = await s.ops.read(await s.append(ids, 'last'));
   while (out.length < n) {
     out.push(argmax(logits));
     if (out.length === n) break;
-    logits = await s.ops.read(s.append([out.at(-1)!], 'last'));
+    logits = await s.ops.read(await s.append([out.at(-1)!], 'last'));
   }
   return out;
 }

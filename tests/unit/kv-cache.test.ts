@@ -19,14 +19,14 @@ describe.each(MODEL_FIXTURES)('KV cache: token-by-token decode equals full recom
     const V = config.vocabSize;
 
     const full = new ModelSession(ops, config, weights, 64);
-    const all = await ops.read(full.append(sequence, 'all'));
+    const all = await ops.read(await full.append(sequence, 'all'));
 
     // Prefill the prompt in one call, then one token at a time through the cache.
     const stepwise = new ModelSession(ops, config, weights, 64);
-    const prefill = await ops.read(stepwise.append(e.prompt_ids, 'all'));
+    const prefill = await ops.read(await stepwise.append(e.prompt_ids, 'all'));
     expectAllClose(prefill, all.subarray(0, e.prompt_ids.length * V), { atol: KV_RECOMPUTE_ATOL, label: `${name} prefill` });
     for (let t = e.prompt_ids.length; t < sequence.length; t++) {
-      const step = await ops.read(stepwise.append([sequence[t]!], 'last'));
+      const step = await ops.read(await stepwise.append([sequence[t]!], 'last'));
       expectAllClose(step, all.subarray(t * V, (t + 1) * V), { atol: KV_RECOMPUTE_ATOL, label: `${name} token ${t}` });
     }
   });

@@ -104,7 +104,7 @@ async function runSteps(config: GlmConfig, weights: ModelWeights<HostTensor>, r:
     const want = r.f32(count, 32).data;
     sequence.push(...ids);
     const batch = batches?.[step] ?? makeBatch(config, sequence, sequence.length - count);
-    const { hidden } = forward(ops, config, weights, cache, batch, 'none');
+    const { hidden } = await forward(ops, config, weights, cache, batch, 'none');
     expectAllClose(await ops.read(hidden), want, { atol: PEER_ATOL, label: `step ${step + 1}` });
   }
   expect(r.done).toBe(true);

@@ -485,7 +485,7 @@ async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOption
   const decodeTokens = Math.max(2, options.decodeTokens);
   const session = new ModelSession(ops, config, weights, prompt.length + decodeTokens + 2);
   const step = async (ids: number[]) => {
-    const logits = await ops.read(session.append(ids, 'last'));
+    const logits = await ops.read(await session.append(ids, 'last'));
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
     return best;

@@ -16,7 +16,8 @@ import { DeviceLostError, GlmError, InvalidArgumentError } from '../errors';
 import { f16ToF32, f32ArrayToF16 } from '../formats/dtype';
 import { ropeInvFreq } from '../cpu/ops';
 import type { GlmConfig } from '../model/config';
-import type { ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import { GPU_SAMPLE_INVALID_ID, GPU_TOP_K_CAP, GpuSampler } from './sampling';
 import type { HostWeight } from '../model/weights';
 import { mapWeights, type ModelWeights } from '../model/weights-types';
 import type { GpuContext } from './device';
@@ -83,6 +84,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private readonly invFreqs = new Map<string, GPUBuffer>();
   private bindGroups = new Map<string, GPUBindGroup>();
   private lostError: DeviceLostError | undefined;
+  private sampler: GpuSampler | undefined;
   private disposed = false;
   private readonly lost: Promise<DeviceLostError>;
 
@@ -223,6 +225,26 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   encode(record: (pass: GPUComputePassEncoder) => void): void {
     this.alive();
     record(this.openPass());
+  }
+
+  /**
+   * The next token from a [1, vocab] f32 logits tensor of this step, drawn on the GPU (src/gpu/sampling.ts):
+   * the step reads back 4 bytes instead of the logits. Null when the sampler cannot take the request
+   * (f16 activations, top-k over its cap): the caller reads the logits instead.
+   */
+  async sampleNext(logits: GpuTensor, params: DeviceSampleParams): Promise<number | null> {
+    this.alive();
+    if (logits.rows !== 1) throw new RangeError(`sampleNext: logits must be one row, got ${logits.rows}`);
+    if (logits.dtype !== 'f32' || (params.topK > GPU_TOP_K_CAP && params.topK < logits.cols)) return null;
+    if (!this.sampler || this.sampler.vocabSize !== logits.cols) {
+      this.sampler?.destroy();
+      this.sampler = await GpuSampler.create(this.device, logits.cols);
+    }
+    const sampler = this.sampler;
+    this.encode((pass) => sampler.encode(pass, { buffer: logits.buffer, offset: 0 }, params));
+    const id = new Uint32Array(await this.readBuffer(sampler.result, 4))[0]!;
+    if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
+    return id;
   }
 
   /** Ends the step like read(), but returns `bytes` raw bytes of any buffer (e.g. a sampled id). */

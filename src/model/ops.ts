@@ -59,6 +59,27 @@ export interface Ops<T, W, C> {
    * backends leave this out.
    */
   moveTo?(x: T, layer: number): Promise<T>;
+  /**
+   * Optional: draws the next token from a [1, vocab] logits tensor on the device, reading back only the
+   * id (GPU: argmax / sampling kernels). Resolves to null when the device cannot take these parameters;
+   * the caller then reads the logits and samples on the CPU.
+   */
+  sampleNext?(logits: T, params: DeviceSampleParams): Promise<number | null>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
+}
+
+/** Sampling parameters for Ops.sampleNext; semantics of src/runtime/sampler.ts. */
+export interface DeviceSampleParams {
+  temperature: number;
+  /** 0 = off. */
+  topK: number;
+  /** 1 = off. */
+  topP: number;
+  /** 1 = off. */
+  repetitionPenalty: number;
+  recentIds: Int32Array;
+  /** With `step`, picks the draw's random number: the same seed and step give the same token. */
+  seed: number;
+  step: number;
 }

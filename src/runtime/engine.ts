@@ -298,14 +298,31 @@ export class GlmEngine {
       topP: request.top_p,
       repetitionPenalty: request.repetition_penalty,
     };
-    const rng = createRng(request.seed ?? Math.floor(Math.random() * 2 ** 32));
     const maxTokens = Math.min(request.max_tokens ?? DEFAULT_MAX_TOKENS, l.contextLength - promptIds.length);
     const stops = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
     const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
 
     onChunk?.(chunk({ role: 'assistant', content: '' }, null));
+    const seed = request.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const rng = createRng(seed);
+    // The next token: drawn on the device when it can (the GPU reads back one id, not the logits),
+    // else from the logits on the CPU. Each backend is reproducible for a given seed.
+    const pick = async (logits: unknown, step: number): Promise<number> => {
+      const recentIds = session.tokens.slice(-REPETITION_WINDOW);
+      const onDevice = await session.ops.sampleNext?.(logits, {
+        temperature: params.temperature,
+        topK: params.topK ?? 0,
+        topP: params.topP ?? 1,
+        repetitionPenalty: params.repetitionPenalty ?? 1,
+        recentIds: Int32Array.from(recentIds),
+        seed,
+        step,
+      });
+      return onDevice ?? sample(await session.ops.read(logits), { ...params, recentIds }, rng);
+    };
     const t0 = performance.now();
-    let logits = await session.ops.read(await session.append(fresh, 'last'));
+    let logits = await session.append(fresh, 'last');
+    let next = await pick(logits, 0);
     const prefillMs = performance.now() - t0;
 
     const detok = new StreamingDetokenizer(l.tokenizer);
@@ -328,8 +345,6 @@ export class GlmEngine {
         finish = 'abort';
         break;
       }
-      const recent = [...session.tokens.slice(-REPETITION_WINDOW)];
-      const next = sample(logits, { ...params, recentIds: recent }, rng);
       if (l.stopIds.includes(next)) {
         finish = 'stop';
         break;
@@ -345,7 +360,8 @@ export class GlmEngine {
       }
       emit(text.length - holdBack);
       if (generated.length === maxTokens) break;
-      logits = await session.ops.read(await session.append([next], 'last'));
+      logits = await session.append([next], 'last');
+      next = await pick(logits, generated.length);
     }
     if (!stoppedByString) {
       // Bytes of an unfinished character at the end are decoded as they are (e.g. U+FFFD).

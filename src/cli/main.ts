@@ -6,6 +6,7 @@ import { registerAdapterCommand } from './adapter';
 import { registerPlanCommand } from './plan';
 import { registerModelCommands } from './model-commands';
 import { registerChatCommands } from './chat-commands';
+import { registerBenchCommand } from './bench';
 import { registerConvertCommand } from './convert';
 
 export const EXIT_OK = 0;
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerPlanCommand(program);
   registerModelCommands(program);
   registerChatCommands(program);
+  registerBenchCommand(program);
   registerConvertCommand(program);
   return program;
 }

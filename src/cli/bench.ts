@@ -1,0 +1,52 @@
+// `glm-webgpu bench`: the benchmark suite of the bench page under Node + Dawn (src/ui/bench/suite.ts):
+// the adapter's read bandwidth and dispatch overhead, q4 GEMV GB/s per matrix of the preset, and
+// prefill/decode tok/s of a random-weight INT4 model with the preset's exact shapes (no download).
+import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
+import { createNodeGpu } from '../gpu/node-gpu';
+import { presetNames, PRESETS, type PresetName } from '../model/presets';
+import { runBenchSuite } from '../ui/bench/suite';
+import { parseChoice, parseNonNegativeInt } from './args';
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description('benchmark the GPU with a random-weight INT4 model of a GLM preset (no download)')
+    .requiredOption('--preset <name>', `one of ${presetNames.join(', ')}`, parseChoice(presetNames))
+    .option('--layers <n>', "layers of the random model (default: the preset's)", parseNonNegativeInt)
+    .option('--prompt <n>', 'prompt tokens for the prefill measurement', parseNonNegativeInt, 512)
+    .option('--decode <n>', 'tokens to decode after the prompt', parseNonNegativeInt, 128)
+    .option('--vocab <n>', "vocabulary of the random model (default: the preset's)", parseNonNegativeInt)
+    .option('--f16', 'ask Dawn for shader-f16 on NVIDIA (toggle vulkan_enable_f16_on_nvidia)')
+    .option('--json [file]', 'print the report as JSON (or write it to a file)')
+    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; json?: boolean | string }) => {
+      const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
+      const gpu = await createNodeGpu(flags);
+      const report = await runBenchSuite(gpu, {
+        preset: opts.preset,
+        layers: opts.layers ?? PRESETS[opts.preset].numLayers,
+        promptTokens: Math.max(1, opts.prompt),
+        decodeTokens: Math.max(1, opts.decode),
+        ...(opts.vocab ? { vocab: opts.vocab } : {}),
+        onProgress: (m) => process.stderr.write(`${m}\n`),
+      });
+      if (opts.json) {
+        const text = JSON.stringify(report, null, 2);
+        if (typeof opts.json === 'string') writeFileSync(opts.json, `${text}\n`);
+        else process.stdout.write(`${text}\n`);
+        return;
+      }
+      const g = (bps: number) => `${(bps / 1e9).toFixed(1)} GB/s`;
+      const out: string[] = [];
+      out.push(`adapter: ${report.adapter.vendor} ${report.adapter.architecture} ${report.adapter.description}; features: ${report.features.join(', ')}`);
+      out.push(`read bandwidth: ${g(report.readBandwidth.bytesPerSec)} (${report.readBandwidth.timing.method})`);
+      out.push(`dispatch overhead: ${report.dispatchOverhead.microsPerDispatch.toFixed(2)} us/dispatch`);
+      for (const k of report.kernels) out.push(`  ${k.name} ${k.rows}x${k.cols}: ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
+      if (report.model) {
+        const m = report.model;
+        out.push(`model ${m.preset} (${m.layers}/${m.presetLayers} layers, vocab ${m.vocab}): prefill ${m.prefill.tokensPerSec.toFixed(1)} tok/s, decode ${m.decode.tokensPerSec.toFixed(1)} tok/s = ${g(m.decode.bytesPerSec)} = ${m.decode.percentOfRead.toFixed(1)}% of read bandwidth`);
+      }
+      for (const e of report.errors) out.push(`error in ${e.part}: ${e.name}: ${e.message}`);
+      process.stdout.write(`${out.join('\n')}\n`);
+    });
+}

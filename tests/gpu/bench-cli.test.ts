@@ -1,0 +1,27 @@
+// Smoke test of `glm-webgpu bench` on whatever adapter runs the gpu tier (SwiftShader in CI): a 1-layer
+// GLM-Edge model with a small vocabulary, every section of the report filled with real measurements.
+import { describe, expect, it } from 'vitest';
+import { testGpu } from './gpu-context';
+import { runCli } from '../helpers/cli';
+
+describe('glm-webgpu bench (smoke)', () => {
+  it('--preset glm-edge-1.5b --layers 1 reports bandwidth, kernels and tok/s as JSON', async () => {
+    await testGpu();
+    const r = await runCli(['bench', '--preset', 'glm-edge-1.5b', '--layers', '1', '--prompt', '4', '--decode', '2', '--vocab', '1024', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.errors).toEqual([]);
+    expect(report.readBandwidth.bytesPerSec).toBeGreaterThan(0);
+    expect(report.dispatchOverhead.microsPerDispatch).toBeGreaterThan(0);
+    expect(report.kernels.length).toBeGreaterThan(0);
+    for (const k of report.kernels) expect(k.percentOfRead).toBeGreaterThan(0);
+    expect(report.model.layers).toBe(1);
+    expect(report.model.prefill.tokensPerSec).toBeGreaterThan(0);
+    expect(report.model.decode.tokensPerSec).toBeGreaterThan(0);
+    console.log(`[bench] ${report.adapter.description}: read ${(report.readBandwidth.bytesPerSec / 1e9).toFixed(2)} GB/s, decode ${report.model.decode.tokensPerSec.toFixed(1)} tok/s`);
+  });
+
+  it('an unknown preset is a usage error (exit 2)', async () => {
+    expect((await runCli(['bench', '--preset', 'llama-7b'])).code).toBe(2);
+  });
+});

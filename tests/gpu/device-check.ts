@@ -5,6 +5,7 @@
 // It repeats the core of tests/gpu/ops.test.ts and forward-gpu.test.ts for the float32 path and, when the
 // device offers shader-f16, the f16 path (which SwiftShader cannot run), and times a decode-sized GEMV.
 // Exit code 1 when any comparison fails.
+import { MODEL_FIXTURES } from '../helpers/fixtures';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CpuOps, attention, cpuTensor, matmulF32, ropeKvAppend, type CpuTensor } from '../../src/cpu/ops';
@@ -105,7 +106,7 @@ async function checkOps(ctx: GpuContext, f16: boolean): Promise<void> {
   }
 
   // Forward passes of the fixtures (float32 path: the reference bound; f16: printed, bounded loosely).
-  for (const name of ['hf-glm-tiny', 'hf-glm4-tiny', 'thudm-chatglm1-tiny', 'thudm-glm4chat-tiny']) {
+  for (const name of MODEL_FIXTURES) {
     const dir = resolve('tests/fixtures', name);
     const expected = JSON.parse(readFileSync(resolve(dir, 'expected.json'), 'utf8')) as { prompt_ids: number[]; prompt_logits: number[][]; greedy_ids: number[] };
     const host = await loadModelFolder(nodeModelFiles(dir));

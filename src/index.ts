@@ -1,3 +1,25 @@
-// Public library entry. Later modules (engine, planner, formats) are exported from here.
+// Public library entry: the engine API (createEngine, OpenAI-style chat), the planner, model
+// formats and the error classes a page can branch on by `name`.
 export * from './errors';
+export { createEngine, type Engine, type CreateEngineOptions } from './worker/client';
+export type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionRequest,
+  ChatMessage,
+  EngineLoadOptions,
+  EngineStats,
+  FinishReason,
+  LoadProgress,
+  ModelInfo,
+  Usage,
+} from './runtime/api-types';
+export { GlmEngine, ModelNotLoadedError, GenerationInProgressError } from './runtime/engine';
+export { ContextOverflowError } from './runtime/session';
 export { requestGpu, OPTIONAL_FEATURES, type GpuContext, type DeviceOptions, type AdapterSummary } from './gpu/device';
+export { normalizeConfig, UnsupportedModelError, ConfigError, SUPPORTED_MODELS, type GlmConfig } from './model/config';
+export { PRESETS, presetNames, type PresetName } from './model/presets';
+export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type Plan, type PlanInput } from './planner/planner';
+export { tensorSizes } from './planner/sizes';
+export { parseBytes, formatBytes } from './planner/units';
+export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';

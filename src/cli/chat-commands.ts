@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline/promises';
 import { GlmEngine, loadModelTokenizer } from '../runtime/engine';
 import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../runtime/api-types';
 import { openModelSource } from './model-source';
+import { defaultModelPath } from './default-model';
 import { parseBytesOption, parseChoice, parseNonNegativeInt, parseNumber } from './args';
 
 export interface EngineCliOptions {
@@ -91,7 +92,7 @@ export function registerChatCommands(program: Command): void {
     program
       .command('chat')
       .description('interactive chat in the terminal (empty line or /exit to quit, /reset for a new chat)')
-      .requiredOption('--model <path|url>', 'model folder, package, .gguf file or package URL')
+      .option('--model <path|url>', 'model folder, package, .gguf file or package URL (default: the embedded demo model)', defaultModelPath())
       .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
       .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB (plans a GPU/CPU split)', parseBytesOption)
       .option('--quant <none|q4|q8>', 'quantize the matrices first', parseChoice(['none', 'q4', 'q8'] as const), 'none')

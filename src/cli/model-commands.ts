@@ -3,6 +3,7 @@
 //   generate --model DIR --ids 5,7,9 --max-new-tokens N --temperature 0 --json -> {"ids": [...], "stats": {...}}
 import type { Command } from 'commander';
 import { openModelSource } from './model-source';
+import { defaultModelPath } from './default-model';
 import { loadBackend, type BackendKind } from '../runtime/backend';
 import type { QuantChoice } from '../model/quantize-weights';
 import { argmax } from '../runtime/sampler';
@@ -20,8 +21,10 @@ interface CommonOptions {
 }
 
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
+  const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL';
   return cmd
-    .requiredOption('--model <path|url>', 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL')
+    // logits needs an explicit model; generate falls back to the embedded demo model.
+    [idsRequired ? 'requiredOption' : 'option']('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]))
     [idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList)
     .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)

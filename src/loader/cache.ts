@@ -13,7 +13,7 @@ import { checkReadRange, MissingFileError } from '../formats/byte-source';
 import { MANIFEST_FILE, parseManifest, type PackageFile, type PackageManifest } from '../formats/package';
 import { InvalidArgumentError } from '../errors';
 import { DownloadError, QuotaExceededError, ShardHashMismatchError, formatBytes } from './errors';
-import { abortReason, defaultFetchEnv, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
+import { defaultFetchEnv, downloadFiles, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
 import { sha256Hex } from './sha256';
 import { idbStore, type KeyValueStore } from './store';
 
@@ -259,57 +259,41 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
   };
   emit(undefined, true);
 
-  if (missing.length > 0) {
-    const inner = new AbortController();
-    const onOuterAbort = () => inner.abort(abortReason(options.signal!));
-    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const queue = [...missing];
-    let failure: { error: unknown } | null = null;
-    const worker = async () => {
-      while (queue.length > 0 && !failure) {
-        const f = queue.shift()!;
-        try {
-          const bytes = await fetchFile(`${base}${f.file}`, f, env, {
-            ...options,
-            signal: inner.signal,
-            onBytes: (n) => {
-              received += n;
-              bytesDone += n;
-              emit();
-            },
-          }, NO_STORE);
-          try {
-            await store.set(entryKey(id, f.file), bytes.buffer);
-          } catch (err) {
-            if (!isQuotaError(err)) throw err;
-            const est = await env.storage?.estimate?.().catch(() => undefined);
-            const available = est?.quota !== undefined ? Math.max(0, est.quota - (est.usage ?? 0)) : undefined;
-            throw new QuotaExceededError(
-              `storing ${f.file} of model "${id}" (${f.bytes} bytes) ran out of storage` +
-                (available !== undefined ? `: ${available} bytes available` : '') +
-                `; ${queue.reduce((s, q) => s + q.bytes, f.bytes)} bytes were still needed. Free space and try again (stored files are kept).`,
-              { cause: err },
-            );
-          }
-          await writer.update((r) => {
-            r.stored[f.file] = { bytes: f.bytes, sha256: f.sha256 };
-          });
-          fetched.push(f.file);
-          if (shardNames.has(f.file)) shardsDone++;
-          emit(f.file);
-        } catch (err) {
-          if (!failure) {
-            failure = { error: err };
-            inner.abort(err);
-          }
-        }
+  await downloadFiles(
+    base,
+    missing,
+    env,
+    {
+      ...options,
+      concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+      onBytes: (n) => {
+        received += n;
+        bytesDone += n;
+        emit();
+      },
+    },
+    async (f, bytes, queue) => {
+      try {
+        await store.set(entryKey(id, f.file), bytes.buffer);
+      } catch (err) {
+        if (!isQuotaError(err)) throw err;
+        const est = await env.storage?.estimate?.().catch(() => undefined);
+        const available = est?.quota !== undefined ? Math.max(0, est.quota - (est.usage ?? 0)) : undefined;
+        throw new QuotaExceededError(
+          `storing ${f.file} of model "${id}" (${f.bytes} bytes) ran out of storage` +
+            (available !== undefined ? `: ${available} bytes available` : '') +
+            `; ${queue.reduce((sum, q) => sum + q.bytes, f.bytes)} bytes were still needed. Free space and try again (stored files are kept).`,
+          { cause: err },
+        );
       }
-    };
-    const concurrency = Math.max(1, Math.floor(options.concurrency ?? DEFAULT_CONCURRENCY));
-    await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
-    options.signal?.removeEventListener('abort', onOuterAbort);
-    if (failure) throw options.signal?.aborted ? abortReason(options.signal) : (failure as { error: unknown }).error;
-  }
+      await writer.update((r) => {
+        r.stored[f.file] = { bytes: f.bytes, sha256: f.sha256 };
+      });
+      fetched.push(f.file);
+      if (shardNames.has(f.file)) shardsDone++;
+      emit(f.file);
+    },
+  );
 
   const fromCache = files.filter((f) => !fetched.includes(f.file)).map((f) => f.file);
   return {

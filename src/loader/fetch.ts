@@ -204,3 +204,41 @@ export function modelIdFromUrl(base: string): string {
 export const NO_STORE: RequestInit = { cache: 'no-store' };
 
 export const MODEL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * Downloads `files` from `base` with `concurrency` fetches in flight, each checked by fetchFile, and
+ * hands every body to `keep` (store it, then record it). The first failure aborts the other downloads
+ * and is thrown once all have stopped (or the caller's abort reason, when `signal` was aborted).
+ * Shared by the browser loader (IndexedDB) and the Node cache (a folder).
+ */
+export async function downloadFiles<F extends PackageFile>(
+  base: string,
+  files: readonly F[],
+  env: FetchEnv,
+  options: FetchFileOptions & { concurrency: number },
+  keep: (file: F, bytes: Uint8Array<ArrayBuffer>, stillQueued: readonly F[]) => Promise<void>,
+): Promise<void> {
+  if (files.length === 0) return;
+  const inner = new AbortController();
+  const onOuterAbort = () => inner.abort(abortReason(options.signal!));
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const queue = [...files];
+  let failure: { error: unknown } | null = null;
+  const worker = async () => {
+    while (queue.length > 0 && !failure) {
+      const f = queue.shift()!;
+      try {
+        const bytes = await fetchFile(`${base}${f.file}`, f, env, { ...options, signal: inner.signal }, NO_STORE);
+        await keep(f, bytes, queue);
+      } catch (err) {
+        if (!failure) {
+          failure = { error: err };
+          inner.abort(err);
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, Math.floor(options.concurrency)), files.length) }, worker));
+  options.signal?.removeEventListener('abort', onOuterAbort);
+  if (failure) throw options.signal?.aborted ? abortReason(options.signal) : (failure as { error: unknown }).error;
+}

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../errors';
 import { MANIFEST_FILE, parseManifest, type PackageFile, type PackageManifest } from '../formats/package';
 import { DownloadError, QuotaExceededError, formatBytes } from './errors';
-import { abortReason, defaultFetchEnv, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
+import { defaultFetchEnv, downloadFiles, fetchFile, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
 import type { DownloadProgress } from './cache';
 
 export const STATE_FILE = '.glm-webgpu-cache.json';
@@ -146,46 +146,31 @@ export async function downloadPackage(url: string, options: NodeDownloadOptions 
   };
 
   const fetched: string[] = [];
-  if (missing.length > 0) {
-    const inner = new AbortController();
-    const onOuterAbort = () => inner.abort(abortReason(options.signal!));
-    options.signal?.addEventListener('abort', onOuterAbort, { once: true });
-    const queue = [...missing];
-    let failure: { error: unknown } | null = null;
-    const worker = async () => {
-      while (queue.length > 0 && !failure) {
-        const f = queue.shift()!;
-        try {
-          const bytes = await fetchFile(`${base}${f.file}`, f, env, {
-            ...options,
-            signal: inner.signal,
-            onBytes: (n) => {
-              received += n;
-              bytesDone += n;
-              emit();
-            },
-          }, NO_STORE);
-          const full = path.join(dir, f.file);
-          await writeFile(`${full}.partial`, bytes);
-          await rename(`${full}.partial`, full);
-          const info = await stat(full);
-          state.verified[f.file] = { bytes: f.bytes, sha256: f.sha256, mtimeMs: info.mtimeMs };
-          await saveState();
-          fetched.push(f.file);
-          if (shardNames.has(f.file)) shardsDone++;
-          emit(f.file);
-        } catch (err) {
-          if (!failure) {
-            failure = { error: err };
-            inner.abort(err);
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(Math.max(1, options.concurrency ?? 4), missing.length) }, worker));
-    options.signal?.removeEventListener('abort', onOuterAbort);
-    if (failure) throw options.signal?.aborted ? abortReason(options.signal) : (failure as { error: unknown }).error;
-  }
+  await downloadFiles(
+    base,
+    missing,
+    env,
+    {
+      ...options,
+      concurrency: options.concurrency ?? 4,
+      onBytes: (n) => {
+        received += n;
+        bytesDone += n;
+        emit();
+      },
+    },
+    async (f, bytes) => {
+      const full = path.join(dir, f.file);
+      await writeFile(`${full}.partial`, bytes);
+      await rename(`${full}.partial`, full);
+      const info = await stat(full);
+      state.verified[f.file] = { bytes: f.bytes, sha256: f.sha256, mtimeMs: info.mtimeMs };
+      await saveState();
+      fetched.push(f.file);
+      if (shardNames.has(f.file)) shardsDone++;
+      emit(f.file);
+    },
+  );
   await stateChain;
   await writeFile(path.join(dir, `${MANIFEST_FILE}.tmp`), manifestText);
   await rename(path.join(dir, `${MANIFEST_FILE}.tmp`), path.join(dir, MANIFEST_FILE));

@@ -331,6 +331,7 @@ export class GlmEngine {
     let emitted = 0; // chars of `text` already sent
     let finish: FinishReason = 'length';
     let stoppedByString = false;
+    let stripLeadingNewline = l.family === 'glm4';
     const t1 = performance.now();
     const emit = (upTo: number) => {
       if (upTo > emitted) {
@@ -351,6 +352,12 @@ export class GlmEngine {
       }
       generated.push(next);
       text += detok.push(next);
+      if (stripLeadingNewline && text.length > 0) {
+        // GLM-4 answers "<|assistant|>\n<reply>"; its chat template puts that "\n" back when the reply is
+        // sent as history, so the reply itself starts after it.
+        if (text.startsWith('\n')) text = text.slice(1);
+        stripLeadingNewline = false;
+      }
       const hit = firstStop(text, stops);
       if (hit >= 0) {
         text = text.slice(0, hit);

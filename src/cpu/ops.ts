@@ -7,6 +7,7 @@ import type { ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import type { HostWeight } from '../model/weights';
 import { roundToF16 } from '../formats/dtype';
 import { matmulQuant } from './quant-matmul';
+import type { QuantizedTensor } from '../quant/types';
 import { dequantizeRows } from '../quant/rows';
 
 /** A CPU activation: [rows, cols] float32, row-major. */
@@ -259,9 +260,19 @@ export function attention(q: CpuTensor, cache: CpuKvCache, layer: number, batch:
   return out;
 }
 
-/** The Ops backend over CPU memory (reference and fallback). */
+/** A faster q4/q8 matmul for the runtime fallback (src/cpu/fast-matmul.ts: WebAssembly SIMD, threads). */
+export interface QuantMatmul {
+  matmul(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float32Array;
+}
+
+/**
+ * The Ops backend over CPU memory. Without `fast` it is the plain-loop reference every GPU kernel and
+ * the WASM kernels are tested against; the runtime passes the WASM SIMD matmul for quantized layers.
+ */
 export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   readonly name = 'cpu';
+
+  constructor(private readonly fast?: QuantMatmul) {}
 
   embed(table: CpuWeight, ids: Int32Array): CpuTensor {
     const [vocab, hidden] = matrixShape(table);
@@ -280,7 +291,7 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
     if (inFeatures !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${out}, ${inFeatures}] expects ${inFeatures}`);
     const bias = epilogue.bias && vectorOf(epilogue.bias, out, 'matmul bias');
     if (w.dtype === 'f32') return matmulF32(x, w.data, out, bias, epilogue.residual, epilogue.residualScale ?? 1);
-    const y = cpuTensor(x.rows, out, matmulQuant(x.data, x.rows, w, bias));
+    const y = cpuTensor(x.rows, out, (this.fast ?? { matmul: matmulQuant }).matmul(x.data, x.rows, w, bias));
     const { residual, residualScale = 1 } = epilogue;
     if (residual) {
       if (residual.rows !== y.rows || residual.cols !== y.cols) throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [${y.rows}, ${y.cols}]`);

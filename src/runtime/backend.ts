@@ -2,6 +2,7 @@
 // optionally quantizing it first, and hand back a ModelSession factory.
 import type { ModelFiles } from '../formats/byte-source';
 import { CpuOps } from '../cpu/ops';
+import { createFastMatmul, type FastMatmul } from '../cpu/fast-matmul';
 import { loadModelFolder, type LoadedModel } from '../model/load';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
@@ -40,14 +41,15 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
   const convert = (w: HostWeight) => quantizeWeight(w, options.quant);
   if (options.backend === 'cpu') {
     const model = await loadModelFolder<HostWeight>(files, { convert, onProgress: options.onProgress });
-    const ops = new CpuOps();
+    const fast = await runtimeQuantMatmul();
+    const ops = new CpuOps(fast);
     return {
       kind: 'cpu',
       placement: { gpu: 0, cpu: model.config.numLayers },
       model,
       newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
-      dispose: () => {},
-      describe: () => ({ backend: 'cpu', quant: options.quant }),
+      dispose: () => fast.dispose(),
+      describe: () => ({ backend: 'cpu', quant: options.quant, cpuKernels: fast.description }),
     };
   }
   const { loadGpuBackend, loadPlannedBackend, gpuAvailable } = await import('./gpu-backend');
@@ -57,3 +59,18 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
 }
 
 export type AnyOps = Ops<unknown, unknown, unknown>;
+
+/**
+ * The CPU fallback's q4/q8 matmul: WebAssembly SIMD where the runtime has it, with worker threads in a
+ * cross-origin-isolated page (SharedArrayBuffer); one thread under Node, where the engine runs in
+ * tests and the CLI next to other work.
+ */
+export async function runtimeQuantMatmul(): Promise<FastMatmul> {
+  const isolatedPage = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated && typeof navigator !== 'undefined';
+  const threads = isolatedPage ? Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1)) : 1;
+  try {
+    return await createFastMatmul({ threads });
+  } catch {
+    return createFastMatmul({ threads: 1 });
+  }
+}

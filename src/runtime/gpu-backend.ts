@@ -76,7 +76,10 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
     placement: { gpu: gpuLayers, cpu: hybrid.config.numLayers - gpuLayers },
     model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig },
     newSession: (capacity) => hybrid.newSession(capacity) as unknown as ModelSession<unknown, unknown, unknown>,
-    dispose: () => hybrid.ops.gpu.dispose(),
+    dispose: () => {
+      hybrid.ops.gpu.dispose();
+      hybrid.disposeCpu();
+    },
     describe: () => ({
       backend: kind,
       quant: options.quant,

@@ -16,6 +16,7 @@ import type { HostWeight } from '../model/weights';
 import { planPlacement, type Plan } from '../planner/planner';
 import { tensorSizes } from '../planner/sizes';
 import { ModelSession, PREFILL_CHUNK } from './session';
+import { runtimeQuantMatmul } from './backend';
 import { InvalidArgumentError } from '../errors';
 import type { ModelWeights } from '../model/weights-types';
 
@@ -160,6 +161,8 @@ export interface HybridModel {
   /** What changed while loading, e.g. layers moved to the CPU after the GPU refused memory. */
   changes: string[];
   newSession(capacity?: number): ModelSession<HybridTensor, HybridWeight, HybridKvCache>;
+  /** Releases the CPU kernels' memory (wasm arenas, threads). */
+  disposeCpu(): void;
 }
 
 function layerOf(path: string): number | null {
@@ -195,7 +198,8 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
   // The embedding is a row gather: the CPU unless the planner wants it elsewhere.
   const embeddingDevice: Device = plan?.embedding ?? 'cpu';
   const gpu = new GpuOps(ctx, options.gpuOptions);
-  const cpu = new CpuOps();
+  const fastCpu = await runtimeQuantMatmul();
+  const cpu = new CpuOps(fastCpu);
   const changes: string[] = [];
   // Uploaded tensors by path: a re-load after a re-plan keeps what stays on the GPU instead of uploading it again.
   const uploaded = new Map<string, GpuWeight>();
@@ -290,5 +294,6 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     contextLength,
     changes,
     newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity),
+    disposeCpu: () => fastCpu.dispose(),
   };
 }

@@ -7,6 +7,7 @@ import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
+import { registryEntry } from './registry';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -96,6 +97,18 @@ export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => vo
  * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
  */
 export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
+  const entry = registryEntry(source);
+  if (entry) {
+    const inBrowser = typeof location !== 'undefined' && typeof process === 'undefined';
+    if (inBrowser) source = new URL(entry.url, location.href).href;
+    else {
+      const { fileURLToPath } = await import('node:url');
+      const { existsSync } = await import('node:fs');
+      // src/runtime/ (tests) and dist/cli/ (the CLI) both sit two folders below the package root.
+      const beside = fileURLToPath(new URL(`../../${entry.path}`, import.meta.url));
+      source = existsSync(beside) ? beside : entry.path;
+    }
+  }
   if (source.startsWith(CACHE_SCHEME)) {
     // A package the page already downloaded into IndexedDB (same origin, so the same database).
     const { cachedModelFiles } = await import('../loader/cache');

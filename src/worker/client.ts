@@ -12,6 +12,7 @@ import type {
   ModelInfo,
 } from '../runtime/api-types';
 import type { EngineWorkerApi } from './engine-worker';
+import { registryEntry } from '../runtime/registry';
 
 export interface Engine {
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
@@ -137,7 +138,10 @@ function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
  * Bare names without a slash or dot (registry ids) pass through.
  */
 function pageRelative(source: string): string {
-  if (typeof location === 'undefined' || /^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source)) return source;
+  if (typeof location === 'undefined') return source;
+  const entry = registryEntry(source);
+  if (entry) return new URL(entry.url, location.href).href;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source)) return source;
   return new URL(source, location.href).href;
 }
 

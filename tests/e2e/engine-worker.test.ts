@@ -101,4 +101,15 @@ describe('e2e: engine in a Web Worker (comlink)', () => {
     });
     expect(names).toEqual(['ModelNotLoadedError', 'MissingFileError', 'ContextOverflowError', 'InvalidArgumentError']);
   });
+
+  it('loads the embedded demo model by its registry id, relative to the page', async () => {
+    const answer = await page.evaluate(async () => {
+      const engine = await window.glm.createEngine();
+      await engine.load('glm-demo', { backend: 'cpu' });
+      const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: "What does 'bicycle' mean?" }], max_tokens: 40 });
+      await engine.terminate();
+      return r.choices[0].message.content;
+    });
+    expect(answer.toLowerCase()).toContain('wheeled vehicle');
+  });
 });

@@ -138,4 +138,13 @@ describe('engine (in-thread, CPU): OpenAI-style chat API', () => {
     const ok = (await engine.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })) as ChatCompletion;
     expect(ok.usage.completion_tokens).toBeGreaterThan(0);
   });
+
+  it('loads a registry id: "glm-demo" is the embedded demo model', async () => {
+    const engine = await createEngine({ inThread: true });
+    const info = await engine.load('glm-demo', { backend: 'cpu' });
+    expect(info.chatFormat).toBe('glm4');
+    const r = (await engine.chat.completions.create({ messages: [{ role: 'user', content: "What does 'bicycle' mean?" }], max_tokens: 40 })) as ChatCompletion;
+    expect(r.choices[0].message.content.toLowerCase()).toContain('wheeled vehicle');
+    await engine.terminate();
+  });
 });

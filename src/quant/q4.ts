@@ -5,8 +5,10 @@ import {
   GROUP_SIZE,
   Q4_WORDS_PER_GROUP,
   QuantFormatError,
+  checkGgufShape,
   checkShape,
   expectLength,
+  packRowWithRowScale,
   getHalf,
   groupsPerRowOf,
   halfPairWords,
@@ -170,7 +172,7 @@ export function importThudmInt4(
   expectLength(`importThudmInt4 ${rows}x${cols}: weight bytes`, weight.length, rows * half);
   expectLength(`importThudmInt4 ${rows}x${cols}: weight_scale`, weightScale.length, rows);
   const t = emptyQ4(rows, cols, false);
-  const { groupsPerRow, packed, scales } = t;
+  const { groupsPerRow } = t;
   const rowCodes = new Uint8Array(groupsPerRow * GROUP_SIZE);
   for (let r = 0; r < rows; r++) {
     rowCodes.fill(ZERO_CODE);
@@ -180,12 +182,7 @@ export function importThudmInt4(
       rowCodes[2 * k] = (b >>> 4) ^ 8;
       rowCodes[2 * k + 1] = (b & 15) ^ 8;
     }
-    const scaleBits = weightScale[r]!;
-    for (let g = 0; g < groupsPerRow; g++) {
-      const gi = r * groupsPerRow + g;
-      packGroup(rowCodes, g * GROUP_SIZE, packed, gi * Q4_WORDS_PER_GROUP);
-      setHalf(scales, gi, scaleBits);
-    }
+    packRowWithRowScale(rowCodes, r, t, Q4_WORDS_PER_GROUP, weightScale[r]!, packGroup);
   }
   return t;
 }
@@ -199,10 +196,7 @@ export const GGUF_Q4_0_BLOCK_BYTES = 18;
  * form, so codes and scale bits are copied, only re-arranged into our nibble order.
  */
 export function importGgufQ4_0(blocks: Uint8Array, rows: number, cols: number): Q4Tensor {
-  checkShape('importGgufQ4_0', rows, cols);
-  if (cols % GROUP_SIZE !== 0) {
-    throw new QuantFormatError(`importGgufQ4_0: cols must be a multiple of ${GROUP_SIZE}, got ${cols}`);
-  }
+  checkGgufShape('importGgufQ4_0', rows, cols);
   const t = emptyQ4(rows, cols, false);
   const { packed, scales } = t;
   const groups = rows * t.groupsPerRow;

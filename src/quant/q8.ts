@@ -4,8 +4,10 @@ import {
   GROUP_SIZE,
   Q8_WORDS_PER_GROUP,
   QuantFormatError,
+  checkGgufShape,
   checkShape,
   expectLength,
+  packRowWithRowScale,
   getHalf,
   groupsPerRowOf,
   halfPairWords,
@@ -115,18 +117,13 @@ export function importThudmInt8(
   expectLength(`importThudmInt8 ${rows}x${cols}: weight bytes`, weight.length, rows * cols);
   expectLength(`importThudmInt8 ${rows}x${cols}: weight_scale`, weightScale.length, rows);
   const t = emptyQ8(rows, cols);
-  const { groupsPerRow, packed, scales } = t;
+  const { groupsPerRow } = t;
   // One row at a time through a zero-padded buffer, so the partial last group's padding is q = 0.
   const rowCodes = new Uint8Array(groupsPerRow * GROUP_SIZE);
   for (let r = 0; r < rows; r++) {
     const src = r * cols;
     for (let k = 0; k < cols; k++) rowCodes[k] = weight[src + k]! & 0xff;
-    const scaleBits = weightScale[r]!;
-    for (let g = 0; g < groupsPerRow; g++) {
-      const gi = r * groupsPerRow + g;
-      packGroup(rowCodes, g * GROUP_SIZE, packed, gi * Q8_WORDS_PER_GROUP);
-      setHalf(scales, gi, scaleBits);
-    }
+    packRowWithRowScale(rowCodes, r, t, Q8_WORDS_PER_GROUP, weightScale[r]!, packGroup);
   }
   return t;
 }
@@ -139,10 +136,7 @@ export const GGUF_Q8_0_BLOCK_BYTES = 34;
  * value = q * d. Our group words are the 32 bytes read as little-endian u32, so this is a copy.
  */
 export function importGgufQ8_0(blocks: Uint8Array, rows: number, cols: number): Q8Tensor {
-  checkShape('importGgufQ8_0', rows, cols);
-  if (cols % GROUP_SIZE !== 0) {
-    throw new QuantFormatError(`importGgufQ8_0: cols must be a multiple of ${GROUP_SIZE}, got ${cols}`);
-  }
+  checkGgufShape('importGgufQ8_0', rows, cols);
   const t = emptyQ8(rows, cols);
   const { packed, scales } = t;
   const groups = rows * t.groupsPerRow;

@@ -155,3 +155,28 @@ export function symmetricScaleBits(absmax: number, qmax: number): number {
   while (bits < F16_MAX_BITS && absmax > (qmax + 0.5) * f16ToF32(bits)) bits++;
   return bits;
 }
+
+/** GGUF Q4_0 / Q8_0 rows are whole 32-element blocks. */
+export function checkGgufShape(what: string, rows: number, cols: number): void {
+  checkShape(what, rows, cols);
+  if (cols % GROUP_SIZE !== 0) throw new QuantFormatError(`${what}: cols must be a multiple of ${GROUP_SIZE}, got ${cols}`);
+}
+
+/**
+ * Packs one row of codes (zero-padded to whole groups) into its groups, every group taking the row's
+ * single f16 scale: THUDM's int4/int8 formats have one scale per row.
+ */
+export function packRowWithRowScale(
+  rowCodes: Uint8Array,
+  row: number,
+  t: { groupsPerRow: number; packed: Uint32Array; scales: Uint32Array },
+  wordsPerGroup: number,
+  scaleBits: number,
+  packGroup: (codes: Uint8Array, from: number, packed: Uint32Array, at: number) => void,
+): void {
+  for (let g = 0; g < t.groupsPerRow; g++) {
+    const gi = row * t.groupsPerRow + g;
+    packGroup(rowCodes, g * GROUP_SIZE, t.packed, gi * wordsPerGroup);
+    setHalf(t.scales, gi, scaleBits);
+  }
+}

@@ -287,6 +287,16 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
     return rmsNorm(x, vectorOf(weight, x.cols, 'rmsNorm weight'), eps);
   }
   matmul(x: CpuTensor, w: CpuWeight, epilogue: MatmulEpilogue<CpuTensor, CpuWeight> = {}): CpuTensor {
+    if (epilogue.rmsNorm) {
+      const { rmsNorm: norm, ...rest } = epilogue;
+      return this.matmul(this.rmsNorm(x, norm.weight, norm.eps), w, rest);
+    }
+    const { activation, ...linear } = epilogue;
+    if (activation) {
+      if (epilogue.residual) throw new RangeError('matmul: an activation epilogue cannot take a residual');
+      const y = this.matmul(x, w, linear);
+      return activation === 'swiglu' ? swiglu(y) : gelu(y);
+    }
     const [out, inFeatures] = matrixShape(w);
     if (inFeatures !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${out}, ${inFeatures}] expects ${inFeatures}`);
     const bias = epilogue.bias && vectorOf(epilogue.bias, out, 'matmul bias');

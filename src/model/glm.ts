@@ -27,6 +27,12 @@ export async function forward<T, W, C>(
   const norm = (x: T, n: NormWeights<W>): T =>
     config.norm === 'rmsnorm' ? ops.rmsNorm(x, n.weight, config.normEps) : ops.layerNorm(x, n.weight, n.bias, config.normEps);
   const alpha = config.residualAlpha;
+  // The norm in front of the qkv and up projections is handed to the matmul as a prologue, which backends
+  // fuse (one pass over x instead of a norm kernel and a matmul). ChatGLM-6B keeps it a separate op: its
+  // LayerNorm output is also its residual.
+  const fuseNorm = config.norm === 'rmsnorm' && alpha === null;
+  const normFor = (x: T, n: NormWeights<W>) =>
+    fuseNorm ? { input: x, prologue: { rmsNorm: { weight: n.weight, eps: config.normEps } } } : { input: norm(x, n), prologue: {} };
 
   let x = ops.embed(weights.embedding, batch.ids); // [n, hidden]
 
@@ -36,13 +42,13 @@ export async function forward<T, W, C>(
     if (ops.moveTo) x = await ops.moveTo(x, l);
 
     // --- self-attention ---
-    const attnIn = norm(x, layer.attnNorm); // [n, hidden]
-    const qkv = ops.matmul(attnIn, layer.qkv.weight, { bias: layer.qkv.bias }); // [n, (H + 2Hkv)·D]
+    const attnIn = normFor(x, layer.attnNorm); // [n, hidden], normalized now or inside the matmul
+    const qkv = ops.matmul(attnIn.input, layer.qkv.weight, { ...attnIn.prologue, bias: layer.qkv.bias }); // [n, (H + 2Hkv)·D]
     const q = ops.ropeKvAppend(qkv, cache, l, batch, config); // [n, H·D]; k, v now in the cache
     const context = ops.attention(q, cache, l, batch, config); // [n, H·D]
     if (alpha !== null) {
       // ChatGLM-6B: the residual is the *normalized* input scaled by alpha, fused into the output projection.
-      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: attnIn, residualScale: alpha });
+      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: attnIn.input, residualScale: alpha });
     } else if (layer.postAttnNorm) {
       x = ops.add(x, norm(ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias }), layer.postAttnNorm));
     } else {
@@ -50,11 +56,11 @@ export async function forward<T, W, C>(
     }
 
     // --- MLP ---
-    const mlpIn = norm(x, layer.mlpNorm); // [n, hidden]
-    const up = ops.matmul(mlpIn, layer.mlpUp.weight, { bias: layer.mlpUp.bias }); // [n, 2F] or [n, F]
-    const act = config.mlp === 'swiglu' ? ops.swiglu(up) : ops.gelu(up); // [n, F]
+    const mlpIn = normFor(x, layer.mlpNorm);
+    // up projection and activation in one op (backends fuse them): [n, 2F] -> swiglu -> [n, F], or gelu
+    const act = ops.matmul(mlpIn.input, layer.mlpUp.weight, { ...mlpIn.prologue, bias: layer.mlpUp.bias, activation: config.mlp }); // [n, F]
     if (alpha !== null) {
-      x = ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias, residual: mlpIn, residualScale: alpha });
+      x = ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias, residual: mlpIn.input, residualScale: alpha });
     } else if (layer.postMlpNorm) {
       x = ops.add(x, norm(ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias }), layer.postMlpNorm));
     } else {

@@ -20,7 +20,17 @@ export interface ForwardBatch {
 }
 
 export interface MatmulEpilogue<T, W> {
+  /**
+   * Prologue: x is replaced by RMSNorm(x) with this gain first (as Ops.rmsNorm), so a backend can fuse
+   * the norm into the projection that follows it.
+   */
+  rmsNorm?: { weight: W; eps: number };
   bias?: W;
+  /**
+   * Applied to x·Wᵀ + bias (no residual allowed with it), so a backend can fuse the MLP's activation into
+   * its up projection: 'swiglu' halves the width ([n, 2F] -> [n, F], as Ops.swiglu), 'gelu' as Ops.gelu.
+   */
+  activation?: 'swiglu' | 'gelu';
   /** out = x·Wᵀ + bias + residualScale * residual. */
   residual?: T;
   residualScale?: number;
@@ -32,7 +42,7 @@ export interface Ops<T, W, C> {
   embed(table: W, ids: Int32Array): T;
   layerNorm(x: T, weight: W, bias: W | undefined, eps: number): T;
   rmsNorm(x: T, weight: W, eps: number): T;
-  /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional fused bias / scaled residual epilogue. */
+  /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional RMSNorm prologue and bias / residual / activation epilogue. */
   matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W>): T;
   /**
    * Splits qkv [n, (H + 2·Hkv)·D] into q, k, v; applies RoPE to q and k; appends k and v to layer

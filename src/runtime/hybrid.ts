@@ -73,11 +73,19 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.rmsNorm(x.t, weight.w as CpuWeight, eps) } : { device: 'gpu', t: this.gpu.rmsNorm(x.t, weight.w as GpuWeight, eps) };
   }
   matmul(x: HybridTensor, w: HybridWeight, e: MatmulEpilogue<HybridTensor, HybridWeight> = {}): HybridTensor {
-    this.same('matmul', x, w, e.bias, e.residual);
-    if (x.device === 'cpu') {
-      return { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, { bias: e.bias?.w as CpuWeight | undefined, residual: e.residual?.t as CpuTensor | undefined, residualScale: e.residualScale }) };
-    }
-    return { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, { bias: e.bias?.w as GpuWeight | undefined, residual: e.residual?.t as GpuTensor | undefined, residualScale: e.residualScale }) };
+    this.same('matmul', x, w, e.bias, e.residual, e.rmsNorm?.weight);
+    // The same options with each tensor / weight unwrapped (they all live on x's device, checked above).
+    const norm = e.rmsNorm;
+    const local = {
+      rmsNorm: norm && { weight: norm.weight.w, eps: norm.eps },
+      bias: e.bias?.w,
+      residual: e.residual?.t,
+      residualScale: e.residualScale,
+      activation: e.activation,
+    };
+    return x.device === 'cpu'
+      ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight>) }
+      : { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, local as MatmulEpilogue<GpuTensor, GpuWeight>) };
   }
   ropeKvAppend(qkv: HybridTensor, cache: HybridKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): HybridTensor {
     const local = this.layerSlot(qkv, layer);

@@ -26,6 +26,5 @@ fn main(
   let c = i % params.f;
   let g = f32(x[t * 2u * params.f + c]);
   let u = f32(x[t * 2u * params.f + params.f + c]);
-  // g / (1 + exp(-g)): for very negative g, exp overflows to inf and the quotient is -0, as in f32 torch.
-  out[i] = act(g / (1.0 + exp(-g)) * u);
+  out[i] = act(silu(g) * u);
 }

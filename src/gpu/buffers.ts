@@ -2,19 +2,6 @@
 // pool that step temporaries come from and go back to, and the per-step uniform slots.
 import { GpuOutOfMemoryError } from '../errors';
 
-const ids = new WeakMap<GPUBuffer, number>();
-let nextId = 1;
-
-/** A stable small integer per buffer, for bind-group cache keys. */
-export function bufferId(buffer: GPUBuffer): number {
-  let id = ids.get(buffer);
-  if (id === undefined) {
-    id = nextId++;
-    ids.set(buffer, id);
-  }
-  return id;
-}
-
 /**
  * Usage of activation, KV-cache and step-input buffers. A function, not a constant: under Node the
  * GPUBufferUsage global only exists once node-gpu.ts has loaded Dawn.
@@ -129,7 +116,9 @@ export function poolSizeClass(bytes: number): number {
 /**
  * Reusable buffers keyed by (usage, size class). A buffer handed out belongs to its taker until it is
  * released; GpuOps releases a step's buffers only after the step is submitted, and the queue runs
- * submissions in order, so the next step's writes cannot overtake the previous step's reads.
+ * submissions in order, so the next step's writes cannot overtake the previous step's reads. Free
+ * buffers are taken last-released first: GpuOps releases a step's buffers in reverse, so a decode step
+ * gets the same buffers in the same places as the one before (and finds its bind groups cached).
  */
 export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
@@ -174,21 +163,33 @@ export const UNIFORM_SLOT_BYTES = 256;
 const SLOTS_PER_CHUNK = 256;
 const CHUNK_BYTES = UNIFORM_SLOT_BYTES * SLOTS_PER_CHUNK;
 
+/** A bind group remembered by the slot it was made for (see GpuOps.dispatch). */
+export interface SlotBindGroup {
+  layout: GPUBindGroupLayout;
+  buffers: GPUBuffer[];
+  group: GPUBindGroup;
+}
+
 interface UniformChunk {
   buffer: GPUBuffer;
   data: ArrayBuffer;
   used: number;
+  /** Per slot: the last bind group made with it. */
+  groups: (SlotBindGroup | undefined)[];
 }
 
 export interface UniformSlot {
   buffer: GPUBuffer;
   offset: number;
   view: DataView;
+  /** The bind group the slot's previous dispatch used; GpuOps reuses it when the bindings are the same. */
+  cached: SlotBindGroup | undefined;
+  remember(group: SlotBindGroup): void;
 }
 
 /**
- * The step's dispatch parameters: every dispatch gets its own 256-byte slot (bound with a dynamic
- * offset), filled on the CPU while encoding and written to the GPU once, just before the submit, so
+ * The step's dispatch parameters: every dispatch gets its own 256-byte slot (bound at its offset in a
+ * bind group of its own), filled on the CPU while encoding and written to the GPU once, just before the submit, so
  * no dispatch ever sees a later dispatch's parameters. Chunks of 64 KiB are recycled across steps.
  */
 export class UniformSlots {
@@ -205,14 +206,21 @@ export class UniformSlots {
       if (!chunk) {
         const buffer = this.alloc.create(CHUNK_BYTES, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, 'step parameters');
         this.bytes += CHUNK_BYTES;
-        chunk = { buffer, data: new ArrayBuffer(CHUNK_BYTES), used: 0 };
+        chunk = { buffer, data: new ArrayBuffer(CHUNK_BYTES), used: 0, groups: [] };
       }
       chunk.used = 0;
       this.chunks.push(chunk);
     }
-    const offset = chunk.used * UNIFORM_SLOT_BYTES;
-    chunk.used++;
-    return { buffer: chunk.buffer, offset, view: new DataView(chunk.data, offset, UNIFORM_SLOT_BYTES) };
+    const index = chunk.used++;
+    const offset = index * UNIFORM_SLOT_BYTES;
+    const groups = chunk.groups;
+    return {
+      buffer: chunk.buffer,
+      offset,
+      view: new DataView(chunk.data, offset, UNIFORM_SLOT_BYTES),
+      cached: groups[index],
+      remember: (group) => (groups[index] = group),
+    };
   }
 
   /** Writes the used part of every chunk; call right before submitting the step. */
@@ -228,9 +236,13 @@ export class UniformSlots {
     this.bytes = 0;
   }
 
-  /** After the submit: the chunks can be refilled by the next step (queue order protects them). */
+  /**
+   * After the submit: the chunks can be refilled by the next step (queue order protects them). They come
+   * back in the order this step took them, so the next step's n-th dispatch gets this step's n-th slot
+   * (and, usually, its bind group).
+   */
   recycle(): void {
-    this.spare.push(...this.chunks);
+    for (let i = this.chunks.length - 1; i >= 0; i--) this.spare.push(this.chunks[i]!);
     this.chunks = [];
   }
 }

@@ -13,7 +13,7 @@
 // decode, online softmax over key tiles, GQA/MQA by indexing); rmsNorm, layerNorm, swiglu, gelu, add,
 // embedF32/F16/Q4/Q8 (row gather, dequantized on the GPU) and copyRows (sliceRows).
 import { DeviceLostError, GlmError, InvalidArgumentError } from '../errors';
-import { f16ToF32, f32ArrayToF16 } from '../formats/dtype';
+import { f16ArrayToF32, f32ArrayToF16 } from '../formats/dtype';
 import { ropeInvFreq } from '../cpu/ops';
 import type { GlmConfig } from '../model/config';
 import type { DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
@@ -21,7 +21,8 @@ import { GPU_SAMPLE_INVALID_ID, GPU_TOP_K_CAP, GpuSampler } from './sampling';
 import type { HostWeight } from '../model/weights';
 import { mapWeights, type ModelWeights } from '../model/weights-types';
 import type { GpuContext } from './device';
-import { BufferPool, GpuAllocator, ParamWriter, UNIFORM_SLOT_BYTES, UniformSlots, bufferId, storageUsage } from './buffers';
+import { gemmTiling } from './gemm-tiling';
+import { BufferPool, GpuAllocator, ParamWriter, UNIFORM_SLOT_BYTES, UniformSlots, storageUsage } from './buffers';
 import { PipelineCache, type Pipeline, type PipelineRequest } from './pipelines';
 import { ACT_BYTES, type GpuActDtype, type GpuKvCache, type GpuOpsStats, type GpuTensor, type GpuWeight } from './tensor';
 import { uploadWeight, type UploadWeightOptions } from './weights';
@@ -42,6 +43,25 @@ export interface GpuOpsOptions {
    * Tests lower it to force row-splitting of small matrices.
    */
   maxBindingBytes?: number;
+  /**
+   * Submit the step's work so far every this many dispatches (default 48), so the GPU starts on the
+   * first layers while the CPU records the rest; 0 = one submit per step.
+   */
+  submitEvery?: number;
+  /** Overrides of the decode GEMV's launch shape (the bench's sweep); normally chosen per matrix. */
+  tuning?: GpuTuning;
+}
+
+export interface GpuTuning {
+  gemvThreadsPerRow?: number;
+  gemvWorkgroup?: number;
+}
+
+/** GPU time of the profiled dispatches, summed per kernel and matrix shape. */
+export interface GpuProfileEntry {
+  kernel: string;
+  calls: number;
+  seconds: number;
 }
 
 // Workgroup shapes (WGSL override constants). Powers of two where a tree reduction needs it.
@@ -50,18 +70,31 @@ const GEMV_WORKGROUP = 128;
 const GEMV_MAX_THREADS_PER_ROW = 32;
 /** ROWS_PER_THREAD in matmul_gemv.wgsl (the components of a vec4 accumulator). */
 const GEMV_ROWS_PER_THREAD = 4;
-/** matmul_gemm.wgsl's largest thread grid; each invocation holds 2 tokens x 4 rows. */
-const GEMM_MAX_THREADS_X = 16;
-const GEMM_MAX_THREADS_Y = 16;
-const NORM_WORKGROUP = 256;
+/**
+ * Norms run one workgroup per token: for decode that is a single workgroup, so it is as wide as the
+ * device allows (up to 1024), and each invocation has few loads to wait for.
+ */
+const NORM_MAX_WORKGROUP = 1024;
 const ELEMENTWISE_WORKGROUP = 256;
 const ATTENTION_WORKGROUP = 64;
 const ATTENTION_MAX_D_PER_INVOCATION = 4; // MAX_D_PER_INVOCATION in attention.wgsl
-/** Bind groups are cached by buffer identity; a step of a 60-layer model uses well under this many. */
-const BIND_GROUP_CACHE_LIMIT = 8192;
+/** Keys per workgroup of the decode attention (attention_split.wgsl). */
+const ATTENTION_TILE_KEYS = 128;
+/** Default GpuOpsOptions.submitEvery: ~5 layers of a GLM block per submit. */
+const SUBMIT_EVERY = 48;
+/** Timestamp pairs per step in profile mode (dispatches past this are not timed). */
+const PROFILE_MAX_DISPATCHES = 2048; // a query set holds at most 4096 queries
 
 /** How long a failed map waits for device.lost to say whether the device is the cause. */
 const LOST_GRACE_MS = 250;
+
+const WEIGHT_FORMAT_CODES = { f32: 0, f16: 1, q4: 2, q8: 3 } as const;
+
+function sameBuffers(a: readonly GPUBuffer[], b: readonly GPUBuffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 // Step ids are unique across GpuOps instances, so a tensor of another instance is refused like a stale one.
 let nextStep = 1;
@@ -78,11 +111,20 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private readonly uniforms: UniformSlots;
   private readonly pipelines: PipelineCache;
   private readonly maxWorkgroupsPerDimension: number;
+  private readonly normWorkgroup: number;
   private readonly maxStorageBinding: number;
   private readonly maxBufferSize: number;
   private readonly dummy: GPUBuffer;
   private readonly invFreqs = new Map<string, GPUBuffer>();
-  private bindGroups = new Map<string, GPUBindGroup>();
+  private readonly pipelineMemo = new Map<string, Map<number, Pipeline>>();
+  /** The decode GEMV's launch shape overrides (the bench's sweep sets them between steps). */
+  tuning: GpuTuning;
+  private readonly submitEvery: number;
+  private profiler: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; totals: Map<string, GpuProfileEntry> } | undefined;
+  /** Whether setProfiling(true) can work (the device has `timestamp-query`). */
+  readonly hasTimestampQueries: boolean;
+  private sinceSubmit = 0;
+  private profiling = false;
   private lostError: DeviceLostError | undefined;
   private sampler: GpuSampler | undefined;
   private disposed = false;
@@ -121,11 +163,16 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     }
     this.maxBindingBytes = Math.min(options.maxBindingBytes ?? maxBinding, maxBinding);
     this.maxWorkgroupsPerDimension = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const widest = Math.min(NORM_MAX_WORKGROUP, ctx.limits.maxComputeInvocationsPerWorkgroup, ctx.limits.maxComputeWorkgroupSizeX);
+    this.normWorkgroup = 2 ** Math.floor(Math.log2(widest)); // the tree reduction needs a power of two
     this.alloc = new GpuAllocator(this.device, ctx.limits.maxBufferSize);
     this.pool = new BufferPool(this.alloc);
     this.uniforms = new UniformSlots(this.alloc);
     this.pipelines = new PipelineCache(this.device);
     this.dummy = this.alloc.create(16, storageUsage(), 'unused binding');
+    this.tuning = options.tuning ?? {};
+    this.submitEvery = options.submitEvery ?? SUBMIT_EVERY;
+    this.hasTimestampQueries = ctx.features.has('timestamp-query');
     this.lost = ctx.lost;
     void ctx.lost.then((err) => {
       this.lostError = err;
@@ -291,6 +338,33 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   }
 
   /**
+   * Profile mode (the bench): GPU time of every dispatch from timestamp queries (needs `timestamp-query`).
+   * Each dispatch then gets a compute pass of its own and steps are not split, which costs a little:
+   * time whole steps with it off. Turning it on starts an empty profile; turning it off keeps the profile for profile().
+   */
+  setProfiling(on: boolean): void {
+    this.alive();
+    if (on && !this.hasTimestampQueries) {
+      throw new GpuFeatureUnavailableError('profiling needs the WebGPU feature "timestamp-query", which this device does not have');
+    }
+    if (on && !this.profiler) {
+      this.profiler = {
+        querySet: this.device.createQuerySet({ type: 'timestamp', count: 2 * PROFILE_MAX_DISPATCHES, label: 'GpuOps profile' }),
+        resolve: this.alloc.create(16 * PROFILE_MAX_DISPATCHES, GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, 'profile timestamps'),
+        labels: [],
+        totals: new Map(),
+      };
+    }
+    if (on) this.profiler?.totals.clear();
+    this.profiling = on;
+  }
+
+  /** Profile mode: GPU seconds per kernel and shape since setProfiling(true), largest first. */
+  profile(): GpuProfileEntry[] {
+    return [...(this.profiler?.totals.values() ?? [])].sort((a, b) => b.seconds - a.seconds);
+  }
+
+  /**
    * Frees every GPU buffer this GpuOps made (weights, KV caches, pools); later calls throw. The device
    * itself belongs to whoever created the GpuContext.
    */
@@ -300,8 +374,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     this.encoder = undefined;
     this.pass = undefined;
     this.stepBuffers = [];
-    this.bindGroups.clear();
     this.invFreqs.clear();
+    this.profiler?.querySet.destroy();
     this.alloc.destroyAll();
     this.weightBytes = 0;
     this.kvCacheBytes = 0;
@@ -311,7 +385,6 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
 
   /** Destroys the free pool buffers (the step's live ones are kept). */
   trimPool(): void {
-    this.bindGroups.clear();
     this.pool.trim();
   }
 
@@ -328,7 +401,11 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     }
     const out = this.newTensor(n, hidden, 'embed output');
     const idBuffer = this.stepData(new Uint32Array(ids.buffer, ids.byteOffset, n), 'token ids');
-    const pipeline = this.pipeline({ kernel: 'embed', format: table.format, constants: this.weightConstants(table, { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP }) });
+    const pipeline = this.pipeline('embed', this.formatCode(table), () => ({
+      kernel: 'embed',
+      format: table.format,
+      constants: this.weightConstants(table, { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP }),
+    }));
     for (const part of table.parts) {
       // Parts of a split table that hold none of the ids cost nothing.
       if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
@@ -348,7 +425,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const w = this.vector(weight, x.cols, 'rmsNorm weight');
     const out = this.newTensor(x.rows, x.cols, 'rmsNorm output');
     this.dispatch(
-      this.pipeline({ kernel: 'rmsNorm', constants: { WORKGROUP_SIZE: NORM_WORKGROUP } }),
+      this.pipeline('rmsNorm', 0, () => ({ kernel: 'rmsNorm', constants: { WORKGROUP_SIZE: this.normWorkgroup } })),
       (p) => p.u32(x.rows).u32(x.cols).f32(eps).u32(0),
       [x.buffer, out.buffer, w],
       this.grid1d(x.rows),
@@ -363,7 +440,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const b = bias ? this.vector(bias, x.cols, 'layerNorm bias') : this.dummy;
     const out = this.newTensor(x.rows, x.cols, 'layerNorm output');
     this.dispatch(
-      this.pipeline({ kernel: 'layerNorm', constants: { WORKGROUP_SIZE: NORM_WORKGROUP } }),
+      this.pipeline('layerNorm', 0, () => ({ kernel: 'layerNorm', constants: { WORKGROUP_SIZE: this.normWorkgroup } })),
       (p) => p.u32(x.rows).u32(x.cols).f32(eps).u32(bias ? 1 : 0),
       [x.buffer, out.buffer, w, b],
       this.grid1d(x.rows),
@@ -372,8 +449,10 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   }
 
   /**
-   * out = x·Wᵀ + bias + residualScale·residual in one dispatch per weight part: GEMV (matmul*.gemv)
-   * for one token, tiled GEMM (matmul*.gemm) for more.
+   * out = x·Wᵀ + bias + residualScale·residual in one dispatch per weight part: GEMV for one token
+   * (matmulQ4.gemv4 for Q4 rows of whole groups, else matmul*.gemv), tiled GEMM (matmul*.gemm) for
+   * more. An `rmsNorm` prologue and an `activation` epilogue are fused into matmulQ4.gemv4; elsewhere
+   * each is a dispatch of its own.
    */
   matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight> = {}): GpuTensor {
     this.alive();
@@ -382,57 +461,108 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     if (w.cols !== x.cols) throw new RangeError(`matmul: x has ${x.cols} columns but the weight [${w.shape}] expects ${w.cols}`);
     const n = x.rows;
     const outFeatures = w.rows;
+    const { activation, residual } = epilogue;
+    if (activation && residual) throw new RangeError('matmul: an activation epilogue cannot take a residual');
+    if (activation === 'swiglu' && outFeatures % 2 !== 0) throw new RangeError(`swiglu: width ${outFeatures} is odd`);
     const bias = epilogue.bias ? this.vector(epilogue.bias, outFeatures, 'matmul bias') : this.dummy;
-    const residual = epilogue.residual;
     if (residual) {
       this.use(residual, 'matmul residual');
       if (residual.rows !== n || residual.cols !== outFeatures) {
         throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [${n}, ${outFeatures}]`);
       }
     }
+    const fastGemv = n === 1 && w.format === 'q4' && w.cols % 32 === 0 && (activation !== 'swiglu' || w.parts.length === 1);
+    const norm = epilogue.rmsNorm;
+    if (norm && !fastGemv) {
+      const { rmsNorm: _, ...rest } = epilogue;
+      return this.matmul(this.rmsNorm(x, norm.weight, norm.eps), w, rest);
+    }
+    const normWeight = norm ? this.vector(norm.weight, x.cols, 'matmul rmsNorm weight') : this.dummy;
+    if (activation && !fastGemv) {
+      const y = this.matmul(x, w, { bias: epilogue.bias });
+      return activation === 'swiglu' ? this.swiglu(y) : this.gelu(y);
+    }
     const scale = epilogue.residualScale ?? 1;
-    const out = this.newTensor(n, outFeatures, `matmul ${w.name} output`);
+    const swiglu = activation === 'swiglu';
+    const outWidth = swiglu ? outFeatures / 2 : outFeatures;
+    const out = this.newTensor(n, outWidth, `matmul ${w.name} output`);
+    const params = (part: { rows: number; rowStart: number }) => (p: ParamWriter) =>
+      p
+        .u32(n)
+        .u32(w.cols)
+        .u32(swiglu ? outWidth : part.rows)
+        .u32(part.rowStart)
+        .u32(outWidth)
+        .u32(epilogue.bias ? 1 : 0)
+        .u32(residual ? 1 : 0)
+        .f32(scale)
+        .u32(outWidth)
+        .f32(norm?.eps ?? 0);
+    const buffers = (part: { buffers: readonly GPUBuffer[] }) => [x.buffer, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers)];
+    const gemv4Buffers = (part: { buffers: readonly GPUBuffer[] }) => [...buffers(part), normWeight]; // matmulQ4.gemv4 also binds the gain
+    const shape = `${w.rows}x${w.cols}`;
+
+    if (fastGemv) {
+      const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, outWidth);
+      const activationCode = activation === 'swiglu' ? 1 : activation === 'gelu' ? 2 : 0;
+      const variant = (((threadsPerRow * 2048 + workgroup) * 3 + activationCode) * 2 + (norm ? 1 : 0)) * 8 + this.formatCode(w);
+      const pipeline = this.pipeline('matmulGemvQ4', variant, () => ({
+        kernel: 'matmulGemvQ4',
+        format: 'q4',
+        constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, ACTIVATION: activationCode, NORM: norm ? 1 : 0 }),
+      }));
+      const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
+      for (const part of w.parts) {
+        const rows = swiglu ? outWidth : part.rows;
+        this.dispatch(pipeline, params(part), gemv4Buffers(part), this.grid1d(Math.ceil(rows / rowsPerWorkgroup), n), shape);
+      }
+      return out;
+    }
+
     const gemv = n === 1;
     // GEMV: as many lanes per row set as the row has 32-column groups (rounded up to a power of two,
     // capped), so short rows pack many per workgroup instead of idling most of it.
     const groups = Math.ceil(w.cols / 32);
     const threadsPerRow = Math.min(GEMV_MAX_THREADS_PER_ROW, 2 ** Math.ceil(Math.log2(groups)));
     const rowsPerWorkgroup = (GEMV_WORKGROUP / threadsPerRow) * GEMV_ROWS_PER_THREAD;
-    // GEMM: the thread grid shrinks (powers of two) to the tokens and rows there are.
-    const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
-    const gemmX = Math.min(GEMM_MAX_THREADS_X, Math.max(4, pow2(Math.ceil(outFeatures / 4))));
-    const gemmY = Math.min(GEMM_MAX_THREADS_Y, Math.max(2, pow2(Math.ceil(n / 2))));
-    const pipeline = this.pipeline(
-      gemv
-        ? {
-            kernel: 'matmulGemv',
-            format: w.format,
-            constants: this.weightConstants(w, { WORKGROUP_SIZE: GEMV_WORKGROUP, THREADS_PER_ROW: threadsPerRow }),
-          }
-        : { kernel: 'matmulGemm', format: w.format, constants: this.weightConstants(w, { THREADS_X: gemmX, THREADS_Y: gemmY }) },
-    );
+    // GEMM: tile shape and grid from src/gpu/gemm-tiling.ts (shrinks to few tokens / rows).
+    const gemm = gemmTiling(n, outFeatures, this.maxWorkgroupsPerDimension, this.device.limits.maxComputeWorkgroupStorageSize);
+    const c: Record<string, number> = gemm.constants;
+    const pipeline = gemv
+      ? this.pipeline('matmulGemv', threadsPerRow * 8 + this.formatCode(w), () => ({
+          kernel: 'matmulGemv',
+          format: w.format,
+          constants: this.weightConstants(w, { WORKGROUP_SIZE: GEMV_WORKGROUP, THREADS_PER_ROW: threadsPerRow }),
+        }))
+      : // Prefill: a dispatch serves many tokens, so the PipelineCache's own string key is cheap enough.
+        this.pipelines.get({ kernel: 'matmulGemm', format: w.format, act: this.act, constants: this.weightConstants(w, c) });
     for (const part of w.parts) {
       const grid: [number, number, number] = gemv
         ? this.grid1d(Math.ceil(part.rows / rowsPerWorkgroup), n)
-        : [Math.ceil(part.rows / (4 * gemmX)), Math.ceil(n / (2 * gemmY)), 1];
+        : gemm.grid(part.rows);
       this.checkGrid(grid, `matmul ${w.name}`);
-      this.dispatch(
-        pipeline,
-        (p) =>
-          p
-            .u32(n)
-            .u32(w.cols)
-            .u32(part.rows)
-            .u32(part.rowStart)
-            .u32(outFeatures)
-            .u32(epilogue.bias ? 1 : 0)
-            .u32(residual ? 1 : 0)
-            .f32(scale),
-        [x.buffer, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers)],
-        grid,
-      );
+      this.dispatch(pipeline, params(part), buffers(part), grid, shape);
     }
     return out;
+  }
+
+  /**
+   * Lanes per row set and workgroup size of matmulQ4.gemv4 for rows of `groups` 32-column groups.
+   * Decode GEMVs are short (a few microseconds at full bandwidth), so the grid must put enough loads in
+   * flight to cover memory latency: more lanes per row when there are few rows. Tuned on an NVIDIA H200
+   * (bench: `glm-webgpu bench --sweep`); the bench can override it.
+   */
+  private gemvQ4Shape(groups: number, rows: number): { threadsPerRow: number; workgroup: number } {
+    const workgroup = this.tuning.gemvWorkgroup ?? 128;
+    const fixed = this.tuning.gemvThreadsPerRow;
+    if (fixed) return { threadsPerRow: Math.min(fixed, workgroup), workgroup };
+    // At least 2 groups per lane, at most 128 lanes per row set, about 2^20 / rows lanes per row set but
+    // never fewer than 16 (the H200 sweep's winners: 64 lanes for the 4096-row projections of GLM-4-9B,
+    // 128 for its 13696-wide down projection, 16 for its 151552-row lm_head, whose rows alone fill the GPU).
+    const pow2Floor = (v: number) => 2 ** Math.floor(Math.log2(Math.max(1, v)));
+    const byWork = pow2Floor(groups / 2);
+    const byGrid = pow2Floor(2 ** 20 / Math.max(1, rows));
+    return { threadsPerRow: Math.max(1, Math.min(128, workgroup, byWork, Math.max(16, byGrid))), workgroup };
   }
 
   ropeKvAppend(qkv: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): GpuTensor {
@@ -455,7 +585,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const q = this.newTensor(n, H * D, 'ropeKvAppend q');
     const width = (H + 2 * Hkv) * D;
     this.dispatch(
-      this.pipeline({ kernel: 'ropeKvAppend', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      this.pipeline('ropeKvAppend', 0, () => ({ kernel: 'ropeKvAppend', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
       (p) =>
         p
           .u32(n)
@@ -487,8 +617,22 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       throw new RangeError(`attention: bidirectionalPrefix must be a non-negative integer, got ${batch.bidirectionalPrefix}`);
     }
     const out = this.newTensor(n, H * D, 'attention output');
+    if (n === 1 && D % 4 === 0 && D / 4 <= ATTENTION_TILE_KEYS) {
+      // Decode: every tile of keys in its own workgroup, then one merge per head (attention_split.wgsl).
+      const tiles = Math.ceil((batch.start + 1) / ATTENTION_TILE_KEYS);
+      const partials = this.scratch(H * tiles * (D + 2) * 4, 'attention partials');
+      const params = (p: ParamWriter) => p.u32(1).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(tiles);
+      this.dispatch(
+        this.pipeline('attentionSplit', D, () => ({ kernel: 'attentionSplit', constants: { WORKGROUP_SIZE: ATTENTION_TILE_KEYS, HEAD_DIM: D } })),
+        params,
+        [q.buffer, partials, cache.k[layer]!, cache.v[layer]!],
+        this.grid1d(H * tiles),
+      );
+      this.dispatch(this.pipeline('attentionCombine', 0, () => ({ kernel: 'attentionCombine', constants: { WORKGROUP_SIZE: ATTENTION_TILE_KEYS } })), params, [partials, out.buffer], this.grid1d(H));
+      return out;
+    }
     this.dispatch(
-      this.pipeline({ kernel: 'attention', constants: { WORKGROUP_SIZE: ATTENTION_WORKGROUP } }),
+      this.pipeline('attention', 0, () => ({ kernel: 'attention', constants: { WORKGROUP_SIZE: ATTENTION_WORKGROUP } })),
       (p) => p.u32(n).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(0),
       [q.buffer, out.buffer, cache.k[layer]!, cache.v[layer]!],
       this.grid1d(n * H),
@@ -503,7 +647,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const f = x.cols / 2;
     const out = this.newTensor(x.rows, f, 'swiglu output');
     this.dispatch(
-      this.pipeline({ kernel: 'swiglu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      this.pipeline('swiglu', 0, () => ({ kernel: 'swiglu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
       (p) => p.u32(x.rows).u32(f),
       [x.buffer, out.buffer],
       this.grid1d(Math.ceil((x.rows * f) / ELEMENTWISE_WORKGROUP)),
@@ -517,7 +661,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const out = this.newTensor(x.rows, x.cols, 'gelu output');
     const count = x.rows * x.cols;
     this.dispatch(
-      this.pipeline({ kernel: 'gelu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      this.pipeline('gelu', 0, () => ({ kernel: 'gelu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
       (p) => p.u32(count),
       [x.buffer, out.buffer],
       this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
@@ -533,7 +677,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const out = this.newTensor(a.rows, a.cols, 'add output');
     const count = a.rows * a.cols;
     this.dispatch(
-      this.pipeline({ kernel: 'add', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      this.pipeline('add', 0, () => ({ kernel: 'add', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
       (p) => p.u32(count),
       [a.buffer, b.buffer, out.buffer],
       this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
@@ -550,7 +694,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const out = this.newTensor(count, x.cols, 'sliceRows output');
     const elements = count * x.cols;
     this.dispatch(
-      this.pipeline({ kernel: 'copyRows', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }),
+      this.pipeline('copyRows', 0, () => ({ kernel: 'copyRows', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
       (p) => p.u32(elements).u32(start * x.cols),
       [x.buffer, out.buffer],
       this.grid1d(Math.ceil(elements / ELEMENTWISE_WORKGROUP)),
@@ -611,6 +755,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     return { rows, cols, dtype: this.act, buffer, step: this.step };
   }
 
+  /** A storage buffer of the step for a kernel's intermediate results (not a tensor). */
+  private scratch(bytes: number, what: string): GPUBuffer {
+    const buffer = this.pool.acquire(bytes, storageUsage(), what);
+    this.stepBuffers.push(buffer);
+    return buffer;
+  }
+
   /** Small per-step inputs (ids, positions), written now: the buffer is this step's alone. */
   private stepData(data: Int32Array | Uint32Array, what: string): GPUBuffer {
     const buffer = this.pool.acquire(data.byteLength, storageUsage(), what);
@@ -631,8 +782,22 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     return buffer;
   }
 
-  private pipeline(req: Omit<PipelineRequest, 'act'>): Pipeline {
-    return this.pipelines.get({ ...req, act: this.act });
+  /**
+   * The pipeline of a call site: `site` (a literal) and `variant` (a number that tells the site's requests
+   * apart) key a memo in front of the PipelineCache, because building string keys from a request's
+   * constants measured several microseconds per dispatch; `make` runs only on a miss.
+   */
+  private pipeline(site: string, variant: number, make: () => Omit<PipelineRequest, 'act'>): Pipeline {
+    let bySite = this.pipelineMemo.get(site);
+    if (!bySite) this.pipelineMemo.set(site, (bySite = new Map()));
+    let p = bySite.get(variant);
+    if (!p) bySite.set(variant, (p = this.pipelines.get({ ...make(), act: this.act })));
+    return p;
+  }
+
+  /** A number per (format, asymmetric) for pipeline variants. */
+  private formatCode(w: GpuWeight): number {
+    return WEIGHT_FORMAT_CODES[w.format] * 2 + (w.format === 'q4' && w.asymmetric ? 1 : 0);
   }
 
   private weightConstants(w: GpuWeight, constants: Record<string, number>): Record<string, number> {
@@ -659,40 +824,79 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     }
   }
 
-  private dispatch(p: Pipeline, params: (w: ParamWriter) => void, buffers: GPUBuffer[], grid: [number, number, number]): void {
+  private dispatch(p: Pipeline, params: (w: ParamWriter) => void, buffers: GPUBuffer[], grid: [number, number, number], what = ''): void {
     if (buffers.length !== p.bindings.length - 1) {
       throw new GlmError(`internal: ${p.label} binds ${p.bindings.length - 1} buffers, got ${buffers.length}`);
     }
     const slot = this.uniforms.take();
     params(new ParamWriter(slot.view));
-    const key = `${p.label}|${bufferId(slot.buffer)}|${buffers.map(bufferId).join(',')}`;
-    let group = this.bindGroups.get(key);
-    if (!group) {
-      if (this.bindGroups.size >= BIND_GROUP_CACHE_LIMIT) this.bindGroups.clear();
+    // Bind groups are remembered per parameter slot, and a decode step takes the same slots and pool
+    // buffers in the same order as the step before, so after the first steps every lookup hits. The slot
+    // is bound at a static offset: Dawn validates dynamic offsets on every setBindGroup (~5 µs measured),
+    // and string cache keys cost as much again.
+    let group: GPUBindGroup;
+    const cached = slot.cached;
+    if (cached && cached.layout === p.layout && sameBuffers(cached.buffers, buffers)) {
+      group = cached.group;
+    } else {
       group = this.device.createBindGroup({
         label: p.label,
         layout: p.layout,
         entries: [
-          { binding: 0, resource: { buffer: slot.buffer, size: UNIFORM_SLOT_BYTES } },
+          { binding: 0, resource: { buffer: slot.buffer, offset: slot.offset, size: UNIFORM_SLOT_BYTES } },
           ...buffers.map((buffer, i) => ({ binding: p.bindings[i + 1]!, resource: { buffer } })),
         ],
       });
-      this.bindGroups.set(key, group);
+      slot.remember({ layout: p.layout, buffers, group });
     }
-    const pass = this.openPass();
+    const profiled = this.profiling && this.profiler !== undefined && this.profiler.labels.length < PROFILE_MAX_DISPATCHES;
+    if (profiled) this.endPass(); // a pass of its own, timed at its beginning and end
+    const pass = this.openPass(profiled ? `${p.label}${what ? ` ${what}` : ''}` : undefined);
     pass.setPipeline(p.pipeline);
-    pass.setBindGroup(0, group, [slot.offset]);
+    pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     this.dispatches++;
+    if (profiled) this.endPass();
+    if (this.submitEvery > 0 && ++this.sinceSubmit >= this.submitEvery) this.submitPartial();
   }
 
-  /** The step's compute pass, begun (with its encoder) by the step's first dispatch. */
-  private openPass(): GPUComputePassEncoder {
+  /**
+   * The step's compute pass, begun (with its encoder) by the step's first dispatch. In profile mode a
+   * timed pass is labelled by the kernel it holds.
+   */
+  private openPass(timedLabel?: string): GPUComputePassEncoder {
     if (!this.pass) {
-      this.encoder = this.device.createCommandEncoder({ label: `step ${this.step}` });
-      this.pass = this.encoder.beginComputePass({ label: `step ${this.step}` });
+      this.encoder ??= this.device.createCommandEncoder({ label: `step ${this.step}` });
+      if (timedLabel !== undefined && this.profiler) {
+        const i = this.profiler.labels.push(timedLabel) - 1;
+        this.pass = this.encoder.beginComputePass({
+          label: timedLabel,
+          timestampWrites: { querySet: this.profiler.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+      } else {
+        this.pass = this.encoder.beginComputePass({ label: `step ${this.step}` });
+      }
     }
     return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  /**
+   * Submits what the step recorded so far without ending the step (its buffers stay taken): the GPU
+   * works on it while the CPU records the rest. The uniform slots used so far are written first; queue
+   * order keeps them ahead of the work that reads them.
+   */
+  private submitPartial(): void {
+    this.sinceSubmit = 0;
+    if (!this.encoder || this.profiling) return; // profiled steps resolve their queries once, at the end
+    this.endPass();
+    this.uniforms.upload(this.device.queue);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = undefined;
   }
 
   /**
@@ -703,17 +907,27 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private async submitAndMap(copies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[]): Promise<ArrayBuffer[]> {
     const encoder = this.encoder ?? this.device.createCommandEncoder({ label: `step ${this.step}` });
     this.pass?.end();
+    const timed = this.profiler?.labels ?? [];
+    if (this.profiler && timed.length > 0) {
+      // The step's timestamps travel with its other read-backs.
+      const bytes = 16 * timed.length;
+      encoder.resolveQuerySet(this.profiler.querySet, 0, 2 * timed.length, this.profiler.resolve, 0);
+      copies = [...copies, { src: this.profiler.resolve, dst: this.pool.acquire(bytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'profile readback'), bytes }];
+      this.profiler.labels = [];
+    }
     for (const c of copies) encoder.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
     this.uniforms.upload(this.device.queue);
     this.device.pushErrorScope('validation');
     this.device.queue.submit([encoder.finish()]);
     const validation = this.device.popErrorScope();
 
-    for (const b of this.stepBuffers) this.pool.release(b);
+    // In reverse, so the pool hands them out in this step's order again (see BufferPool).
+    for (let i = this.stepBuffers.length - 1; i >= 0; i--) this.pool.release(this.stepBuffers[i]!);
     this.stepBuffers = [];
     this.uniforms.recycle();
     this.lastDispatches = this.dispatches;
     this.dispatches = 0;
+    this.sinceSubmit = 0;
     this.steps++;
     this.step = nextStep++;
     this.encoder = undefined;
@@ -730,13 +944,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
         out.push(c.dst.getMappedRange(0, c.bytes).slice(0));
         c.dst.unmap();
       }
+      if (timed.length > 0) this.addProfile(timed, new BigUint64Array(out.pop()!));
       return out;
     } catch (err) {
       if ((err as Error).name === 'GpuOutOfMemoryError') {
         // Buffers made during the refused step may be invalid: start the next step from fresh ones, so the
         // caller (e.g. the hybrid loader) can retry with fewer GPU layers on a working GpuOps.
-        this.bindGroups.clear();
-        this.pool.trim();
+            this.pool.trim();
         this.uniforms.reset();
         throw err;
       }
@@ -748,11 +962,19 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     }
   }
 
+  private addProfile(labels: string[], stamps: BigUint64Array): void {
+    for (const [i, kernel] of labels.entries()) {
+      const seconds = Number(stamps[2 * i + 1]! - stamps[2 * i]!) / 1e9;
+      const entry = this.profiler!.totals.get(kernel) ?? { kernel, calls: 0, seconds: 0 };
+      entry.calls++;
+      // Timestamps of an unordered or reset counter can come back reversed; count the call, not the time.
+      if (seconds > 0 && seconds < 10) entry.seconds += seconds;
+      this.profiler!.totals.set(kernel, entry);
+    }
+  }
+
   private toF32(raw: ArrayBuffer, count: number, dtype: GpuActDtype): Float32Array {
     if (dtype === 'f32') return new Float32Array(raw, 0, count);
-    const half = new Uint16Array(raw, 0, count);
-    const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = f16ToF32(half[i]!);
-    return out;
+    return f16ArrayToF32(new Uint16Array(raw, 0, count));
   }
 }

@@ -7,6 +7,7 @@
 // binding the shader skips for a variant (Q4 mins when symmetric) can still be bound to a dummy.
 import actF16Wgsl from '../../shaders/lib/act_f16.wgsl?raw';
 import actF32Wgsl from '../../shaders/lib/act_f32.wgsl?raw';
+import activationsWgsl from '../../shaders/lib/activations.wgsl?raw';
 import dispatchWgsl from '../../shaders/lib/dispatch.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/lib/weights_f16.wgsl?raw';
 import weightsF32Wgsl from '../../shaders/lib/weights_f32.wgsl?raw';
@@ -15,12 +16,15 @@ import weightsQ8Wgsl from '../../shaders/lib/weights_q8.wgsl?raw';
 import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import addWgsl from '../../shaders/add.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
+import attentionCombineWgsl from '../../shaders/attention_combine.wgsl?raw';
+import attentionSplitWgsl from '../../shaders/attention_split.wgsl?raw';
 import copyRowsWgsl from '../../shaders/copy_rows.wgsl?raw';
 import embedWgsl from '../../shaders/embed.wgsl?raw';
 import geluWgsl from '../../shaders/gelu.wgsl?raw';
 import layerNormWgsl from '../../shaders/layer_norm.wgsl?raw';
 import matmulGemmWgsl from '../../shaders/matmul_gemm.wgsl?raw';
 import matmulGemvWgsl from '../../shaders/matmul_gemv.wgsl?raw';
+import matmulGemvQ4Wgsl from '../../shaders/matmul_gemv_q4.wgsl?raw';
 import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import ropeKvAppendWgsl from '../../shaders/rope_kv_append.wgsl?raw';
 import swigluWgsl from '../../shaders/swiglu.wgsl?raw';
@@ -38,6 +42,8 @@ interface KernelDef {
   bindings: (BindingKind | null)[];
   /** Kernels that read a weight matrix through lib/weights_*.wgsl. */
   weighted: boolean;
+  /** Bindings after the weight format's (weighted kernels of one format only). */
+  afterWeights?: BindingKind[];
 }
 
 const KERNELS = {
@@ -47,6 +53,15 @@ const KERNELS = {
     libs: [],
     bindings: ['uniform', 'read', 'write', 'read', 'read'],
     weighted: true,
+  },
+  /** Q4 only, rows of whole groups: the fast decode GEMV (see the file's header). */
+  matmulGemvQ4: {
+    file: 'matmul_gemv_q4.wgsl',
+    source: matmulGemvQ4Wgsl,
+    libs: [activationsWgsl],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'],
+    weighted: true,
+    afterWeights: ['read'], // binding 8: the RMSNorm gain of the fused prologue
   },
   matmulGemm: {
     file: 'matmul_gemm.wgsl',
@@ -72,8 +87,16 @@ const KERNELS = {
     weighted: false,
   },
   attention: { file: 'attention.wgsl', source: attentionWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
-  swiglu: { file: 'swiglu.wgsl', source: swigluWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
-  gelu: { file: 'gelu.wgsl', source: geluWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  attentionSplit: {
+    file: 'attention_split.wgsl',
+    source: attentionSplitWgsl,
+    libs: [],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'],
+    weighted: false,
+  },
+  attentionCombine: { file: 'attention_combine.wgsl', source: attentionCombineWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  swiglu: { file: 'swiglu.wgsl', source: swigluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
+  gelu: { file: 'gelu.wgsl', source: geluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
   add: { file: 'add.wgsl', source: addWgsl, libs: [], bindings: ['uniform', 'read', 'read', 'write'], weighted: false },
   copyRows: { file: 'copy_rows.wgsl', source: copyRowsWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
 } satisfies Record<string, KernelDef>;
@@ -113,9 +136,10 @@ function capitalize(s: string): string {
 
 /** The name used in labels and errors, matching TS and tests: matmulQ4.gemv, embedF16, rmsNorm, ... */
 export function pipelineLabel(req: PipelineRequest): string {
-  const base = req.kernel === 'matmulGemv' || req.kernel === 'matmulGemm' ? 'matmul' : req.kernel;
+  const matmulPaths: Partial<Record<KernelName, string>> = { matmulGemv: '.gemv', matmulGemvQ4: '.gemv4', matmulGemm: '.gemm' };
+  const path = matmulPaths[req.kernel] ?? '';
+  const base = path ? 'matmul' : req.kernel;
   const fmt = req.format ? capitalize(req.format) : '';
-  const path = req.kernel === 'matmulGemv' ? '.gemv' : req.kernel === 'matmulGemm' ? '.gemm' : '';
   return `${base}${fmt}${path}${req.act === 'f16' ? '[f16]' : ''}`;
 }
 
@@ -143,7 +167,9 @@ export class PipelineCache {
   constructor(private readonly device: GPUDevice) {}
 
   get(req: PipelineRequest): Pipeline {
-    const key = `${req.kernel}|${req.format ?? ''}|${req.act}|${JSON.stringify(req.constants ?? {})}`;
+    // Called for every dispatch: a plain concatenation (no JSON.stringify, no arrays) keeps it cheap.
+    let key = `${req.kernel}|${req.format ?? ''}|${req.act}`;
+    for (const name in req.constants) key += `|${name}=${req.constants[name]}`;
     let p = this.pipelines.get(key);
     if (!p) {
       p = this.build(req);
@@ -166,7 +192,7 @@ export class PipelineCache {
             visibility: GPUShaderStage.COMPUTE,
             buffer:
               kind === 'uniform'
-                ? { type: 'uniform' as const, hasDynamicOffset: true }
+                ? { type: 'uniform' as const }
                 : { type: kind === 'read' ? ('read-only-storage' as const) : ('storage' as const) },
           };
         }),
@@ -183,6 +209,7 @@ export class PipelineCache {
     if (def.weighted) {
       while (kinds.length < WEIGHT_BINDING) kinds.push(null);
       for (let i = 0; i < WEIGHT_LIBS[req.format!].bindings; i++) kinds.push('read');
+      kinds.push(...(def.afterWeights ?? []));
     }
     const { layout, bindings } = this.bindGroupLayout(kinds);
     const code = moduleSource(req);

@@ -417,6 +417,9 @@ const ATTENTION_CASES: AttentionCase[] = [
   // 150 keys = three tiles of 64: the online softmax carries max and sum across tiles.
   { name: 'MQA 2/1, 150-token prefill (3 key tiles) then decodes', H: 2, Hkv: 1, D: 16, steps: [[150, 0], [1, 0], [1, 0]] },
   { name: 'GQA 4/2, prefix 140 spanning tiles', H: 4, Hkv: 2, D: 16, steps: [[150, 140], [1, 140]] },
+  // Decode runs attention_split.wgsl (tiles of 128 keys, merged per head) when D % 4 == 0: 1, 2 and 3 tiles.
+  { name: 'GQA 8/2, D 128 (GLM heads), decodes at 1 to 3 key tiles of the split kernel', H: 8, Hkv: 2, D: 128, steps: [[127, 0], [1, 0], [1, 0], [128, 0], [1, 0], [1, 0]] },
+  { name: 'MHA 3/3, D 6 (not a multiple of 4: the tiled kernel decodes)', H: 3, Hkv: 3, D: 6, steps: [[130, 0], [1, 0]] },
 ];
 
 describe('attention vs the CPU (decode after prefill)', () => {

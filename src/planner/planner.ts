@@ -80,7 +80,8 @@ export const DEFAULT_BANDWIDTH: Readonly<Bandwidth> = {
 export const SCRATCH = {
   gpuFixedBytes: 32 * MiB,
   cpuFixedBytes: 64 * MiB,
-  prefillChunkTokens: 64,
+  // Large enough for the prefill GEMM to fill a big GPU with 64 x 64 tiles (9B qkv: 4 x 72 workgroups).
+  prefillChunkTokens: 256,
 } as const;
 
 /** Activation scratch of one device that runs layers or the head (see SCRATCH). */

@@ -7,9 +7,10 @@ import { forward } from '../model/glm';
 import { makeBatch } from '../model/positions';
 import { GlmError } from '../errors';
 import { argmax } from './sampler';
+import { SCRATCH } from '../planner/planner';
 
 /** Prompt tokens per forward call when only the last logits are needed (the planner budgets scratch for this many). */
-export const PREFILL_CHUNK = 64;
+export const PREFILL_CHUNK = SCRATCH.prefillChunkTokens;
 
 export class ContextOverflowError extends GlmError {
   override name = 'ContextOverflowError';

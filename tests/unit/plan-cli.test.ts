@@ -60,7 +60,7 @@ describe('glm-webgpu plan', () => {
     expect(await run(['plan', '--preset', 'glm-edge-1.5b', '--gpu-budget', '1GiB'])).toBe(EXIT_OK);
     const text = printed();
     expect(text).toMatch(/^glm-edge-1\.5b · q4 · 28 layers · context 4096/);
-    expect(text).toMatch(/^GPU\s+0-\d+ \(\d+\)/m);
+    expect(text).toMatch(/^GPU\s+\d+-\d+ \(\d+\)/m);
     expect(text).toMatch(/^CPU\s+/m);
     expect(text).toContain('ms/token');
     expect(text).toContain('tied to the embedding');

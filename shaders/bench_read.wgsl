@@ -9,6 +9,7 @@
 // tick: one invocation increments sink[0]. Every dispatch writes the same storage buffer, so WebGPU
 //   puts a barrier between consecutive ones, as between the kernels of a forward pass: the cost of a
 //   dependent dispatch, the number that matters for decode.
+// fma_rate: the f32 FMA rate (below), the yardstick of prefill.
 
 override WORKGROUP_SIZE: u32 = 256u;
 
@@ -44,4 +45,36 @@ fn noop() {}
 @compute @workgroup_size(1)
 fn tick() {
   sink[0] = sink[0] + 1u;
+}
+
+// fma_rate: the f32 multiply-add rate. Each invocation runs params.count steps of 8 independent vec4
+// FMA chains (enough independent work to hide the FMA latency); the result decides whether one word is
+// written, so no chain can be dropped, and it practically never is (no memory traffic).
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn fma_rate(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let seed = f32(gid.x & 1023u) * 1e-6;
+  var a0 = vec4<f32>(seed, seed + 1e-3, seed + 2e-3, seed + 3e-3);
+  var a1 = a0 + 0.1;
+  var a2 = a0 + 0.2;
+  var a3 = a0 + 0.3;
+  var a4 = a0 + 0.4;
+  var a5 = a0 + 0.5;
+  var a6 = a0 + 0.6;
+  var a7 = a0 + 0.7;
+  let m = vec4<f32>(0.9999999);
+  let c = vec4<f32>(1e-7);
+  for (var i = 0u; i < params.count; i++) {
+    a0 = fma(a0, m, c);
+    a1 = fma(a1, m, c);
+    a2 = fma(a2, m, c);
+    a3 = fma(a3, m, c);
+    a4 = fma(a4, m, c);
+    a5 = fma(a5, m, c);
+    a6 = fma(a6, m, c);
+    a7 = fma(a7, m, c);
+  }
+  let r = dot(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7, vec4<f32>(1.0));
+  if (bitcast<u32>(r) == params.magic) {
+    sink[gid.x] = 1u;
+  }
 }

@@ -17,9 +17,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--prompt <n>', 'prompt tokens for the prefill measurement', parseNonNegativeInt, 512)
     .option('--decode <n>', 'tokens to decode after the prompt', parseNonNegativeInt, 128)
     .option('--vocab <n>', "vocabulary of the random model (default: the preset's)", parseNonNegativeInt)
-    .option('--f16', 'ask Dawn for shader-f16 on NVIDIA (toggle vulkan_enable_f16_on_nvidia)')
+    .option('--f16', 'f16 activations and KV cache (asks Dawn for shader-f16 on NVIDIA: toggle vulkan_enable_f16_on_nvidia)')
+    .option('--sweep', 'also time the decode GEMV at every launch shape of the sweep')
     .option('--json [file]', 'print the report as JSON (or write it to a file)')
-    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; json?: boolean | string }) => {
+    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; json?: boolean | string }) => {
       const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
       const gpu = await createNodeGpu(flags);
       const report = await runBenchSuite(gpu, {
@@ -28,6 +29,8 @@ export function registerBenchCommand(program: Command): void {
         promptTokens: Math.max(1, opts.prompt),
         decodeTokens: Math.max(1, opts.decode),
         ...(opts.vocab ? { vocab: opts.vocab } : {}),
+        f16: opts.f16 ?? false,
+        sweep: opts.sweep ?? false,
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       if (opts.json) {
@@ -41,10 +44,23 @@ export function registerBenchCommand(program: Command): void {
       out.push(`adapter: ${report.adapter.vendor} ${report.adapter.architecture} ${report.adapter.description}; features: ${report.features.join(', ')}`);
       out.push(`read bandwidth: ${g(report.readBandwidth.bytesPerSec)} (${report.readBandwidth.timing.method})`);
       out.push(`dispatch overhead: ${report.dispatchOverhead.microsPerDispatch.toFixed(2)} us/dispatch`);
-      for (const k of report.kernels) out.push(`  ${k.name} ${k.rows}x${k.cols}: ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
+      out.push(`f32 FMA rate: ${(report.fmaRate.flopsPerSec / 1e12).toFixed(2)} TFLOP/s (${report.fmaRate.timing.method}); activations ${report.activations}`);
+      for (const k of report.kernels) {
+        out.push(`  ${k.name} ${k.rows}x${k.cols} ${k.kernel}: ${k.microsPerCall.toFixed(1)} us, ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
+      }
       if (report.model) {
         const m = report.model;
-        out.push(`model ${m.preset} (${m.layers}/${m.presetLayers} layers, vocab ${m.vocab}): prefill ${m.prefill.tokensPerSec.toFixed(1)} tok/s, decode ${m.decode.tokensPerSec.toFixed(1)} tok/s = ${g(m.decode.bytesPerSec)} = ${m.decode.percentOfRead.toFixed(1)}% of read bandwidth`);
+        out.push(
+          `model ${m.preset} (${m.layers}/${m.presetLayers} layers, vocab ${m.vocab}): prefill ${m.prefill.tokensPerSec.toFixed(1)} tok/s ` +
+            `(${m.prefill.percentOfFma.toFixed(1)}% of the FMA rate, first token after ${(m.prefill.ttftSeconds * 1000).toFixed(1)} ms), ` +
+            `decode ${m.decode.tokensPerSec.toFixed(1)} tok/s = ${g(m.decode.bytesPerSec)} = ${m.decode.percentOfRead.toFixed(1)}% of read bandwidth; ` +
+            `${m.decode.dispatchesPerStep} dispatches per step, ${m.decode.encodeMsPerToken.toFixed(2)} ms recording per step; ` +
+            `GPU memory ${(m.gpuBytes.allocated / 2 ** 20).toFixed(0)} MiB`,
+        );
+        if (m.decodeProfile) {
+          out.push(`decode GPU time ${m.decodeProfile.gpuMsPerToken.toFixed(3)} ms/token; by kernel:`);
+          for (const k of m.decodeProfile.kernels.slice(0, 12)) out.push(`  ${k.kernel}: ${k.microsPerToken.toFixed(1)} us/token (${k.callsPerToken} calls)`);
+        }
       }
       for (const e of report.errors) out.push(`error in ${e.part}: ${e.name}: ${e.message}`);
       process.stdout.write(`${out.join('\n')}\n`);

@@ -37,6 +37,10 @@ export interface BenchOptions {
   readBytes?: number;
   /** Empty dispatches in the overhead pass (default 2000; 200 on a software adapter). */
   dispatches?: number;
+  /** f16 activations and KV cache (needs `shader-f16`); default float32. */
+  f16?: boolean;
+  /** Also time the decode GEMV at every launch shape of the sweep (lanes per row x workgroup size). */
+  sweep?: boolean;
   /** Skip parts (e.g. a quick check of the page). */
   skip?: { kernels?: boolean; model?: boolean };
   onProgress?(message: string): void;
@@ -49,6 +53,7 @@ export interface Timing {
 
 export interface KernelResult {
   name: string;
+  /** Pipeline label and launch shape, e.g. "matmulQ4.gemv4 T=32 WG=256". */
   kernel: string;
   rows: number;
   cols: number;
@@ -60,6 +65,10 @@ export interface KernelResult {
   bytesPerSec: number;
   /** bytesPerSec over the measured read bandwidth, in percent. */
   percentOfRead: number;
+  /** 'timestamp-query': GPU time of the dispatches; 'wall-clock': submit to done, recording excluded. */
+  timing: Timing['method'];
+  /** The launch shape GpuOps picks for this matrix (false: a sweep variant). */
+  chosen: boolean;
 }
 
 export interface ModelResult {
@@ -72,8 +81,38 @@ export interface ModelResult {
   weightBytes: number;
   /** Weights read per decoded token (every layer + the lm_head; the embedding reads one row). */
   bytesPerToken: number;
-  prefill: { tokens: number; seconds: number; tokensPerSec: number };
-  decode: { tokens: number; seconds: number; tokensPerSec: number; bytesPerSec: number; percentOfRead: number; msPerToken: number };
+  prefill: {
+    tokens: number;
+    seconds: number;
+    tokensPerSec: number;
+    /** Multiply-adds x 2 of the prompt's matmuls and attention. */
+    flops: number;
+    flopsPerSec: number;
+    /** flopsPerSec over the measured f32 FMA rate, in percent. */
+    percentOfFma: number;
+    /** Time to first token: the prompt's forward pass and the first draw. */
+    ttftSeconds: number;
+  };
+  decode: {
+    tokens: number;
+    seconds: number;
+    tokensPerSec: number;
+    bytesPerSec: number;
+    percentOfRead: number;
+    msPerToken: number;
+    /** Dispatches in one decode step (forward pass + sampling). */
+    dispatchesPerStep: number;
+    /** CPU time recording one decode step (forward() up to the submit), and that per dispatch. */
+    encodeMsPerToken: number;
+    encodeMicrosPerDispatch: number;
+  };
+  /**
+   * A few more decode steps with per-dispatch timestamps (null without `timestamp-query`): GPU time per
+   * token summed over the dispatches, and per kernel, largest first.
+   */
+  decodeProfile: { tokens: number; gpuMsPerToken: number; kernels: { kernel: string; callsPerToken: number; microsPerToken: number }[] } | null;
+  /** GPU memory held by the engine at the end of the decode (GpuOps.stats()). */
+  gpuBytes: { allocated: number; weights: number; kvCache: number; pool: number };
   /** Decode tok/s the full preset would reach at this per-layer speed (extrapolated; an estimate). */
   fullModelDecodeEstimate: number;
 }
@@ -93,6 +132,10 @@ export interface BenchReport {
    * forward pass) and independent empty ones (which the GPU may overlap).
    */
   dispatchOverhead: { dispatches: number; microsPerDispatch: number; timing: Timing; independentMicrosPerDispatch: number };
+  /** f32 FMA rate of shaders/bench_read.wgsl fma_rate (2 FLOPs per FMA). */
+  fmaRate: { flopsPerSec: number; timing: Timing };
+  /** Activation / KV-cache storage of the model runs. */
+  activations: 'f32' | 'f16';
   kernels: KernelResult[];
   model: ModelResult | null;
   errors: { part: string; name: string; message: string }[];
@@ -130,6 +173,8 @@ export async function runBenchSuite(gpu: GPU | undefined, options: BenchOptions)
     const read = await measureReadBandwidth(ctx, kernels, options.readBytes ?? (software ? 32 * MiB : 256 * MiB), software ? 64 * MiB : 4096 * MiB);
     say(`Read bandwidth ${(read.bytesPerSec / 1e9).toFixed(2)} GB/s. Measuring dispatch overhead…`);
     const overhead = await measureDispatchOverhead(ctx, kernels, options.dispatches ?? (software ? 200 : 2000));
+    say('Measuring the f32 FMA rate…');
+    const fma = await measureFmaRate(ctx, kernels, software);
     const report: BenchReport = {
       version: BENCH_REPORT_VERSION,
       createdAt: new Date().toISOString(),
@@ -141,24 +186,26 @@ export async function runBenchSuite(gpu: GPU | undefined, options: BenchOptions)
       timestampQuery: timestamps,
       readBandwidth: read,
       dispatchOverhead: overhead,
+      fmaRate: fma,
+      activations: options.f16 ? 'f16' : 'f32',
       kernels: [],
       model: null,
       errors,
       seconds: 0,
     };
     const config = benchConfig(options);
-    const ops = new GpuOps(ctx);
+    const ops = new GpuOps(ctx, { f16: options.f16 ?? false });
     try {
       if (!options.skip?.kernels) {
         try {
-          report.kernels = await measureKernels(ctx, ops, config, read.bytesPerSec, software, say);
+          report.kernels = await measureKernels(ctx, ops, config, read.bytesPerSec, software, options.sweep ?? false, say);
         } catch (err) {
           fail('kernels', err);
         }
       }
       if (!options.skip?.model) {
         try {
-          report.model = await measureModel(ops, config, options, read.bytesPerSec, say);
+          report.model = await measureModel(ops, config, options, read.bytesPerSec, fma.flopsPerSec, say);
         } catch (err) {
           fail('model', err);
         }
@@ -195,6 +242,7 @@ interface BenchPipelines {
   read: GPUComputePipeline;
   noop: GPUComputePipeline;
   tick: GPUComputePipeline;
+  fma: GPUComputePipeline;
 }
 
 async function createBenchPipelines(ctx: GpuContext): Promise<BenchPipelines> {
@@ -205,12 +253,13 @@ async function createBenchPipelines(ctx: GpuContext): Promise<BenchPipelines> {
   const scope = await device.popErrorScope();
   const errs = info.messages.filter((m) => m.type === 'error');
   if (errs.length || scope) throw new Error(`bench_read.wgsl failed to compile: ${errs.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('; ') || scope?.message}`);
-  const [read, noop, tick] = await Promise.all([
+  const [read, noop, tick, fma] = await Promise.all([
     device.createComputePipelineAsync({ label: 'bench read', layout: 'auto', compute: { module, entryPoint: 'main', constants: { WORKGROUP_SIZE: READ_WORKGROUP } } }),
     device.createComputePipelineAsync({ label: 'bench noop', layout: 'auto', compute: { module, entryPoint: 'noop' } }),
     device.createComputePipelineAsync({ label: 'bench tick', layout: 'auto', compute: { module, entryPoint: 'tick' } }),
+    device.createComputePipelineAsync({ label: 'bench fma', layout: 'auto', compute: { module, entryPoint: 'fma_rate', constants: { WORKGROUP_SIZE: READ_WORKGROUP } } }),
   ]);
-  return { read, noop, tick };
+  return { read, noop, tick, fma };
 }
 
 /**
@@ -334,6 +383,41 @@ async function measureDispatchOverhead(ctx: GpuContext, k: BenchPipelines, dispa
   }
 }
 
+async function measureFmaRate(ctx: GpuContext, k: BenchPipelines, software: boolean): Promise<BenchReport['fmaRate']> {
+  const { device } = ctx;
+  const workgroups = Math.min(software ? 16 : 8192, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const iterations = software ? 64 : 2048;
+  const sink = device.createBuffer({ size: workgroups * READ_WORKGROUP * 4, usage: GPUBufferUsage.STORAGE, label: 'bench fma sink' });
+  const params = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'bench fma params' });
+  device.queue.writeBuffer(params, 0, new Uint32Array([iterations, 0x5eed1234, 0, 0]));
+  const bind = device.createBindGroup({
+    layout: k.fma.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: params } },
+      { binding: 2, resource: { buffer: sink } },
+    ],
+  });
+  const record = (pass: GPUComputePassEncoder) => {
+    pass.setPipeline(k.fma);
+    pass.setBindGroup(0, bind);
+    pass.dispatchWorkgroups(workgroups);
+  };
+  try {
+    await timePass(ctx, record);
+    let best: Timing | null = null;
+    for (let i = 0; i < 3; i++) {
+      const t = await timePass(ctx, record);
+      if (!best || t.seconds < best.seconds) best = t;
+    }
+    // 8 vec4 FMAs per iteration = 32 FMAs = 64 FLOPs per invocation and iteration.
+    const flops = workgroups * READ_WORKGROUP * iterations * 64;
+    return { flopsPerSec: flops / best!.seconds, timing: best! };
+  } finally {
+    sink.destroy();
+    params.destroy();
+  }
+}
+
 // ------------------------------------------------------------------------------------------ random weights
 
 /** xorshift32: fast, seeded, good enough for weights whose values do not matter. */
@@ -425,41 +509,87 @@ async function uploadRandomModel(ops: GpuOps, config: GlmConfig, say: (m: string
 
 // ------------------------------------------------------------------------------------------ kernels and model
 
-async function measureKernels(ctx: GpuContext, ops: GpuOps, config: GlmConfig, readBps: number, software: boolean, say: (m: string) => void): Promise<KernelResult[]> {
+/** Lanes per row x workgroup size tried by --sweep for the decode GEMV. */
+const SWEEP_THREADS_PER_ROW = [8, 16, 32, 64, 128];
+const SWEEP_WORKGROUPS = [128, 256];
+
+/**
+ * GB/s of the decode GEMV over each matrix of one layer and the lm_head: `calls` GEMVs recorded into
+ * one step, timed by timestamp queries on the GPU when the device has them, else by the wall clock
+ * from submit to done (recording excluded). The MLP's up projection runs as the forward pass runs it
+ * (fused with its activation). With `sweep`, every launch shape of the sweep is timed too.
+ */
+async function measureKernels(
+  ctx: GpuContext,
+  ops: GpuOps,
+  config: GlmConfig,
+  readBps: number,
+  software: boolean,
+  sweep: boolean,
+  say: (m: string) => void,
+): Promise<KernelResult[]> {
   const { hiddenSize: hidden, numHeads: H, numKvHeads: Hkv, headDim: D, ffnHiddenSize: F, vocabSize: V } = config;
   const upRows = config.mlp === 'swiglu' ? 2 * F : F;
-  const shapes: { name: string; rows: number; cols: number }[] = [
+  const shapes: { name: string; rows: number; cols: number; activation?: 'swiglu' | 'gelu' }[] = [
     { name: 'qkv', rows: (H + 2 * Hkv) * D, cols: hidden },
     { name: 'attnOut', rows: hidden, cols: H * D },
-    { name: 'mlpUp', rows: upRows, cols: hidden },
+    { name: 'mlpUp', rows: upRows, cols: hidden, activation: config.mlp },
     { name: 'mlpDown', rows: hidden, cols: F },
     { name: 'lmHead', rows: V, cols: hidden },
   ];
+  const useTimestamps = ctx.features.has('timestamp-query');
   const target = software ? 8 * MiB : 2048 * MiB;
   const out: KernelResult[] = [];
+  const defaults = { ...ops.tuning };
+  const variants: (GpuOps['tuning'] | null)[] = [null];
+  if (sweep) for (const wg of SWEEP_WORKGROUPS) for (const t of SWEEP_THREADS_PER_ROW) variants.push({ gemvThreadsPerRow: t, gemvWorkgroup: wg });
   for (const [i, s] of shapes.entries()) {
     say(`Kernel ${s.name} (${s.rows} x ${s.cols} q4)…`);
     const w = await ops.uploadWeight(randomQ4(s.rows, s.cols, 1000 + i), `bench.${s.name}`);
     try {
       const x = new Float32Array(s.cols).fill(0.5);
-      const run = async (calls: number) => {
-        const input = ops.upload(x, 1, s.cols);
-        for (let c = 0; c < calls; c++) ops.matmul(input, w);
-        await ops.flush();
-        await ctx.device.queue.onSubmittedWorkDone();
-      };
-      await run(1); // pipeline compile and first touch
       const bytes = tensorBytes('q4', s.rows, s.cols);
       const calls = Math.max(2, Math.min(200, Math.round(target / bytes)));
-      let best = Infinity;
-      for (let r = 0; r < 2; r++) {
-        const t0 = performance.now();
-        await run(calls);
-        best = Math.min(best, (performance.now() - t0) / 1000);
+      for (const variant of variants) {
+        ops.tuning = variant ?? defaults;
+        const run = async (count: number): Promise<{ seconds: number; kernel: string }> => {
+          ops.setProfiling(useTimestamps);
+          const input = ops.upload(x, 1, s.cols);
+          for (let c = 0; c < count; c++) ops.matmul(input, w, s.activation ? { activation: s.activation } : {});
+          const t0 = performance.now();
+          await ops.flush();
+          await ctx.device.queue.onSubmittedWorkDone();
+          const wall = (performance.now() - t0) / 1000;
+          const profile = useTimestamps ? ops.profile() : [];
+          ops.setProfiling(false);
+          const gpu = profile.reduce((sum, e) => sum + e.seconds, 0);
+          return { seconds: useTimestamps && gpu > 0 ? gpu : wall, kernel: profile[0]?.kernel ?? '' };
+        };
+        await run(1); // pipeline compile and first touch
+        let best = { seconds: Infinity, kernel: '' };
+        for (let r = 0; r < 2; r++) {
+          const t = await run(calls);
+          if (t.seconds < best.seconds) best = t;
+        }
+        const bytesPerSec = (bytes * calls) / best.seconds;
+        const shape = variant ? ` T=${variant.gemvThreadsPerRow} WG=${variant.gemvWorkgroup}` : '';
+        out.push({
+          name: s.name,
+          kernel: `${best.kernel || 'matmulQ4 GEMV'}${shape}`,
+          rows: s.rows,
+          cols: s.cols,
+          format: 'q4',
+          bytes,
+          calls,
+          microsPerCall: (best.seconds / calls) * 1e6,
+          bytesPerSec,
+          percentOfRead: (100 * bytesPerSec) / readBps,
+          timing: useTimestamps ? 'timestamp-query' : 'wall-clock',
+          chosen: variant === null,
+        });
       }
-      const bytesPerSec = (bytes * calls) / best;
-      out.push({ name: s.name, kernel: 'matmulQ4 (GEMV, 1 token)', rows: s.rows, cols: s.cols, format: 'q4', bytes, calls, microsPerCall: (best / calls) * 1e6, bytesPerSec, percentOfRead: (100 * bytesPerSec) / readBps });
     } finally {
+      ops.tuning = defaults;
       ops.releaseWeights({ embedding: w, layers: [], finalNorm: { weight: w }, lmHead: w });
     }
   }
@@ -479,15 +609,32 @@ function promptIds(config: GlmConfig, n: number): number[] {
   return ids;
 }
 
-async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOptions, readBps: number, say: (m: string) => void): Promise<ModelResult> {
+/** FLOPs (2 per multiply-add) of a prompt of n tokens from an empty cache: matmuls, causal attention, one lm_head row. */
+export function prefillFlops(config: GlmConfig, n: number): number {
+  const { hiddenSize: hidden, numHeads: H, numKvHeads: Hkv, headDim: D, ffnHiddenSize: F } = config;
+  const upRows = config.mlp === 'swiglu' ? 2 * F : F;
+  const perToken = (H + 2 * Hkv) * D * hidden + hidden * H * D + upRows * hidden + hidden * F;
+  const attention = 2 * H * D * ((n * (n + 1)) / 2); // QK and PV over the visible keys
+  return 2 * (config.numLayers * (n * perToken + attention) + config.vocabSize * hidden);
+}
+
+async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOptions, readBps: number, fmaFlops: number, say: (m: string) => void): Promise<ModelResult> {
   const { weights, bytes } = await uploadRandomModel(ops, config, say);
   const prompt = promptIds(config, Math.max(config.family === 'chatglm1' ? 3 : 1, options.promptTokens));
   const decodeTokens = Math.max(2, options.decodeTokens);
   const session = new ModelSession(ops, config, weights, prompt.length + decodeTokens + 2);
+  // Like the engine: greedy draw on the GPU (a 4-byte read-back), falling back to reading the logits.
+  const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 };
+  let encodeSec = 0;
   const step = async (ids: number[]) => {
-    const logits = await ops.read(await session.append(ids, 'last'));
+    const te = performance.now();
+    const logits = await session.append(ids, 'last');
+    encodeSec += (performance.now() - te) / 1000; // recording the step (the last prefill chunk's, for a prompt)
+    const onDevice = await ops.sampleNext(logits, greedy);
+    if (onDevice !== null) return onDevice;
+    const values = await ops.read(logits);
     let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+    for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
     return best;
   };
   try {
@@ -502,9 +649,27 @@ async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOption
     const prefillSec = (performance.now() - tp) / 1000;
 
     say(`Decoding ${decodeTokens} tokens…`);
+    encodeSec = 0;
     const td = performance.now();
     for (let i = 0; i < decodeTokens; i++) next = await step([next % Math.min(config.vocabSize, 20000)]);
     const decodeSec = (performance.now() - td) / 1000;
+    const stats = ops.stats();
+
+    let decodeProfile: ModelResult['decodeProfile'] = null;
+    if (ops.hasTimestampQueries) {
+      const tokens = Math.min(8, decodeTokens);
+      say(`Profiling ${tokens} decode steps (timestamps per dispatch)…`);
+      session.truncate(prompt.length);
+      ops.setProfiling(true);
+      for (let i = 0; i < tokens; i++) next = await step([next % Math.min(config.vocabSize, 20000)]);
+      const entries = ops.profile();
+      ops.setProfiling(false);
+      decodeProfile = {
+        tokens,
+        gpuMsPerToken: (entries.reduce((sum, e) => sum + e.seconds, 0) / tokens) * 1000,
+        kernels: entries.map((e) => ({ kernel: e.kernel, callsPerToken: e.calls / tokens, microsPerToken: (e.seconds / tokens) * 1e6 })),
+      };
+    }
 
     const perLayer = config.numLayers > 0 ? weights.layers.reduce((s, l) => s + layerBytes(l), 0) / config.numLayers : 0;
     const head = weights.lmHead.bytes + weights.finalNorm.weight.bytes + (weights.finalNorm.bias?.bytes ?? 0);
@@ -524,8 +689,28 @@ async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOption
       hidden: config.hiddenSize,
       weightBytes: bytes,
       bytesPerToken,
-      prefill: { tokens: prompt.length, seconds: prefillSec, tokensPerSec: prompt.length / prefillSec },
-      decode: { tokens: decodeTokens, seconds: decodeSec, tokensPerSec: tps, bytesPerSec: bytesPerToken * tps, percentOfRead: (100 * bytesPerToken * tps) / readBps, msPerToken },
+      prefill: {
+        tokens: prompt.length,
+        seconds: prefillSec,
+        tokensPerSec: prompt.length / prefillSec,
+        flops: prefillFlops(config, prompt.length),
+        flopsPerSec: prefillFlops(config, prompt.length) / prefillSec,
+        percentOfFma: (100 * prefillFlops(config, prompt.length)) / prefillSec / fmaFlops,
+        ttftSeconds: prefillSec,
+      },
+      decodeProfile,
+      decode: {
+        tokens: decodeTokens,
+        seconds: decodeSec,
+        tokensPerSec: tps,
+        bytesPerSec: bytesPerToken * tps,
+        percentOfRead: (100 * bytesPerToken * tps) / readBps,
+        msPerToken,
+        dispatchesPerStep: stats.dispatches,
+        encodeMsPerToken: (encodeSec / decodeTokens) * 1000,
+        encodeMicrosPerDispatch: stats.dispatches > 0 ? (encodeSec / decodeTokens / stats.dispatches) * 1e6 : 0,
+      },
+      gpuBytes: { allocated: stats.bytesAllocated, weights: stats.weightBytes, kvCache: stats.kvCacheBytes, pool: stats.poolBytes },
       fullModelDecodeEstimate: 1 / (fixedSec + perLayerSec * fullLayers),
     };
   } finally {

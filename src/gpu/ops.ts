@@ -275,20 +275,32 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   }
 
   /**
-   * The next token from a [1, vocab] f32 logits tensor of this step, drawn on the GPU (src/gpu/sampling.ts):
-   * the step reads back 4 bytes instead of the logits. Null when the sampler cannot take the request
-   * (f16 activations, top-k over its cap): the caller reads the logits instead.
+   * The next token from a [1, vocab] logits tensor of this step, drawn on the GPU (src/gpu/sampling.ts):
+   * the step reads back 4 bytes instead of the logits (f16 logits are widened on the GPU first). Null when
+   * the sampler cannot take the request (top-k over its cap): the caller reads the logits instead.
    */
   async sampleNext(logits: GpuTensor, params: DeviceSampleParams): Promise<number | null> {
     this.alive();
     if (logits.rows !== 1) throw new RangeError(`sampleNext: logits must be one row, got ${logits.rows}`);
-    if (logits.dtype !== 'f32' || (params.topK > GPU_TOP_K_CAP && params.topK < logits.cols)) return null;
+    if (params.topK > GPU_TOP_K_CAP && params.topK < logits.cols) return null;
     if (!this.sampler || this.sampler.vocabSize !== logits.cols) {
       this.sampler?.destroy();
       this.sampler = await GpuSampler.create(this.device, logits.cols);
     }
     const sampler = this.sampler;
-    this.encode((pass) => sampler.encode(pass, { buffer: logits.buffer, offset: 0 }, params));
+    let source = logits.buffer;
+    if (logits.dtype === 'f16') {
+      // The sampler reads f32: widen the logits first (one dispatch) rather than read them back.
+      const count = logits.cols;
+      source = this.scratch(count * 4, 'f32 logits');
+      this.dispatch(
+        this.pipeline('toF32', 0, () => ({ kernel: 'toF32', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
+        (p) => p.u32(count),
+        [logits.buffer, source],
+        this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
+      );
+    }
+    this.encode((pass) => sampler.encode(pass, { buffer: source, offset: 0 }, params));
     const id = new Uint32Array(await this.readBuffer(sampler.result, 4))[0]!;
     if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
     return id;

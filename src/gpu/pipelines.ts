@@ -28,6 +28,7 @@ import matmulGemvQ4Wgsl from '../../shaders/matmul_gemv_q4.wgsl?raw';
 import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import ropeKvAppendWgsl from '../../shaders/rope_kv_append.wgsl?raw';
 import swigluWgsl from '../../shaders/swiglu.wgsl?raw';
+import toF32Wgsl from '../../shaders/to_f32.wgsl?raw';
 import { ShaderError } from '../errors';
 import type { GpuActDtype, GpuWeightFormat } from './tensor';
 
@@ -98,6 +99,7 @@ const KERNELS = {
   swiglu: { file: 'swiglu.wgsl', source: swigluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
   gelu: { file: 'gelu.wgsl', source: geluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
   add: { file: 'add.wgsl', source: addWgsl, libs: [], bindings: ['uniform', 'read', 'read', 'write'], weighted: false },
+  toF32: { file: 'to_f32.wgsl', source: toF32Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   copyRows: { file: 'copy_rows.wgsl', source: copyRowsWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
 } satisfies Record<string, KernelDef>;
 

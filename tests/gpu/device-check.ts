@@ -105,6 +105,17 @@ async function checkOps(ctx: GpuContext, f16: boolean): Promise<void> {
     }
   }
 
+  // Greedy draw on the GPU (f16 logits are widened first) = argmax of the logits read back.
+  for (const vocab of [1000, 151552]) {
+    const values = round(randomArray(vocab, vocab));
+    const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 };
+    const drawn = await ops.sampleNext(ops.upload(values, 1, vocab), greedy);
+    const read = await ops.read(ops.upload(values, 1, vocab));
+    let best = 0;
+    for (let i = 1; i < vocab; i++) if (read[i]! > read[best]!) best = i;
+    report(`${tag} GPU greedy draw over ${vocab} logits = argmax (drawn ${drawn}, argmax ${best})`, drawn === best ? 0 : 1, 0);
+  }
+
   // Forward passes of the fixtures (float32 path: the reference bound; f16: printed, bounded loosely).
   for (const name of MODEL_FIXTURES) {
     const dir = resolve('tests/fixtures', name);

@@ -49,6 +49,10 @@ describe('e2e: benchmark page', () => {
     expect(r.model!.prefill.tokensPerSec).toBeGreaterThan(0);
     expect(r.model!.decode.tokensPerSec).toBeGreaterThan(0);
     expect(r.model!.decode.percentOfRead).toBeGreaterThan(0);
+    expect(r.fmaRate.flopsPerSec).toBeGreaterThan(1e6);
+    expect(r.model!.prefill.percentOfFma).toBeGreaterThan(0);
+    // One layer: embed, 7 per layer (norm fused into qkv and up), final norm, lm_head.
+    expect(r.model!.decode.dispatchesPerStep).toBe(10);
     expect(r.model!.fullModelDecodeEstimate).toBeLessThan(r.model!.decode.tokensPerSec);
 
     // The table shows them, the charts have bars, and the JSON link downloads the same report.
@@ -56,6 +60,7 @@ describe('e2e: benchmark page', () => {
     expect(table).toMatch(/read bandwidth[\d.]+ GB\/s/);
     expect(table).toMatch(/decode[\d.]+ tok\/s/);
     expect(table).toMatch(/prefill[\d.]+ tok\/s/);
+    expect(table).toMatch(/f32 FMA rate[\d.]+ TFLOP\/s/);
     expect(await page.locator('#chart-tok svg rect.bar').count()).toBe(3);
     expect(await page.locator('#chart-bw svg rect.bar, #chart-bw svg rect.bar.over').count()).toBe(6);
     const href = await page.locator('#export').getAttribute('href');

@@ -18,6 +18,17 @@ describe('glm-webgpu bench (smoke)', () => {
     expect(report.model.layers).toBe(1);
     expect(report.model.prefill.tokensPerSec).toBeGreaterThan(0);
     expect(report.model.decode.tokensPerSec).toBeGreaterThan(0);
+    // The two ratios of the issue, and the step's shape: embed, 7 dispatches for the layer, final norm, lm_head.
+    expect(report.fmaRate.flopsPerSec).toBeGreaterThan(0);
+    expect(report.model.prefill.percentOfFma).toBeGreaterThan(0);
+    expect(report.model.decode.percentOfRead).toBeGreaterThan(0);
+    expect(report.model.decode.dispatchesPerStep).toBe(10);
+    expect(report.model.gpuBytes.allocated).toBeGreaterThan(report.model.weightBytes);
+    expect(report.activations).toBe('f32');
+    if (report.timestampQuery) {
+      const kernels = report.model.decodeProfile.kernels.map((k: { kernel: string }) => k.kernel);
+      expect(kernels).toEqual(expect.arrayContaining(['matmulQ4.gemv4 12288x2048', 'attentionSplit', 'attentionCombine', 'ropeKvAppend']));
+    }
     console.log(`[bench] ${report.adapter.description}: read ${(report.readBandwidth.bytesPerSec / 1e9).toFixed(2)} GB/s, decode ${report.model.decode.tokensPerSec.toFixed(1)} tok/s`);
   });
 

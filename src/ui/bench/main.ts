@@ -75,23 +75,33 @@ function showReport(r: BenchReport): void {
   const body = ui.results.tBodies[0]!;
   const rows: HTMLTableRowElement[] = [];
   const rb = r.readBandwidth;
-  rows.push(row(['Memory'], { group: true }));
+  rows.push(row(['Adapter'], { group: true }));
   rows.push(row(['read bandwidth', formatGBps(rb.bytesPerSec), `${formatBytes(rb.bytes)} buffer x ${rb.dispatchesPerPass} per pass, best of ${rb.passes}, ${rb.timing.method}`, '100%'], { numeric: [1, 3] }));
   const d = r.dispatchOverhead;
+  rows.push(row(['f32 FMA rate', `${(r.fmaRate.flopsPerSec / 1e12).toFixed(2)} TFLOP/s`, `8 independent vec4 FMA chains per invocation, ${r.fmaRate.timing.method}; the yardstick of prefill`, '100%'], { numeric: [1, 3] }));
   rows.push(row(['dispatch overhead', formatMs(d.microsPerDispatch / 1000), `${d.dispatches} dependent dispatches in one pass (a barrier between each, as in a forward pass), ${d.timing.method}; independent empty ones: ${formatMs(d.independentMicrosPerDispatch / 1000)}`, ''], { numeric: [1] }));
   if (r.kernels.length) {
     rows.push(row(['Kernels (decode GEMV, q4)'], { group: true }));
     for (const k of r.kernels) {
-      rows.push(row([k.name, formatGBps(k.bytesPerSec), `${k.rows} x ${k.cols}, ${formatBytes(k.bytes)}, ${formatMs(k.microsPerCall / 1000)} per call, ${k.calls} calls`, pct(k.percentOfRead)], { numeric: [1, 3] }));
+      rows.push(row([k.name, formatGBps(k.bytesPerSec), `${k.kernel}: ${k.rows} x ${k.cols}, ${formatBytes(k.bytes)}, ${formatMs(k.microsPerCall / 1000)} per call, ${k.calls} calls, ${k.timing}`, pct(k.percentOfRead)], { numeric: [1, 3] }));
     }
   }
   const m = r.model;
   if (m) {
     rows.push(row([`Model: ${LABELS[m.preset]} shapes, ${m.layers} of ${m.presetLayers} layers, vocab ${m.vocab}`], { group: true }));
-    rows.push(row(['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens in ${formatMs(m.prefill.seconds * 1000)}`, ''], { numeric: [1] }));
+    rows.push(
+      row(
+        ['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens, first token after ${formatMs(m.prefill.ttftSeconds * 1000)}; ${(m.prefill.flopsPerSec / 1e12).toFixed(2)} TFLOP/s of the FMA rate`, pct(m.prefill.percentOfFma)],
+        { numeric: [1, 3] },
+      ),
+    );
     rows.push(row(['decode', formatTokPerSec(m.decode.tokensPerSec), `${m.decode.tokens} tokens, ${formatMs(m.decode.msPerToken)}/token, reads ${formatBytes(m.bytesPerToken)}/token = ${formatGBps(m.decode.bytesPerSec)}`, pct(m.decode.percentOfRead)], { numeric: [1, 3] }));
+    rows.push(row(['decode step', `${m.decode.dispatchesPerStep} dispatches`, `${formatMs(m.decode.encodeMsPerToken)} recording on the CPU per step (${m.decode.encodeMicrosPerDispatch.toFixed(1)} µs per dispatch)${m.decodeProfile ? `; ${formatMs(m.decodeProfile.gpuMsPerToken)} on the GPU` : ''}`, ''], { numeric: [1] }));
+    for (const k of m.decodeProfile?.kernels.slice(0, 8) ?? []) {
+      rows.push(row([`  ${k.kernel}`, formatMs(k.microsPerToken / 1000), `GPU time per token, ${k.callsPerToken} dispatches`, ''], { numeric: [1] }));
+    }
     rows.push(row([`decode, all ${m.presetLayers} layers (estimate)`, formatTokPerSec(m.fullModelDecodeEstimate), 'per-layer time of this run scaled to the full model', ''], { numeric: [1] }));
-    rows.push(row(['random weights on the GPU', formatBytes(m.weightBytes), 'q4 matrices, f32 norms and biases', ''], { numeric: [1] }));
+    rows.push(row(['random weights on the GPU', formatBytes(m.weightBytes), `q4 matrices, f32 norms and biases; ${formatBytes(m.gpuBytes.allocated)} allocated in all`, ''], { numeric: [1] }));
   }
   for (const e of r.errors) rows.push(row([`${e.part} failed`, e.name, e.message, '']));
   rows.push(row(['total time', `${r.seconds.toFixed(1)} s`, r.timestampQuery ? 'timestamp-query available' : 'no timestamp-query: wall-clock timing', ''], { numeric: [1] }));

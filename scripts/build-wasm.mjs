@@ -19,8 +19,10 @@ export const OUT_PATH = path.join(root, 'src/cpu/wasm/quant-matmul.wasm.ts');
 
 const SHARED_IMPORT = '(import "env" "memory" (memory 1 65536 shared))';
 const UNSHARED_IMPORT = '(import "env" "memory" (memory 1 65536))';
-// simd: the kernels; threads: only so that a shared memory import parses and validates.
-const FEATURES = { simd: true, threads: true };
+// simd: the kernels; sat_float_to_int: prep_x's saturating conversion (on by default in wabt, named so
+// that the build does not depend on that default); threads: only so that a shared memory import parses
+// and validates.
+const FEATURES = { simd: true, sat_float_to_int: true, threads: true };
 
 function toBinary(wabt, name, text) {
   const mod = wabt.parseWat(name, text, FEATURES);

@@ -10,10 +10,10 @@
 //   The copy is extra host memory while the caller keeps its own arrays; a caller that only uses this
 //   path may drop them, but must keep the tensor object (the cache key).
 // - Memory comes in arenas: one WebAssembly.Memory each (shared when threaded), at most 4 GiB (the
-//   wasm32 limit; `arenaBytes` lowers it). Layout: [f16 -> f32 table and constants, 257 KiB]
+//   wasm32 limit; `arenaBytes` lowers it). Layout: [f16 -> f32 table, 256 KiB]
 //   [scratch][weights...].
-//   The scratch region (16 MiB by default) holds one call's activations, sums, outputs and per-thread
-//   accumulators; a call with more activation rows than fit is processed in slices of rows.
+//   The scratch region (16 MiB by default) holds one call's activations (raw and prepared), outputs
+//   and per-thread accumulators; a call with more activation rows than fit is processed in slices of rows.
 // - Weights are appended (bump allocation, never freed before dispose()). A tensor that does not fit
 //   in the current arena opens a new one; a tensor larger than a whole arena is split by rows into
 //   chunks over several arenas, each chunk computed separately. So the CPU share may exceed 4 GiB,
@@ -78,29 +78,36 @@ export interface FastMatmul {
 const PAGE = 65536;
 /** 65536 pages: the wasm32 limit, and the maximum the module's memory import declares. */
 export const WASM32_MAX_BYTES = 65536 * PAGE;
-/** The module's own region: the f16 -> f32 table (256 KiB) and its vector constants (quant-matmul.wat). */
-const RESERVED_BYTES = 263168;
+/** The module's own region: the f16 -> f32 table (256 KiB, quant-matmul.wat). */
+const RESERVED_BYTES = 262144;
 const MiB = 1024 * 1024;
 const DEFAULT_SCRATCH_BYTES = 16 * MiB;
 const DEFAULT_MAX_THREADS = 8;
 /**
  * Calls below 64K groups (2M weights, about 1.1 MiB of Q4) run on the calling thread: waking a
  * worker costs 10-30 us (more on a loaded machine), and measured at 16K groups (512x1024, about
- * 110 us) two threads were no faster than one. Every GLM projection is far above this.
+ * 110 us with the float kernels that preceded the integer ones, which are about twice as fast) two
+ * threads were no faster than one. Every GLM projection is far above this.
  */
 const DEFAULT_MIN_PARALLEL_GROUPS = 65536;
 /**
  * Prefill (n > 1): activation rows that share one pass over the weights, so each group is decoded
  * once per tile rather than once per row. Measured on 4096- and 13696-column weights: 8 rows per pass
- * beat 2, 4 and 16, even when the 8 prepared rows (up to 490 KiB) exceed L2, since the weights stream
- * anyway; fewer only for much wider rows.
+ * beat 2, 4 and 16, even when the 8 prepared rows (then 490 KiB, now up to 330 KiB) exceed L2, since
+ * the weights stream anyway; fewer only for much wider rows. (Measured with the float kernels that
+ * preceded the integer ones.)
  */
 const TILE_X_BYTES = 512 * 1024;
 const MAX_TILE = 8;
-/** A prepared activation group: 32 pre-scaled values and 4 offset corrections (quant-matmul.wat). */
-const PREP_GROUP_BYTES = 144;
+/**
+ * A prepared activation group (quant-matmul.wat): 32 int16 values, four i32 offset corrections, its
+ * scale and its sum.
+ */
+const PREP_GROUP_BYTES = 96;
 /** Bytes of one accumulator slot in the *_mat kernels: an f32x4 and an f32. */
 const ACC_SLOT_BYTES = 20;
+/** The *_vec kernels' accumulators: four rows' f32x4, then four f32 min sums (quant-matmul.wat). */
+const VEC_ACC_BYTES = 80;
 
 const align16 = (v: number) => Math.ceil(v / 16) * 16;
 
@@ -371,11 +378,11 @@ class WasmFastMatmul implements FastMatmul {
     const maxThreads = this.pool?.threads ?? 1;
     const tile = Math.max(1, Math.min(MAX_TILE, Math.floor(TILE_X_BYTES / (gpr * PREP_GROUP_BYTES))));
     // Each thread's accumulators on their own cache lines (128 B: x86 fetches lines in pairs): the
-    // *_mat kernels update them for every group, and sharing a line between threads serialises them.
-    const accStride = Math.ceil((tile * ACC_SLOT_BYTES) / 128) * 128;
+    // kernels update them for every group, and sharing a line between threads serialises them.
+    const accStride = Math.ceil(Math.max(tile * ACC_SLOT_BYTES, VEC_ACC_BYTES) / 128) * 128;
     const accBytes = accStride * maxThreads;
-    // Per activation row: raw x, prepared x, group sums, outputs (+16 alignment slack each).
-    const perRow = cols * 4 + gpr * PREP_GROUP_BYTES + gpr * 4 + c.rows * 4;
+    // Per activation row: raw x, prepared x, outputs (+16 alignment slack each).
+    const perRow = cols * 4 + gpr * PREP_GROUP_BYTES + c.rows * 4;
     const slice = Math.floor((arena.scratchBytes - accBytes - 192) / (perRow + 64));
     if (slice < 1) {
       throw new CpuOutOfMemoryError(
@@ -387,22 +394,21 @@ class WasmFastMatmul implements FastMatmul {
       const cnt = Math.min(slice, n - i0);
       const xRaw = arena.scratch;
       const xPrep = align16(xRaw + cnt * cols * 4);
-      const xSum = xPrep + cnt * gpr * PREP_GROUP_BYTES;
-      const out = align16(xSum + cnt * gpr * 4);
+      const out = align16(xPrep + cnt * gpr * PREP_GROUP_BYTES);
       const acc = Math.ceil((out + cnt * c.rows * 4) / 128) * 128;
       const buffer = arena.memory.buffer;
       new Float32Array(buffer, xRaw, cnt * cols).set(x.subarray(i0 * cols, (i0 + cnt) * cols));
-      ex.prep_x(xRaw, cnt, cols, gpr, p.q8 ? 1 : 0, xPrep, xSum);
+      ex.prep_x(xRaw, cnt, cols, gpr, p.q8 ? 1 : 0, xPrep);
 
-      // The kernel follows the call's n, not the slice's: *_vec and *_mat round differently (see the
-      // .wat), and a row's result must not depend on how the rows were sliced.
+      // *_vec for decode, *_mat (one weight pass per tile of rows) for prefill. Both give the same bits
+      // for a row (see the .wat), so slicing the rows here changes nothing in the results.
       const fn = (p.q8 ? 2 : c.m !== 0 ? 4 : 0) + (n > 1 ? 1 : 0);
       const nb = Math.min(tile, cnt);
       const pool = this.pool;
       if (pool !== undefined && cnt * c.rows * gpr >= this.minParallelGroups) {
-        pool.run({ fn, arena: arena.index, rows: c.rows, args: [gpr, c.w, c.s, c.m, xPrep, xSum, out, c.rows, cnt, nb, acc, accStride] }, this.kernelsByArena());
+        pool.run({ fn, arena: arena.index, rows: c.rows, args: [gpr, c.w, c.s, c.m, xPrep, out, c.rows, cnt, nb, acc, accStride] }, this.kernelsByArena());
       } else {
-        ex[KERNEL_NAMES[fn]!](gpr, c.w, c.s, c.m, xPrep, xSum, out, c.rows, cnt, nb, acc, 0, c.rows);
+        ex[KERNEL_NAMES[fn]!](gpr, c.w, c.s, c.m, xPrep, out, c.rows, cnt, nb, acc, 0, c.rows);
       }
       const result = new Float32Array(buffer, out, cnt * c.rows);
       if (c.rows === p.rows) y.set(result, i0 * p.rows);

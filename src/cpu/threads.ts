@@ -42,14 +42,14 @@ export interface MatmulJob {
   /** Index of the memory (arena) the pointers refer to. */
   arena: number;
   rows: number;
-  /** gpr w s m x xsum out outStride n nb accBase accStride: the kernel's arguments, with the acc region given per thread. */
+  /** gpr w s m x out outStride n nb accBase accStride: the kernel's arguments, with the acc region given per thread. */
   args: readonly number[];
 }
 
 type Kernel = (...args: number[]) => void;
 export type KernelExports = Record<(typeof KERNEL_NAMES)[number], Kernel> & {
   init(): void;
-  prep_x(src: number, n: number, cols: number, gpr: number, q8: number, dst: number, xsum: number): void;
+  prep_x(src: number, n: number, cols: number, gpr: number, q8: number, dst: number): void;
 };
 
 /** The message side of a worker, the same shape for worker_threads and Web Workers. */
@@ -74,7 +74,7 @@ export function matmulThreadRuntime() {
   const ROWS = 6;
   const BLOCK_ROWS = 7;
   const BLOCKS = 8;
-  const ARGS = 9; // 12 arguments, through 20
+  const ARGS = 9; // 11 arguments, through 19
   const MSG_LEN = 24;
   const MSG = 32; // error text, one UTF-16 unit per slot
   const MSG_MAX = 224;
@@ -100,7 +100,7 @@ export function matmulThreadRuntime() {
     const exports = arenas[L(ARENA)];
     const kernel = exports?.[NAMES[L(FN)]!] as ((...a: number[]) => void) | undefined;
     const a = ARGS;
-    const args = [L(a), L(a + 1), L(a + 2), L(a + 3), L(a + 4), L(a + 5), L(a + 6), L(a + 7), L(a + 8), L(a + 9), (L(a + 10) + t * L(a + 11)) | 0];
+    const args = [L(a), L(a + 1), L(a + 2), L(a + 3), L(a + 4), L(a + 5), L(a + 6), L(a + 7), L(a + 8), (L(a + 9) + t * L(a + 10)) | 0];
     for (;;) {
       const cur = Atomics.load(ctrl, NEXT);
       if (cur >>> 12 !== tag) return;
@@ -110,7 +110,7 @@ export function matmulThreadRuntime() {
       try {
         if (kernel === undefined) throw new Error(`matmul thread ${t}: no kernel ${L(FN)} for arena ${L(ARENA)}`);
         const r0 = block * blockRows;
-        kernel(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, args[7]!, args[8]!, args[9]!, args[10]!, r0, Math.min(rows, r0 + blockRows));
+        kernel(args[0]!, args[1]!, args[2]!, args[3]!, args[4]!, args[5]!, args[6]!, args[7]!, args[8]!, args[9]!, r0, Math.min(rows, r0 + blockRows));
       } catch (err) {
         recordError(ctrl, t, err);
       }
@@ -375,7 +375,7 @@ export class MatmulThreadPool {
     Atomics.store(ctrl, layout.ROWS, job.rows);
     Atomics.store(ctrl, layout.BLOCK_ROWS, blockRows);
     Atomics.store(ctrl, layout.BLOCKS, blocks);
-    for (let i = 0; i < 12; i++) Atomics.store(ctrl, layout.ARGS + i, job.args[i]! | 0);
+    for (let i = 0; i < 11; i++) Atomics.store(ctrl, layout.ARGS + i, job.args[i]! | 0);
     Atomics.store(ctrl, layout.DONE, 0);
     Atomics.store(ctrl, layout.ERR, 0);
     this.publish(layout.RUN);

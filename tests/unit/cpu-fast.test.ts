@@ -14,14 +14,26 @@ import { dequantize, getHalf, quantizeQ4, quantizeQ8, type QuantizedTensor } fro
 import { randomArray } from '../helpers/random';
 
 /**
- * Rounding, not quantization: both sides decode the same codes exactly. The WASM kernels sum each
- * group in four f32x4 lanes (a tree of float32 adds) where the reference sums it exactly then rounds,
- * and they add the groups in another order. The decode kernels (n = 1) also multiply the offset codes
- * (Q4: c in 0..15, Q8: q + 128) and subtract offset * sum(x) afterwards, so their partial sums reach
- * sum_k |x_k| * (|w_rk| + offset * scale). Each add rounds by at most 2^-24 of its partial sum and a
- * row has at most a few hundred adds in these shapes: 2^-16 of that bound leaves a wide margin.
+ * Float rounding. The WASM kernels sum each group in integers (exact), then convert, multiply by the
+ * group's scale and add to a float32 accumulator in four lanes, in another order than the reference;
+ * asymmetric Q4 adds min * sum(x) separately (partial sums up to sum_k |x_k| * (|w_rk| + |min|)). Each
+ * add rounds by at most 2^-24 of its partial sum and a row has at most a few hundred adds in these
+ * shapes: 2^-16 of the partial-sum bound leaves a wide margin.
  */
 const ROUNDING_REL_TOL = 2 ** -16;
+
+/**
+ * Activation quantization, the one numerical difference from matmulQuant beyond rounding: the kernels
+ * quantize each group of 32 activations to int16 with the scale sx = absmax / 32767, so every
+ * activation moves by at most sx / 2, plus the float32 roundings of x * (32767 / absmax) and of sx
+ * (each at most 2^-24 * 32767 * sx): |x - x'| <= 0.51 * absmax / 32767 < 2^-15.9 * absmax. The error
+ * of one output is then at most sum over groups of 2^-15.9 * absmax_g * sum_k |weight multiplying x_k|
+ * (for asymmetric Q4 the codes times the scale, |w - min|: the mins multiply the unquantized sum of
+ * x). 2^-15 below: a margin of almost 2.
+ * For scale: a relative error of 1.5e-5 of the group's largest activation, against Q4's weight step
+ * of 1/15 of the group's range (and Q8's 1/254).
+ */
+const ACT_QUANT_REL_TOL = 2 ** -15;
 
 type Kind = 'q4' | 'q4-asym' | 'q8';
 const KINDS: Kind[] = ['q4', 'q4-asym', 'q8'];
@@ -32,32 +44,52 @@ function makeWeight(kind: Kind, rows: number, cols: number, seed: number): Quant
   return quantizeQ4(data, rows, cols, { asymmetric: kind === 'q4-asym' });
 }
 
-/** Per output element, sum_k |x_k| * (|w_rk| + offset * scale_rk) (+ |bias_r|): the size of the partial sums. */
-function errorScale(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float64Array {
+/** Group g's min (asymmetric Q4), else 0. */
+function minOf(w: QuantizedTensor, gi: number): number {
+  return w.dtype === 'q4' && w.mins ? f16ToF32(getHalf(w.mins, gi)) : 0;
+}
+
+/**
+ * Per output element, the error allowed against matmulQuant (see the two tolerances above):
+ *   rounding:      2^-16 * (sum_k |x_k| * (|w_rk| + offset * scale_rk + |min_rg|) + |bias_r|)
+ *   quantization:  2^-15 * sum_g absmax_g(x) * sum_{k in g} |w_rk - min_rg|
+ * The offset term (8 for symmetric Q4) keeps the previous kernels' margin; the WASM kernels add the
+ * Q4 offset correction in integers, so it is not needed, only kept.
+ */
+function tolerance(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float64Array {
   const dense = dequantize(w);
-  const offset = w.dtype === 'q8' ? 128 : 8;
+  const offset = w.dtype === 'q4' && !w.mins ? 8 : 0;
   const out = new Float64Array(n * w.rows);
   for (let i = 0; i < n; i++) {
     for (let r = 0; r < w.rows; r++) {
-      let s = bias ? Math.abs(bias[r]!) : 0;
+      let rounding = bias ? Math.abs(bias[r]!) : 0;
+      let quant = 0;
       for (let g = 0; g < w.groupsPerRow; g++) {
-        const shift = offset * Math.abs(f16ToF32(getHalf(w.scales, r * w.groupsPerRow + g)));
+        const gi = r * w.groupsPerRow + g;
+        const min = minOf(w, gi);
+        const shift = offset * Math.abs(f16ToF32(getHalf(w.scales, gi))) + Math.abs(min);
+        let absmax = 0;
+        let weights = 0;
         for (let k = g * 32; k < Math.min(w.cols, g * 32 + 32); k++) {
-          s += Math.abs(x[i * w.cols + k]!) * (Math.abs(dense[r * w.cols + k]!) + shift);
+          const xk = x[i * w.cols + k]!;
+          const wk = dense[r * w.cols + k]!;
+          rounding += Math.abs(xk) * (Math.abs(wk) + shift);
+          absmax = Math.max(absmax, Math.abs(xk));
+          weights += Math.abs(wk - min);
         }
+        quant += absmax * weights;
       }
-      out[i * w.rows + r] = s;
+      out[i * w.rows + r] = ROUNDING_REL_TOL * rounding + ACT_QUANT_REL_TOL * quant;
     }
   }
   return out;
 }
 
-function expectCloseScaled(got: Float32Array, want: Float32Array, scale: Float64Array, label: string): void {
+function expectWithin(got: Float32Array, want: Float32Array, tol: Float64Array, label: string): void {
   expect(got.length, `${label}: length`).toBe(want.length);
   for (let i = 0; i < want.length; i++) {
     const err = Math.abs(got[i]! - want[i]!);
-    const tol = ROUNDING_REL_TOL * scale[i]!;
-    if (!(err <= tol)) expect.fail(`${label}: failed at index ${i}: got ${got[i]}, expected ${want[i]} (|err| ${err} > tol ${tol})`);
+    if (!(err <= tol[i]!)) expect.fail(`${label}: failed at index ${i}: got ${got[i]}, expected ${want[i]} (|err| ${err} > tol ${tol[i]})`);
   }
 }
 
@@ -129,7 +161,7 @@ describe('fast CPU matmul', () => {
               const label = `${kind} rows=${rows} cols=${cols} n=${n}${bias ? ' +bias' : ''}`;
               const want = matmulQuant(x, n, w, bias);
               const got = single.matmul(x, n, w, bias);
-              expectCloseScaled(got, want, errorScale(x, n, w, bias), label);
+              expectWithin(got, want, tolerance(x, n, w, bias), label);
               cases++;
             }
           }
@@ -138,6 +170,57 @@ describe('fast CPU matmul', () => {
       expect(cases).toBe(COLS.length * ROWS.length * NS.length * 2);
     });
   }
+
+  it('decode (n = 1) and prefill (n > 1) kernels give the same bits for a row', () => {
+    // The *_vec kernels add the Q4 offset as an integer correction, the *_mat kernels subtract it from
+    // the codes: the same integers, then the same float steps (quant-matmul.wat).
+    let seed = 700;
+    for (const kind of KINDS) {
+      for (const [rows, cols] of [[37, 100], [6, 257], [9, 4096]] as const) {
+        const w = makeWeight(kind, rows, cols, seed++);
+        const n = 5;
+        const x = randomArray(n * cols, seed++, 2);
+        const all = single.matmul(x, n, w);
+        for (let i = 0; i < n; i++) {
+          const one = single.matmul(x.subarray(i * cols, (i + 1) * cols), 1, w);
+          expectBitEqual(one, all.subarray(i * rows, (i + 1) * rows), `${kind} ${rows}x${cols} row ${i}`);
+        }
+      }
+    }
+  });
+
+  it('activations with outliers, zero groups and tiny values stay within the quantization bound', () => {
+    let seed = 800;
+    for (const kind of KINDS) {
+      const [rows, cols, n] = [19, 200, 2];
+      const w = makeWeight(kind, rows, cols, seed++);
+      const x = randomArray(n * cols, seed++, 1);
+      x[3] = 900; // one outlier: its group's other activations lose precision, the rest do not
+      x[cols + 70] = -2500;
+      x.fill(0, 32, 64); // an all-zero group
+      for (let k = 96; k < 128; k++) x[k] = x[k]! * 1e-30; // a group of tiny values
+      expectWithin(single.matmul(x, n, w), matmulQuant(x, n, w), tolerance(x, n, w), `${kind} outliers`);
+    }
+  });
+
+  it('non-finite activations give non-finite outputs, like matmulQuant', () => {
+    let seed = 900;
+    for (const kind of KINDS) {
+      const [rows, cols] = [5, 70];
+      const w = makeWeight(kind, rows, cols, seed++);
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+        const x = randomArray(cols, seed++, 1);
+        x[40] = bad;
+        const want = matmulQuant(x, 1, w);
+        const got = single.matmul(x, 1, w);
+        for (let r = 0; r < rows; r++) {
+          // The reference may give +-inf where the kernels give NaN (sx is inf, its xq are 0).
+          expect(Number.isFinite(want[r]!), `${kind} ${bad} reference row ${r}`).toBe(false);
+          expect(Number.isFinite(got[r]!), `${kind} ${bad} row ${r}: ${got[r]}`).toBe(false);
+        }
+      }
+    }
+  });
 
   it('the forced TS path is matmulQuant', async () => {
     const ts = await createFastMatmul({ backend: 'ts' });
@@ -151,7 +234,7 @@ describe('fast CPU matmul', () => {
         const got = ts.matmul(x, n, w, bias);
         expectBitEqual(got, matmulQuant(x, n, w, bias), `ts ${kind} ${rows}x${cols} n=${n}`);
         // and it agrees with the WASM path like the reference does
-        expectCloseScaled(single.matmul(x, n, w, bias), got, errorScale(x, n, w, bias), `wasm vs ts ${kind}`);
+        expectWithin(single.matmul(x, n, w, bias), got, tolerance(x, n, w, bias), `wasm vs ts ${kind}`);
       }
     }
   });
@@ -175,7 +258,7 @@ describe('fast CPU matmul', () => {
       const w = makeWeight(kind, rows, cols, seed++);
       const x = randomArray(n * cols, seed++, 2);
       const want = matmulQuant(x, n, w);
-      expectCloseScaled(single.matmul(x, n, w), want, errorScale(x, n, w), `${kind} n=${n}`);
+      expectWithin(single.matmul(x, n, w), want, tolerance(x, n, w), `${kind} n=${n}`);
       expectBitEqual(threaded.matmul(x, n, w), single.matmul(x, n, w), `threaded ${kind} n=${n}`);
     }
   });
@@ -236,13 +319,16 @@ describe('fast CPU matmul', () => {
     const pool = await MatmulThreadPool.create({ threads: 2, module, memories: [memory], callerTakesBlocks: false });
     try {
       // One weight row whose codes lie past the memory: the worker traps.
-      const zeros = 300_000; // a zeroed region above the constants, inside the 8 pages
-      const args = (w: number) => [1, w, zeros, 0, zeros + 4096, zeros + 8192, zeros + 12288, 1, 1, 1, zeros + 16384, 128];
+      const zeros = 300_000; // a zeroed region above the f16 table, inside the 8 pages
+      // gpr w s m x out outStride n nb acc accStride (see quant-matmul.wat and MatmulJob)
+      const out = zeros + 8192;
+      const args = (w: number) => [1, w, zeros, 0, zeros + 4096, out, 1, 1, 1, zeros + 16384, 128];
       expect(() => pool.run({ fn: 0, arena: 0, rows: 1, args: args(0x7ff00000) }, [kernels])).toThrow(MatmulThreadError);
       expect(() => pool.run({ fn: 0, arena: 0, rows: 1, args: args(0x7ff00000) }, [kernels])).toThrow(/thread 1 failed: RuntimeError/);
+      new Float32Array(memory.buffer, out, 1)[0] = 1;
       pool.run({ fn: 0, arena: 0, rows: 1, args: args(zeros) }, [kernels]);
       expect(pool.failure).toBeUndefined();
-      expect(new Float32Array(memory.buffer, zeros + 12288, 1)[0]).toBe(0);
+      expect(new Float32Array(memory.buffer, out, 1)[0]).toBe(0); // zero codes and activations: the worker wrote 0
     } finally {
       pool.dispose();
     }

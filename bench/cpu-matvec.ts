@@ -6,8 +6,13 @@
 //
 // Why a weight set much larger than the caches: decode reads every layer's weights once per token,
 // so they always come from DRAM. Each measurement cycles through enough distinct tensors (>= 256 MiB)
-// that nothing survives in L2/L3 between two uses of one tensor. Best of several passes: the machine
-// may be shared, and the best pass is the closest to what the hardware can do.
+// that nothing survives in L2/L3 between two uses of one tensor.
+//
+// Best of several passes, for memcpy and for every kernel configuration alike, and interleaved: each
+// pass of a shape takes one memcpy sample and one pass of every thread count, so a slow period of a
+// shared machine (the 2-core development VM's timings vary by 20-40% from one second to the next)
+// weighs on all of them. A shape's ratios divide by the best of its own memcpy samples: as many
+// samples as kernel passes, taken in the same stretch of time.
 import { createFastMatmul, type FastMatmul } from '../src/cpu/fast-matmul';
 import { matmulQuant } from '../src/cpu/quant-matmul';
 import { groupsPerRowOf, halfPairWords, quantizedBytes, type QuantizedTensor } from '../src/quant/types';
@@ -17,7 +22,7 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const threadsArg = args.indexOf('--threads');
 const SET_BYTES = (quick ? 128 : 320) * MiB;
-const PASSES = quick ? 3 : 6;
+const PASSES = quick ? 3 : 20;
 
 /** xorshift32: fast deterministic fill; the kernels' speed does not depend on the values. */
 function fillRandom(words: Uint32Array, seed: number): void {
@@ -42,44 +47,55 @@ function randomTensor(kind: 'q4' | 'q8', rows: number, cols: number, seed: numbe
   return kind === 'q4' ? { dtype: 'q4', rows, cols, groupsPerRow: gpr, packed, scales } : { dtype: 'q8', rows, cols, groupsPerRow: gpr, packed, scales };
 }
 
-/** Best GB/s of TypedArray.set over `bytes` (bytes copied per second). */
-function memcpyGBs(bytes: number, reps: number): number {
-  const src = new Uint8Array(bytes);
-  const dst = new Uint8Array(bytes);
-  src.fill(1);
-  dst.fill(2); // touch every page first so the timing excludes page faults
-  let best = 0;
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    dst.set(src);
-    const s = (performance.now() - t) / 1000;
-    best = Math.max(best, bytes / s / 1e9);
+/** memcpy probe: TypedArray.set over `bytes`, GB/s = bytes copied per second. */
+class MemcpyProbe {
+  private readonly src: Uint8Array;
+  private readonly dst: Uint8Array;
+  constructor(private readonly bytes: number) {
+    this.src = new Uint8Array(bytes);
+    this.dst = new Uint8Array(bytes);
+    this.src.fill(1);
+    this.dst.fill(2); // touch every page first so the timing excludes page faults
   }
-  return best;
+  sample(): number {
+    const t = performance.now();
+    this.dst.set(this.src);
+    return this.bytes / ((performance.now() - t) / 1000) / 1e9;
+  }
+}
+
+/** One configuration of one shape: a FastMatmul with the set uploaded, and its best pass so far. */
+class Subject {
+  private readonly x: Float32Array;
+  private readonly bytes: number;
+  private best = Infinity;
+  sink = 0;
+  constructor(
+    readonly fm: FastMatmul,
+    private readonly set: QuantizedTensor[],
+    private readonly n: number,
+  ) {
+    const cols = set[0]!.cols;
+    this.x = new Float32Array(n * cols);
+    for (let i = 0; i < this.x.length; i++) this.x[i] = Math.sin(i) * 0.5;
+    for (const w of set) fm.upload(w);
+    fm.matmul(this.x, n, set[0]!); // warm-up: tier-up of the kernels
+    this.bytes = set.reduce((sum, w) => sum + quantizedBytes(w), 0);
+  }
+  /** One pass: matmul over every tensor of the set. */
+  pass(): void {
+    const t = performance.now();
+    for (const w of this.set) this.sink += this.fm.matmul(this.x, this.n, w)[0]!;
+    this.best = Math.min(this.best, (performance.now() - t) / 1000);
+  }
+  result(): Result {
+    return { gbs: this.bytes / this.best / 1e9, msPerCall: (this.best * 1000) / this.set.length };
+  }
 }
 
 interface Result {
   gbs: number;
   msPerCall: number;
-}
-
-/** Runs matmul over every tensor of the set, PASSES times; best pass. */
-function measure(fm: FastMatmul, set: QuantizedTensor[], n: number): Result {
-  const cols = set[0]!.cols;
-  const x = new Float32Array(n * cols);
-  for (let i = 0; i < x.length; i++) x[i] = Math.sin(i) * 0.5;
-  for (const w of set) fm.upload(w);
-  fm.matmul(x, n, set[0]!); // warm-up: tier-up of the kernels
-  let sink = 0;
-  const bytes = set.reduce((sum, w) => sum + quantizedBytes(w), 0);
-  let best = Infinity;
-  for (let p = 0; p < PASSES; p++) {
-    const t = performance.now();
-    for (const w of set) sink += fm.matmul(x, n, w)[0]!;
-    best = Math.min(best, (performance.now() - t) / 1000);
-  }
-  if (Number.isNaN(sink)) console.log('(NaN sink)');
-  return { gbs: bytes / best / 1e9, msPerCall: (best * 1000) / set.length };
 }
 
 function makeSet(kind: 'q4' | 'q8', rows: number, cols: number): QuantizedTensor[] {
@@ -95,8 +111,8 @@ async function main(): Promise<void> {
   const multi = threadsArg >= 0 ? Number(args[threadsArg + 1]) : Math.min(8, availableParallelism());
   console.log(`cpu-matvec: node ${process.version}, ${availableParallelism()} hardware threads, weight set ${SET_BYTES / MiB} MiB per shape, best of ${PASSES} passes`);
 
-  const memcpy = memcpyGBs(512 * MiB, 6);
-  console.log(`memcpy (TypedArray.set, 512 MiB, best of 6): ${fmt(memcpy)} GB/s (bytes copied per second)\n`);
+  const memcpy = new MemcpyProbe(512 * MiB);
+  memcpy.sample(); // first touch of the copy loop
 
   const shapes: { name: string; kind: 'q4' | 'q8'; rows: number; cols: number; n: number }[] = [
     { name: 'q4 up   13696x4096  n=1', kind: 'q4', rows: 13696, cols: 4096, n: 1 },
@@ -105,23 +121,43 @@ async function main(): Promise<void> {
     { name: 'q4 up   13696x4096  n=16', kind: 'q4', rows: 13696, cols: 4096, n: 16 },
   ];
   const configs = [1, ...(multi > 1 ? [multi] : [])];
-  console.log('shape                      threads   ms/call   GB/s   / memcpy   GFLOP/s');
-  const lines: string[] = [];
+  const rows: { shape: (typeof shapes)[number]; threads: number; r: Result; memcpy: number }[] = [];
   for (const shape of shapes) {
     const set = makeSet(shape.kind, shape.rows, shape.cols);
-    for (const threads of configs) {
-      const fm = await createFastMatmul({ threads });
-      if (fm.threads !== threads) console.log(`  (asked for ${threads} threads, got ${fm.description})`);
-      try {
-        const r = measure(fm, set, shape.n);
-        const gflops = (2 * shape.n * shape.rows * shape.cols) / (r.msPerCall / 1000) / 1e9;
-        const line = `${shape.name.padEnd(26)} ${String(fm.threads).padStart(7)} ${fmt(r.msPerCall).padStart(9)} ${fmt(r.gbs).padStart(6)} ${fmt(r.gbs / memcpy).padStart(10)} ${fmt(gflops, 1).padStart(9)}`;
-        console.log(line);
-        lines.push(line);
-      } finally {
-        fm.dispose();
+    const subjects: Subject[] = [];
+    try {
+      for (const threads of configs) {
+        const fm = await createFastMatmul({ threads });
+        if (fm.threads !== threads) console.log(`  (asked for ${threads} threads, got ${fm.description})`);
+        subjects.push(new Subject(fm, set, shape.n));
       }
+      // Interleaved: each pass samples memcpy and every configuration, so that a slow period of a
+      // shared machine weighs on all the figures compared, not on whichever happened to run then.
+      let shapeMemcpy = 0;
+      for (let p = 0; p < PASSES; p++) {
+        shapeMemcpy = Math.max(shapeMemcpy, memcpy.sample());
+        for (const subject of subjects) subject.pass();
+      }
+      for (const subject of subjects) {
+        if (Number.isNaN(subject.sink)) console.log('(NaN sink)');
+        rows.push({ shape, threads: subject.fm.threads, r: subject.result(), memcpy: shapeMemcpy });
+      }
+    } finally {
+      for (const subject of subjects) subject.fm.dispose();
     }
+  }
+
+  const best = Math.max(...rows.map((row) => row.memcpy));
+  console.log(
+    `memcpy (TypedArray.set, 512 MiB, bytes copied per second): best of each shape's ${PASSES} samples, taken between its passes; ` +
+      `best of the run ${fmt(best)} GB/s\n`,
+  );
+  console.log('shape                      threads   ms/call   GB/s   memcpy   / memcpy   GFLOP/s');
+  for (const { shape, threads, r, memcpy: m } of rows) {
+    const gflops = (2 * shape.n * shape.rows * shape.cols) / (r.msPerCall / 1000) / 1e9;
+    console.log(
+      `${shape.name.padEnd(26)} ${String(threads).padStart(7)} ${fmt(r.msPerCall).padStart(9)} ${fmt(r.gbs).padStart(6)} ${fmt(m).padStart(8)} ${fmt(r.gbs / m).padStart(10)} ${fmt(gflops, 1).padStart(9)}`,
+    );
   }
 
   // The plain-TS reference on one tensor, for scale (it is the fallback without WASM SIMD).
@@ -133,7 +169,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < reps; i++) matmulQuant(x, 1, w);
   const ms = (performance.now() - t) / reps;
   const gbs = quantizedBytes(w) / (ms / 1000) / 1e9;
-  console.log(`${'q4 up (TS matmulQuant)'.padEnd(26)} ${'1'.padStart(7)} ${fmt(ms).padStart(9)} ${fmt(gbs).padStart(6)} ${fmt(gbs / memcpy).padStart(10)}`);
+  console.log(`${'q4 up (TS matmulQuant)'.padEnd(26)} ${'1'.padStart(7)} ${fmt(ms).padStart(9)} ${fmt(gbs).padStart(6)} ${fmt(best).padStart(8)} ${fmt(gbs / best).padStart(10)}`);
 }
 
 await main();

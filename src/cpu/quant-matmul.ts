@@ -3,7 +3,7 @@
 // which follow the same per-group order: a dot product of one group's codes with 32 activations,
 // multiplied once by the group's scale, then added to a float32 accumulator.
 import { InvalidArgumentError } from '../errors';
-import { f16ToF32 } from '../formats/dtype';
+import { f16Values } from '../formats/dtype';
 import {
   GROUP_SIZE,
   Q4_WORDS_PER_GROUP,
@@ -13,15 +13,6 @@ import {
   type QuantizedTensor,
 } from '../quant/types';
 
-/** f16 bits -> value for all 65536 inputs, built on first use: the scale decode runs once per group. */
-let f16Table: Float32Array | undefined;
-function f16Values(): Float32Array {
-  if (f16Table === undefined) {
-    f16Table = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16Table[h] = f16ToF32(h);
-  }
-  return f16Table;
-}
 
 /**
  * y = x · Wᵀ (+ bias): x is row-major [n, cols], W is [rows, cols] quantized, the result is [n, rows].

@@ -59,17 +59,22 @@ export function f32ToBf16(value: number): number {
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-/** All 65536 half values, built on the first long conversion (e.g. a vocabulary of f16 logits per token). */
 let halfTable: Float32Array | undefined;
+
+/** The value of every half bit pattern (65536 entries, built on first use) for conversions in bulk. */
+export function f16Values(): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = f16ToF32(h);
+  }
+  return halfTable;
+}
 
 export function f16ArrayToF32(src: Uint16Array): Float32Array {
   const out = new Float32Array(src.length);
   if (src.length >= 4096) {
-    if (!halfTable) {
-      halfTable = new Float32Array(65536);
-      for (let h = 0; h < 65536; h++) halfTable[h] = f16ToF32(h);
-    }
-    const table = halfTable;
+    // Long arrays (e.g. a vocabulary of f16 logits per token): a table lookup per element.
+    const table = f16Values();
     for (let i = 0; i < src.length; i++) out[i] = table[src[i]!]!;
     return out;
   }

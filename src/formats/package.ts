@@ -34,6 +34,8 @@ export const PART_ALIGNMENT = 256;
 export const DEFAULT_SHARD_SIZE = 64 * 1024 * 1024;
 /** Smallest shard size accepted (tests use tiny shards to exercise the spanning rules). */
 export const MIN_SHARD_SIZE = 4096;
+/** A knowledge base for the engine's retrieval step (src/knowledge): its descriptor and the demo's WordNet file. */
+export const KNOWLEDGE_FILES = ['knowledge.json', 'knowledge-wordnet.bin'] as const;
 /** Tokenizer and generation files copied next to the shards when the source has them. */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'tokenizer.model', 'special_tokens_map.json'] as const;
 /**
@@ -41,7 +43,7 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'toke
  * manifest's `config`) is among them so that code which checks for a model folder by its config.json
  * accepts a package too.
  */
-export const EXTRA_FILES = ['config.json', ...TOKENIZER_FILES, 'generation_config.json'] as const;
+export const EXTRA_FILES = ['config.json', ...TOKENIZER_FILES, 'generation_config.json', ...KNOWLEDGE_FILES] as const;
 
 /** manifest.json has a format or version this build does not read. */
 export class UnsupportedPackageVersionError extends GlmError {

@@ -1,7 +1,8 @@
 // The public, OpenAI-shaped types of the chat API (what a web developer programs against).
 import type { ChatMessage } from '../tokenizer/chat';
+import type { KnowledgeHit } from '../knowledge/retrieval';
 
-export type { ChatMessage };
+export type { ChatMessage, KnowledgeHit };
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface ChatCompletionRequest {
@@ -36,6 +37,8 @@ export interface ChatCompletionChunk {
   choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
   /** Present on the last chunk only. */
   usage?: Usage;
+  /** First chunk only, for a model with a knowledge base: what the retrieval step found for the last question (null: nothing looked up). */
+  knowledge?: KnowledgeHit | null;
 }
 
 export interface ChatCompletion {
@@ -45,6 +48,8 @@ export interface ChatCompletion {
   model: string;
   choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
   usage: Usage;
+  /** For a model with a knowledge base: the entry the reply was given for the last question (null: nothing looked up). */
+  knowledge?: KnowledgeHit | null;
 }
 
 export interface LoadProgress {
@@ -66,6 +71,8 @@ export interface EngineLoadOptions {
   quant?: 'none' | 'q4' | 'q8';
   /** Context length of the session (default: the model's, capped at 4096). */
   contextLength?: number;
+  /** Use the package's knowledge base (knowledge.json) when it has one: retrieval before the chat template (default true). */
+  knowledge?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -77,6 +84,8 @@ export interface ModelInfo {
   contextLength: number;
   vocabSize: number;
   numLayers: number;
+  /** The knowledge base the retrieval step reads (e.g. "WordNet 3.0"), or null. */
+  knowledge: string | null;
 }
 
 export interface EngineStats {

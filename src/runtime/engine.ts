@@ -8,6 +8,7 @@ import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
+import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -84,6 +85,8 @@ interface Loaded {
   stopIds: number[];
   session: ModelSession<unknown, unknown, unknown>;
   contextLength: number;
+  /** The package's knowledge base (read on first use), when it has one and the load did not turn it off. */
+  knowledge: { source: string; retriever: () => Promise<Retriever> } | null;
 }
 
 /** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
@@ -160,6 +163,7 @@ export class GlmEngine {
     progress({ phase: 'tokenizer', done: 0, total: 1, text: 'reading the tokenizer' });
     const tokenizer = await loadModelTokenizer(files);
     progress({ phase: 'tokenizer', done: 1, total: 1, text: 'tokenizer ready' });
+    const knowledge = options.knowledge === false ? null : await knowledgeOf(files);
     const contextCap = options.contextLength ?? DEFAULT_CONTEXT_CAP;
     const backend = await loadBackend(files, {
       backend: options.backend ?? 'auto',
@@ -179,6 +183,7 @@ export class GlmEngine {
       stopIds: familyStopIds(family, tokenizer, rawConfig as { eos_token_id?: number | number[] }),
       session: backend.newSession(contextLength),
       contextLength,
+      knowledge,
     };
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
@@ -195,6 +200,7 @@ export class GlmEngine {
       contextLength: l.contextLength,
       vocabSize: config.vocabSize,
       numLayers: config.numLayers,
+      knowledge: l.knowledge?.source ?? null,
     };
   }
 
@@ -262,8 +268,10 @@ export class GlmEngine {
   async generateWithIds(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateRequest(request);
-    const promptIds = renderChat(l.family, request.messages, l.tokenizer).ids;
-    return this.exclusive(() => this.run(l, promptIds, request, onChunk));
+    // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.
+    const retrieved = l.knowledge ? withKnowledge(request.messages, await l.knowledge.retriever()) : null;
+    const promptIds = renderChat(l.family, retrieved?.messages ?? request.messages, l.tokenizer).ids;
+    return this.exclusive(() => this.run(l, promptIds, request, onChunk, retrieved ? retrieved.hit : undefined));
   }
 
   private async exclusive<R>(work: () => Promise<R>): Promise<R> {
@@ -283,7 +291,9 @@ export class GlmEngine {
     promptIds: number[],
     request: Omit<ChatCompletionRequest, 'messages'>,
     onChunk?: (chunk: ChatCompletionChunk) => void,
+    knowledge?: KnowledgeHit | null,
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
+    const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, usage?: Usage): ChatCompletionChunk => ({
@@ -315,7 +325,7 @@ export class GlmEngine {
     const stops = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
     const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
 
-    onChunk?.(chunk({ role: 'assistant', content: '' }, null));
+    onChunk?.({ ...chunk({ role: 'assistant', content: '' }, null), ...cited });
     const seed = request.seed ?? Math.floor(Math.random() * 2 ** 32);
     const rng = createRng(seed);
     // The next token: drawn on the device when it can (the GPU reads back one id, not the logits),
@@ -412,6 +422,7 @@ export class GlmEngine {
       model: l.name,
       choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
       usage,
+      ...cited,
     };
     return { completion, ids: generated };
   }

@@ -17,6 +17,7 @@ import { loadModelFromUrl, type BackendChoice, type QuantChoice } from '../share
 import { inspectSource, type SourceInfo } from '../shared/model-source';
 import { createPageEngine } from '../shared/page-engine';
 import { planVerdict, type Verdict } from '../shared/verdict';
+import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';
 
 const params = new URLSearchParams(location.search);
 /** The embedded demo model (public/models/glm-demo/), unless ?model= names another. */
@@ -300,6 +301,7 @@ async function loadSelected(): Promise<void> {
     loadedUrl = sel.url;
     history = [];
     setState('ready');
+    showSuggestions(result.info.knowledge);
     await updateStats();
     ui.prompt.focus();
   } catch (err) {
@@ -331,6 +333,18 @@ function addMessage(role: 'user' | 'assistant', text: string): HTMLElement {
   ui.messages.append(item);
   ui.messages.scrollTop = ui.messages.scrollHeight;
   return item;
+}
+
+const EMPTY_TEXT = 'Load a model, then ask something. Replies stream in as they are generated.';
+
+/** A model with a knowledge base (the WordNet demo) gets suggested questions in the empty conversation. */
+function showSuggestions(knowledge: string | null): void {
+  if (!knowledge) return replace(ui.empty, EMPTY_TEXT);
+  const ask = (q: string) => {
+    ui.prompt.value = q;
+    void send();
+  };
+  replace(ui.empty, `This model answers from ${knowledge}, offline. Try:`, suggestionButtons(DEMO_SUGGESTIONS, ask));
 }
 
 function numberFrom(input: HTMLInputElement, fallback: number): number {
@@ -365,6 +379,8 @@ async function send(): Promise<void> {
       max_tokens: Math.max(1, Math.round(numberFrom(ui.maxTokens, 256))),
     });
     for await (const chunk of stream) {
+      // The knowledge-base entry the reply is given (first chunk), shown collapsed under the reply.
+      if (chunk.knowledge) item.append(sourceDetails(chunk.knowledge));
       const delta = chunk.choices[0].delta.content;
       if (delta) {
         if (chunks === 0) tFirst = performance.now();

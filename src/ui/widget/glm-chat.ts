@@ -21,6 +21,7 @@ import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice } from '../shared/load-model';
 import { WIDGET_CSS } from './styles';
+import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';
 
 const DEFAULT_MODEL = 'models/glm-demo/';
 const CHAT_ICON =
@@ -88,7 +89,7 @@ export class GlmChatElement extends HTMLElement {
           <button type="button" class="close" aria-label="Close the chat">×</button>
         </header>
         <div class="messages" role="log" aria-live="polite" aria-label="Messages">
-          <p class="hello">Ask anything. The model runs in your browser; nothing is sent to a server.</p>
+          <p class="hello">The model runs in your browser; nothing is sent to a server.</p>
         </div>
         <div class="progress" hidden><div class="bar"><div></div></div><span></span></div>
         <form>
@@ -141,6 +142,15 @@ export class GlmChatElement extends HTMLElement {
 
   connectedCallback(): void {
     this.#render();
+    // The embedded WordNet demo suggests what to ask (any other model: the plain greeting).
+    const hello = this.#messages.querySelector('.hello');
+    if (hello && !hello.querySelector('.suggestions') && (this.getAttribute('model') || DEFAULT_MODEL) === DEFAULT_MODEL) {
+      hello.textContent = 'Ask about any English word (answers come from WordNet 3.0, offline). Try:';
+      hello.append(suggestionButtons(DEMO_SUGGESTIONS.slice(0, 3), (q) => {
+        this.#input.value = q;
+        void this.#submit();
+      }));
+    }
   }
 
   disconnectedCallback(): void {
@@ -313,6 +323,8 @@ export class GlmChatElement extends HTMLElement {
       let reply = '';
       let finish: string | null = null;
       for await (const chunk of stream) {
+        // The knowledge-base entry the reply is given: shown collapsed under the reply bubble.
+        if (chunk.knowledge) answer.after(sourceDetails(chunk.knowledge));
         const delta = chunk.choices[0].delta.content;
         if (delta) {
           reply += delta;

@@ -130,6 +130,11 @@ h2 { all: unset; font-weight: 700; font-size: 15px; flex: 1; }
 .msg.assistant { align-self: flex-start; background: var(--bg2); border: 1px solid var(--border); }
 .msg[data-done="false"]::after { content: "▍"; color: var(--accent); }
 .note { font-size: 12px; color: var(--muted); font-style: italic; }
+.source { align-self: flex-start; max-width: 88%; font-size: 12px; color: var(--muted); }
+.source summary { cursor: pointer; }
+.source pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 4px 0 0; font: inherit; }
+.suggestions { display: flex; flex-wrap: wrap; gap: 6px; justify-content: center; margin-top: 8px; }
+.suggestion { font: inherit; font-size: 12px; padding: 4px 9px; border-radius: 12px; border: 1px solid var(--border); background: var(--bg2); color: inherit; cursor: pointer; }
 .error { align-self: stretch; background: var(--error-bg); color: var(--error); border-radius: 8px; padding: 7px 10px; font-size: 13px; }
 
 .progress { padding: 0 12px 8px; font-size: 12px; color: var(--muted); }

@@ -100,3 +100,14 @@ describe('demo model + WordNet knowledge base (INT4, CPU)', () => {
     expect(second.usage.prefilled_tokens).toBeLessThan(second.usage.prompt_tokens / 2);
   }, 60_000);
 });
+
+describe('demo through the CLI (generate --chat goes through the same retrieval step)', () => {
+  it("generate --prompt \"What does 'volcano' mean?\" --chat answers with the gloss", async () => {
+    const { runCli } = await import('../helpers/cli');
+    const kb = await parseWordNetKbBytes(new Uint8Array(readFileSync(resolve(PACKAGE, 'knowledge-wordnet.bin'))));
+    const gloss = normalise(firstSentence(kb.lookup('volcano')!.senses[0]!.definition));
+    const r = await runCli(['generate', '--prompt', "What does 'volcano' mean?", '--chat', '--max-new-tokens', '96', '--backend', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(normalise(firstSentence(r.stdout))).toBe(gloss);
+  }, 120_000);
+});

@@ -9,7 +9,11 @@
 export const EVAL_SEED = 20261207;
 export const MADE_UP_SEED = 777;
 
-/** mulberry32: a small seeded generator, the same sequence in every JavaScript engine. */
+/**
+ * mulberry32: a small seeded generator, the same sequence in every JavaScript engine. Kept here rather than
+ * imported from the engine's sampler: the word lists must stay the same words (they were held out of the
+ * shipped model's training) whatever becomes of the sampler's random stream.
+ */
 export function seededRandom(seed) {
   let a = seed >>> 0;
   return () => {

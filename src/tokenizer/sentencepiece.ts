@@ -738,13 +738,6 @@ export function chatglm1Postprocess(text: string): string {
     });
 }
 
-/** True when the bytes look like a tiktoken rank file ("<base64> <rank>" lines), GLM-4-9B-chat's original tokenizer.model. */
-export function looksLikeTiktokenRanks(bytes: Uint8Array): boolean {
-  const head = utf8Decoder.decode(bytes.subarray(0, 256));
-  const firstLine = head.split('\n', 1)[0] ?? '';
-  return /^[A-Za-z0-9+/]+=* \d+\r?$/.test(firstLine);
-}
-
 /**
  * The tokenizer THUDM's code builds around a SentencePiece model. No chatTemplate is exposed: ChatGLM3's
  * template spells `[gMASK]sop<|user|>` as text, which only THUDM's Python tokenizer turns into special ids;

@@ -143,9 +143,9 @@ describe('tokenizer loading errors', () => {
     );
   });
 
-  it("GLM-4-9B-chat's tiktoken tokenizer.model is an UnsupportedTokenizerError that asks for tokenizer.json", async () => {
+  it("a tiktoken tokenizer.model without GLM-4's tokenizer_config.json is an UnsupportedTokenizerError that says what to add", async () => {
     const tiktoken = new TextEncoder().encode('IQ== 0\nIg== 1\nIw== 2\n');
-    await expectRejectsNamed(loadTokenizer({ sentencepieceModel: tiktoken }), 'UnsupportedTokenizerError', /needs tokenizer\.json/);
+    await expectRejectsNamed(loadTokenizer({ sentencepieceModel: tiktoken }), 'UnsupportedTokenizerError', /ChatGLM4Tokenizer/);
   });
 
   it('a truncated or non-SentencePiece model file is a TokenizerError', async () => {

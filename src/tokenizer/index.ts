@@ -18,6 +18,7 @@ export { StreamingDetokenizer } from './stream';
 export {
   SentencePieceProcessor,
   parseSentencePieceModel,
+  serializeSentencePieceModel,
   chatglm1Preprocess,
   chatglm1Postprocess,
   type ChatGlmSentencePieceFlavor,

@@ -230,6 +230,69 @@ function readNormalizerSpec(r: ProtoReader, spec: SentencePieceNormalizerSpec): 
   }
 }
 
+/** Protobuf writer for the fields parseSentencePieceModel reads (a GGUF vocabulary becomes a tokenizer.model this way). */
+class ProtoWriter {
+  private readonly out: number[] = [];
+  varint(v: number): this {
+    let n = v;
+    while (n > 0x7f) {
+      this.out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    this.out.push(n);
+    return this;
+  }
+  key(field: number, wire: number): this {
+    return this.varint(field * 8 + wire);
+  }
+  uint(field: number, v: number): this {
+    return this.key(field, WIRE_VARINT).varint(v);
+  }
+  bytes(field: number, b: Uint8Array | readonly number[]): this {
+    this.key(field, WIRE_LENGTH).varint(b.length);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  string(field: number, s: string): this {
+    return this.bytes(field, utf8Encoder.encode(s));
+  }
+  float32(field: number, f: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, f, true);
+    this.key(field, WIRE_FIXED32);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  finish(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+const PIECE_TYPE_IDS: Record<SentencePieceType, number> = { normal: 1, unknown: 2, control: 3, user_defined: 4, unused: 5, byte: 6 };
+const MODEL_TYPE_IDS: Record<SentencePieceModelProto['modelType'], number> = { unigram: 1, bpe: 2, word: 3, char: 4 };
+
+/** sentencepiece_model.proto bytes for a model: the inverse of parseSentencePieceModel. */
+export function serializeSentencePieceModel(model: SentencePieceModelProto): Uint8Array {
+  const w = new ProtoWriter();
+  for (const p of model.pieces) {
+    const piece = new ProtoWriter().string(1, p.piece).float32(2, p.score);
+    if (p.type !== 'normal') piece.uint(3, PIECE_TYPE_IDS[p.type]);
+    w.bytes(1, piece.finish());
+  }
+  const trainer = new ProtoWriter()
+    .uint(3, MODEL_TYPE_IDS[model.modelType])
+    .uint(24, model.treatWhitespaceAsSuffix ? 1 : 0)
+    .uint(35, model.byteFallback ? 1 : 0)
+    .string(44, model.unkSurface);
+  w.bytes(2, trainer.finish());
+  const n = model.normalizer;
+  const normalizer = new ProtoWriter().string(1, n.name);
+  if (n.precompiledCharsmap.length > 0) normalizer.bytes(2, n.precompiledCharsmap);
+  normalizer.uint(3, n.addDummyPrefix ? 1 : 0).uint(4, n.removeExtraWhitespaces ? 1 : 0).uint(5, n.escapeWhitespaces ? 1 : 0);
+  w.bytes(3, normalizer.finish());
+  return w.finish();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 2. Encoder / decoder
 // ---------------------------------------------------------------------------------------------------------

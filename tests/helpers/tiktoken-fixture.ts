@@ -28,10 +28,14 @@ export interface TiktokenFixture {
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 
-export function tiktokenFromTokenizerJson(tokenizerJson: {
-  model: { vocab: Record<string, number>; merges: Array<[string, string] | string> };
-  added_tokens: Array<{ id: number; content: string; special: boolean }>;
-}): TiktokenFixture {
+/** `originalConfig`: GLM-4-9B-chat's tokenizer_config.json (default: the copy in tests/fixtures/glm4-9b-chat-original). */
+export function tiktokenFromTokenizerJson(
+  tokenizerJson: {
+    model: { vocab: Record<string, number>; merges: Array<[string, string] | string> };
+    added_tokens: Array<{ id: number; content: string; special: boolean }>;
+  },
+  originalConfig?: Record<string, unknown>,
+): TiktokenFixture {
   const unicodeToByte = byteToUnicode();
   const toBytes = (token: string): number[] =>
     [...token].map((ch) => {
@@ -53,7 +57,9 @@ export function tiktokenFromTokenizerJson(tokenizerJson: {
   const lines = [...ranks].sort((x, y) => x[1] - y[1]).map(([bin, rank]) => `${Buffer.from(bin, 'latin1').toString('base64')} ${rank}`);
   const model = new TextEncoder().encode(`${lines.join('\n')}\n`);
 
-  const config = JSON.parse(readFileSync(`${FIXTURES}glm4-9b-chat-original/tokenizer_config.json`, 'utf8')) as Record<string, unknown>;
+  const config = structuredClone(
+    originalConfig ?? (JSON.parse(readFileSync(`${FIXTURES}glm4-9b-chat-original/tokenizer_config.json`, 'utf8')) as Record<string, unknown>),
+  );
   const decoder: Record<string, unknown> = {};
   for (const t of tokenizerJson.added_tokens) {
     decoder[String(t.id)] = { content: t.content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: t.special };

@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors';
 import { TokenizerError, UnsupportedTokenizerError } from './errors';
 import { createChatGlmSentencePieceTokenizer, type ChatGlmSentencePieceFlavor } from './sentencepiece';
 import { createGlm4TiktokenTokenizer, isGlm4TiktokenConfig, looksLikeTiktokenRanks } from './tiktoken';
+import { validateTokenizerJson } from './validate';
 import { checkTokenIds, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
 
 export type { DecodeOptions, EncodeOptions, GlmTokenizer } from './types';
@@ -137,6 +138,8 @@ class HfJsonTokenizer implements GlmTokenizer {
     if (modelType !== undefined && modelType !== 'BPE' && modelType !== 'Unigram' && modelType !== 'WordPiece') {
       throw new UnsupportedTokenizerError(`tokenizer.json model type ${String(modelType)} is not supported`);
     }
+    // Ids, merges and regexes are checked first: the library trusts them (issue #18).
+    validateTokenizerJson(json);
     try {
       this.inner = new Tokenizer(json, config);
     } catch (err) {

@@ -42,7 +42,10 @@ export function buildModel(spec: ModelSpec): Uint8Array {
   const out: number[] = [];
   for (const p of spec.pieces) {
     const type = p.type ?? NORMAL;
-    out.push(...bytesField(1, [...stringField(1, p.piece), ...floatField(2, p.score ?? 0), ...(type !== NORMAL ? varintField(3, type) : [])]));
+    // A loop, not push(...): a piece may be longer than the argument limit.
+    const piece = [...stringField(1, p.piece), ...floatField(2, p.score ?? 0), ...(type !== NORMAL ? varintField(3, type) : [])];
+    for (const b of [...key(1, 2), ...varint(piece.length)]) out.push(b);
+    for (const b of piece) out.push(b);
   }
   // Fields the reader must skip: model_prefix, vocab_size, character_coverage, and pad_id = -1 (a 10-byte varint).
   const trainer = [

@@ -259,7 +259,8 @@ export class TiktokenTokenizer implements GlmTokenizer {
   /** Special spellings, longest first, so that the longest one starting at a position wins. */
   private readonly specialsByLength: string[];
   private readonly utf8 = new TextEncoder();
-  private readonly utf8Decoder = new TextDecoder();
+  // ignoreBOM: a U+FEFF the tokens spell is text (Python's bytes.decode keeps it); TextDecoder would drop a leading one.
+  private readonly utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
   constructor(ranks: Map<string, number>, specials: readonly TiktokenSpecial[], config: Readonly<Record<string, unknown>>, chatTemplate?: string) {
     this.ranks = ranks;

@@ -154,6 +154,20 @@ describe('GLM-4-9B-chat\'s original chat template over the tiktoken tokenizer', 
     });
   });
 
+  it('renders tools, metadata, empty and odd messages exactly as Python Jinja2 does with transformers\' settings (chats.json)', async () => {
+    const reference = JSON.parse(
+      readFileSync(fileURLToPath(new URL('../fixtures/glm4-9b-chat-original/chats.json', import.meta.url)), 'utf8'),
+    ) as { chats: Array<{ messages: ChatMessage[]; text: string }> };
+    const tok = await tiktokenTokenizer();
+    const json = await jsonTokenizer();
+    expect(reference.chats.length).toBe(7);
+    reference.chats.forEach((c, i) => {
+      const out = renderChat('glm4', c.messages, tok);
+      expect(out.text, `chat ${i}: text`).toBe(c.text);
+      expect(out.ids, `chat ${i}: ids`).toEqual(json.encode(c.text, { addSpecialTokens: false }));
+    });
+  });
+
   it('metadata, tools and an empty message render as the template says, with the same ids as the tokenizer.json path', async () => {
     const tok = await tiktokenTokenizer();
     const messages = [

@@ -2,7 +2,7 @@
 // tokenizer-glm4-mini fixture's ids from HF tokenizers / transformers, with its vocabulary written out in
 // tiktoken format by tests/helpers/tiktoken-fixture.ts; the chat template is the original GLM-4-9B-chat one
 // (tests/fixtures/glm4-9b-chat-original).
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,10 @@ import { isGlmError } from '../../src/errors';
 import { renderChat, stopIds, type ChatMessage } from '../../src/tokenizer/chat';
 import { bytePairEncode, parseTiktokenRanks } from '../../src/tokenizer/tiktoken';
 import { loadTokenizer, loadTokenizerFromFolder, type GlmTokenizer } from '../../src/tokenizer/tokenizer';
+import { createEngine } from '../../src/worker/client';
+import type { ChatCompletion } from '../../src/runtime/api-types';
 import { runCli } from '../helpers/cli';
+import { writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { fixtureDir } from '../helpers/fixtures';
 import { miniTiktokenFixture } from '../helpers/tiktoken-fixture';
 
@@ -142,6 +145,40 @@ describe('GLM-4 tiktoken tokenizer.model (reference: the fixture ids of HF token
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ ids: c.ids });
   });
+});
+
+describe('the engine over a GLM-4 folder in the original layout (tokenizer.model, no tokenizer.json)', () => {
+  it('loads, speaks the glm4 chat format and answers with the same ids as over tokenizer.json; a mismatched tokenizer is refused', async () => {
+    const withJson = writeTinyChatModel(join(tmp, 'tiny-json'), { seed: 3 });
+    const original = writeTinyChatModel(join(tmp, 'tiny-tiktoken'), { seed: 3 });
+    unlinkSync(join(original, 'tokenizer.json'));
+    writeFileSync(join(original, 'tokenizer.model'), fixture.model);
+    writeFileSync(join(original, 'tokenizer_config.json'), JSON.stringify(fixture.config));
+    const ask = async (dir: string) => {
+      const engine = await createEngine({ inThread: true });
+      const info = await engine.load(dir, { backend: 'cpu' });
+      const r = (await engine.chat.completions.create({ messages: [{ role: 'user', content: '你好, GLM' }], max_tokens: 6, temperature: 0 })) as ChatCompletion;
+      await engine.terminate();
+      return { info, r };
+    };
+    const a = await ask(original);
+    const b = await ask(withJson);
+    expect(a.info.chatFormat).toBe('glm4');
+    expect(a.r.usage).toEqual(b.r.usage);
+    expect(a.r.choices[0].message.content).toBe(b.r.choices[0].message.content);
+
+    // Special ids past the model's 3013 embedding rows: refused at load, and the engine loads the right files after.
+    const mismatched = writeTinyChatModel(join(tmp, 'tiny-mismatch'), { seed: 3 });
+    const tj = JSON.parse(readFileSync(join(mismatched, 'tokenizer.json'), 'utf8'));
+    tj.added_tokens.push({ id: 5000, content: '<|extra|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    writeFileSync(join(mismatched, 'tokenizer.json'), JSON.stringify(tj));
+    const engine = await createEngine({ inThread: true });
+    await expect(engine.load(mismatched, { backend: 'cpu' })).rejects.toMatchObject({ name: 'TokenizerModelMismatchError' });
+    await engine.load(original, { backend: 'cpu' });
+    const ok = (await engine.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })) as ChatCompletion;
+    expect(ok.usage.completion_tokens).toBeGreaterThan(0);
+    await engine.terminate();
+  }, 60_000);
 });
 
 describe('GLM-4-9B-chat\'s original chat template over the tiktoken tokenizer', () => {

@@ -156,7 +156,7 @@ describe('tokenizer loading errors', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// SentencePiece: models built here with a small protobuf writer. Expected ids were cross-checked against
+// SentencePiece: models built with a small protobuf writer (tests/helpers/sentencepiece-model.ts). Expected ids were cross-checked against
 // Google's sentencepiece 0.1.97 (Python) on the very same model bytes, plus 3,200 random strings and id
 // sequences over these and two more configurations (all matched).
 // ---------------------------------------------------------------------------------------------------------

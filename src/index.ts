@@ -23,3 +23,14 @@ export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
 export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+// Tokenizer and chat-template errors, and the tokenizer bounds (issues #14, #18).
+export {
+  TokenizerError,
+  UnsupportedTokenizerError,
+  ChatTemplateError,
+  TokenizerLimitError,
+  TokenizerModelMismatchError,
+  ChatTemplateLimitError,
+} from './tokenizer/errors';
+export { MAX_TOKEN_ID } from './tokenizer/types';
+export { TEMPLATE_LIMITS } from './tokenizer/template';

@@ -24,6 +24,9 @@ import { memoryByteSource, MissingFileError, TruncatedFileError } from './byte-s
 import type { ByteSource, ModelFiles } from './byte-source';
 import { bf16ArrayToF32, f16ArrayToF32 } from './dtype';
 import { TensorNotFoundError, similarNames } from './safetensors';
+import { TokenizerLimitError } from '../tokenizer/errors';
+import { serializeSentencePieceModel, type SentencePiece, type SentencePieceType } from '../tokenizer/sentencepiece';
+import { MAX_TOKEN_ID } from '../tokenizer/types';
 
 /** Not a GGUF file, or a malformed one (bad magic, impossible counts, bad value types). */
 export class GgufFormatError extends GlmError {
@@ -672,25 +675,30 @@ const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED:
  */
 export function ggufTokenizerJson(g: GgufFile): Record<string, unknown> | null {
   if (metaString(g, 'tokenizer.ggml.model') !== 'gpt2') return null;
-  const tokens = g.metadata.get('tokenizer.ggml.tokens');
-  const merges = g.metadata.get('tokenizer.ggml.merges');
-  if (!Array.isArray(tokens) || !tokens.every((t) => typeof t === 'string')) return null;
-  const types = g.metadata.get('tokenizer.ggml.token_type');
-  const typeOf = (i: number): number => (types && ArrayBuffer.isView(types) ? Number((types as Int32Array)[i] ?? 1) : 1);
+  const tokens = ggufTokenList(g);
+  if (tokens === null) return null;
+  const types = ggufTokenTypes(g, tokens.length);
   const vocab: Record<string, number> = {};
   const added: Record<string, unknown>[] = [];
-  (tokens as string[]).forEach((content, id) => {
-    const type = typeOf(id);
+  tokens.forEach((content, id) => {
+    const type = types[id]!;
     if (type === TOKEN_TYPE.CONTROL || type === TOKEN_TYPE.USER_DEFINED) {
       added.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === TOKEN_TYPE.CONTROL });
     } else {
       vocab[content] = id;
     }
   });
-  const mergeList = Array.isArray(merges) ? (merges as string[]).map((m) => {
-    const space = m.indexOf(' ', 1);
-    return [m.slice(0, space), m.slice(space + 1)];
-  }) : [];
+  const merges = g.metadata.get('tokenizer.ggml.merges');
+  if (merges !== undefined && !Array.isArray(merges)) throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.merges" must be an array of strings`);
+  const mergeList = (merges ?? []).map((m, i) => {
+    // "left right", split at the first space after the first character (a piece may itself be a space).
+    const space = typeof m === 'string' ? m.indexOf(' ', 1) : -1;
+    if (space < 0) {
+      throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.merges" entry ${i} is ${JSON.stringify(typeof m === 'string' ? m.slice(0, 40) : typeof m)}, not a "left right" string`);
+    }
+    const text = m as string;
+    return [text.slice(0, space), text.slice(space + 1)];
+  });
   const pre = metaString(g, 'tokenizer.ggml.pre') ?? 'default';
   const regex = pre === 'chatglm-bpe' || pre === 'glm4' ? GLM4_SPLIT_REGEX : GPT2_SPLIT_REGEX;
   return {
@@ -723,6 +731,80 @@ export function ggufTokenizerJson(g: GgufFile): Record<string, unknown> | null {
   };
 }
 
+/** `tokenizer.ggml.tokens` as strings (null when absent), bounded so that no vocabulary size can stall a load. */
+function ggufTokenList(g: GgufFile): string[] | null {
+  const tokens = g.metadata.get('tokenizer.ggml.tokens');
+  if (tokens === undefined) return null;
+  if (!Array.isArray(tokens)) throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.tokens" must be an array of strings`);
+  if (tokens.length > MAX_TOKEN_ID + 1) {
+    throw new TokenizerLimitError(`${g.source.name}: ${tokens.length} tokens in "tokenizer.ggml.tokens"; this engine accepts at most ${MAX_TOKEN_ID + 1}`);
+  }
+  tokens.forEach((t, i) => {
+    if (typeof t !== 'string') throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.tokens" entry ${i} is a ${typeof t}, not a string`);
+  });
+  return tokens as string[];
+}
+
+/** `tokenizer.ggml.token_type` (llama.cpp's SentencePiece types 1-6), NORMAL for all when absent. */
+function ggufTokenTypes(g: GgufFile, count: number): Int32Array {
+  const types = g.metadata.get('tokenizer.ggml.token_type');
+  if (types === undefined) return new Int32Array(count).fill(TOKEN_TYPE.NORMAL);
+  if (!(types instanceof Int32Array) && !(types instanceof Uint32Array) && !(types instanceof Int8Array) && !(types instanceof Uint8Array)) {
+    throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.token_type" must be an integer array`);
+  }
+  if (types.length !== count) throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.token_type" has ${types.length} entries for ${count} tokens`);
+  const out = Int32Array.from(types as ArrayLike<number>);
+  out.forEach((t, i) => {
+    if (t < TOKEN_TYPE.NORMAL || t > TOKEN_TYPE.BYTE) throw new GgufFormatError(`${g.source.name}: token ${i} has type ${t}; token types run from 1 to 6`);
+  });
+  return out;
+}
+
+const SP_TYPES: Record<number, SentencePieceType> = { 1: 'normal', 2: 'unknown', 3: 'control', 4: 'user_defined', 5: 'unused', 6: 'byte' };
+/** THUDM's ChatGLM2/3 tokenizer numbers these right after the SentencePiece pieces; llama.cpp's converter writes them there. */
+const CHATGLM_APPENDED_SPECIALS = ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop'];
+
+/**
+ * ChatGLM2/3's SentencePiece vocabulary (tokenizer.ggml.model "llama", as llama.cpp's converter writes it:
+ * the tokenizer.model pieces with their scores and types, then [MASK] [gMASK] [sMASK] sop eop, the role tokens
+ * and [PAD] fillers up to the padded vocabulary) as the `tokenizer.model` bytes THUDM's repo ships: only the
+ * SentencePiece part, since our ChatGLM tokenizer appends the specials itself, at the same ids. What GGUF does
+ * not store is the ChatGLM2/3 one: BPE with byte fallback, identity normalizer, spaces kept, a dummy prefix
+ * (`tokenizer.ggml.add_space_prefix`, default true). Null for other vocabularies.
+ */
+export function ggufSentencePieceModel(g: GgufFile): Uint8Array | null {
+  if (metaString(g, 'tokenizer.ggml.model') !== 'llama') return null;
+  const tokens = ggufTokenList(g);
+  if (tokens === null) return null;
+  const types = ggufTokenTypes(g, tokens.length);
+  const scores = g.metadata.get('tokenizer.ggml.scores');
+  if (scores !== undefined && !(scores instanceof Float32Array && scores.length === tokens.length)) {
+    throw new GgufFormatError(`${g.source.name}: "tokenizer.ggml.scores" must be ${tokens.length} float32 values, one per token`);
+  }
+  // The SentencePiece pieces end where ChatGLM's appended specials begin.
+  const end = tokens.findIndex((_, i) => CHATGLM_APPENDED_SPECIALS.every((name, k) => tokens[i + k] === name && types[i + k] === TOKEN_TYPE.CONTROL));
+  if (end < 0) return null;
+  const pieces: SentencePiece[] = [];
+  for (let id = 0; id < end; id++) pieces.push({ piece: tokens[id]!, score: scores?.[id] ?? 0, type: SP_TYPES[types[id]!]! });
+  if (!pieces.some((p) => p.type === 'unknown')) throw new GgufFormatError(`${g.source.name}: the SentencePiece vocabulary has no unknown token (type 2)`);
+  const addPrefix = g.metadata.get('tokenizer.ggml.add_space_prefix');
+  const removeSpaces = g.metadata.get('tokenizer.ggml.remove_extra_whitespaces');
+  return serializeSentencePieceModel({
+    pieces,
+    modelType: 'bpe',
+    byteFallback: pieces.some((p) => p.type === 'byte'),
+    treatWhitespaceAsSuffix: false,
+    unkSurface: ' \u2047 ',
+    normalizer: {
+      name: 'identity',
+      precompiledCharsmap: new Uint8Array(0),
+      addDummyPrefix: typeof addPrefix === 'boolean' ? addPrefix : true,
+      removeExtraWhitespaces: typeof removeSpaces === 'boolean' ? removeSpaces : false,
+      escapeWhitespaces: true,
+    },
+  });
+}
+
 /** tokenizer_config.json from GGUF metadata: the chat template and special tokens, when present. */
 export function ggufTokenizerConfig(g: GgufFile): Record<string, unknown> | null {
   const tokens = g.metadata.get('tokenizer.ggml.tokens');
@@ -746,7 +828,8 @@ export function ggufTokenizerConfig(g: GgufFile): Record<string, unknown> | null
 /**
  * A ModelFiles view of one GGUF file: `model.gguf` is the file itself (each open() opens it afresh; the
  * caller closes what it opened); `config.json`, `tokenizer.json` and `tokenizer_config.json` are built
- * from its metadata (the last two when it has a vocabulary), so code that reads a Hugging Face folder
+ * from its metadata (the last two when it has a vocabulary), and `tokenizer.model` from a ChatGLM2/3
+ * SentencePiece vocabulary, so code that reads a Hugging Face folder
  * reads a GGUF file the same way.
  */
 export function ggufModelFiles(openSource: () => Promise<ByteSource>, location: string): ModelFiles {
@@ -760,6 +843,8 @@ export function ggufModelFiles(openSource: () => Promise<ByteSource>, location: 
         await source.close?.();
       }
     })());
+  let spModel: Promise<Uint8Array | null> | null = null;
+  const sentencePieceModel = () => (spModel ??= gguf().then(ggufSentencePieceModel));
   const virtual = async (name: string): Promise<string | null> => {
     let obj: Record<string, unknown> | null = null;
     if (name === 'config.json') obj = ggufRawConfig(await gguf());
@@ -777,11 +862,17 @@ export function ggufModelFiles(openSource: () => Promise<ByteSource>, location: 
     async exists(name) {
       if (name === GGUF_FILE_NAME) return true;
       if (name === 'config.json' || name === 'tokenizer.json' || name === 'tokenizer_config.json') return (await virtual(name)) !== null;
+      if (name === 'tokenizer.model') return (await sentencePieceModel()) !== null;
       return false;
     },
     readText: text,
     async open(name) {
       if (name === GGUF_FILE_NAME) return openSource();
+      if (name === 'tokenizer.model') {
+        const model = await sentencePieceModel();
+        if (model === null) throw new MissingFileError(`"tokenizer.model" is not available from GGUF file "${location}" (no SentencePiece vocabulary)`);
+        return memoryByteSource(model, `${location}#tokenizer.model`);
+      }
       return memoryByteSource(new TextEncoder().encode(await text(name)), `${location}#${name}`);
     },
   };

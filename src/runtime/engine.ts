@@ -5,6 +5,7 @@ import { GlmError, InvalidArgumentError } from '../errors';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
+import { checkTokenizerFitsModel } from '../tokenizer/types';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
@@ -40,9 +41,9 @@ const REPETITION_WINDOW = 64;
 export function chatFamilyFor(config: GlmConfig, tokenizer: GlmTokenizer): ChatFamily {
   if (config.family === 'chatglm1') return 'chatglm1';
   if (config.family === 'glm' || config.family === 'glm4') return 'glm4';
-  // THUDM v2 code: GLM-4-9B-chat ships tokenizer.json with a chat template; ChatGLM3 has role tokens in
+  // THUDM v2 code: GLM-4-9B-chat ships tokenizer.json (or its original tiktoken tokenizer.model) with a chat template; ChatGLM3 has role tokens in
   // its SentencePiece vocab; ChatGLM2 has neither.
-  if (tokenizer.kind === 'tokenizer.json') return 'glm4';
+  if (tokenizer.kind === 'tokenizer.json' || tokenizer.kind === 'tiktoken') return 'glm4';
   return tokenizer.tokenToId('<|user|>') !== undefined ? 'chatglm3' : 'chatglm2';
 }
 
@@ -173,6 +174,12 @@ export class GlmEngine {
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });
     const { config, rawConfig } = backend.model;
+    try {
+      checkTokenizerFitsModel(tokenizer, config.vocabSize);
+    } catch (err) {
+      backend.dispose();
+      throw err;
+    }
     const contextLength = Math.min(contextCap, config.maxSequenceLength);
     const family = chatFamilyFor(config, tokenizer);
     this.loaded = {

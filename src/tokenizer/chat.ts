@@ -6,8 +6,9 @@
 //   chatglm3  ids built directly as THUDM's ChatGLMTokenizer.build_chat_input does.
 //   chatglm2  "[Round 1]\n\n问：...\n\n答：" text behind [gMASK] sop.
 //   chatglm1  "[Round 0]\n问：...\n答：" text (ChatGLM-6B), whitespace preprocessed, then [gMASK] <sop>.
-import { Template } from '@huggingface/jinja';
+import type { Template } from '@huggingface/jinja';
 import { ChatTemplateError } from './errors';
+import { parseChatTemplate, renderChatTemplate } from './template';
 import { chatglm1Preprocess } from './sentencepiece';
 import type { GlmTokenizer } from './types';
 
@@ -114,8 +115,9 @@ function parseTemplate(source: string): Template {
   let t = templateCache.get(source);
   if (t === undefined) {
     try {
-      t = new Template(source);
+      t = parseChatTemplate(source);
     } catch (err) {
+      if (err instanceof ChatTemplateError) throw err;
       throw new ChatTemplateError(`chat template does not parse: ${(err as Error).message}`, { cause: err });
     }
     // A handful of templates per process at most (one per loaded model); the cap only guards misuse.
@@ -146,7 +148,8 @@ function renderGlm4(messages: readonly ChatMessage[], tokenizer: GlmTokenizer, o
   Object.assign(variables, options.templateVariables);
   let text: string;
   try {
-    text = parseTemplate(source).render(variables);
+    // Under a step, time, output and number budget (./template.ts): templates are code from the model's files.
+    text = renderChatTemplate(parseTemplate(source), variables);
   } catch (err) {
     if (err instanceof ChatTemplateError) throw err;
     throw new ChatTemplateError(`chat template failed to render: ${(err as Error).message}`, { cause: err });

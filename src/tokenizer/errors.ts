@@ -16,3 +16,22 @@ export class UnsupportedTokenizerError extends GlmError {
 export class ChatTemplateError extends GlmError {
   override name = 'ChatTemplateError';
 }
+
+/**
+ * A tokenizer file or chat template goes past a bound this engine sets so that hostile files cannot stall or
+ * exhaust the page (issue #18): a token id or vocabulary too large, a SentencePiece piece too long, a
+ * pre-tokenizer pattern that could backtrack without end, a template that loops too long.
+ */
+export class TokenizerLimitError extends TokenizerError {
+  override name = 'TokenizerLimitError';
+}
+
+/** The tokenizer names token ids the model has no embedding row for (tokenizer and weights do not belong together). */
+export class TokenizerModelMismatchError extends GlmError {
+  override name = 'TokenizerModelMismatchError';
+}
+
+/** A chat template ran past its step, time or output budget (a `range(100000000)`, a runaway loop). */
+export class ChatTemplateLimitError extends ChatTemplateError {
+  override name = 'ChatTemplateLimitError';
+}

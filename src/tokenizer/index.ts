@@ -1,6 +1,6 @@
 // Tokenizers, chat prompt formats and streaming detokenization for every GLM generation.
 export { loadTokenizer, loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type TokenizerFiles } from './tokenizer';
-export { checkTokenIds, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
+export { checkTokenIds, checkTokenizerFitsModel, MAX_TOKEN_ID, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
 export {
   renderChat,
   stopIds,
@@ -18,6 +18,7 @@ export { StreamingDetokenizer } from './stream';
 export {
   SentencePieceProcessor,
   parseSentencePieceModel,
+  serializeSentencePieceModel,
   chatglm1Preprocess,
   chatglm1Postprocess,
   type ChatGlmSentencePieceFlavor,
@@ -25,4 +26,18 @@ export {
   type SentencePieceModelProto,
   type SentencePieceType,
 } from './sentencepiece';
-export { TokenizerError, UnsupportedTokenizerError, ChatTemplateError } from './errors';
+export {
+  TiktokenTokenizer,
+  parseTiktokenRanks,
+  bytePairEncode,
+  GLM4_TIKTOKEN_PATTERN,
+  GLM4_SPECIAL_TOKENS,
+} from './tiktoken';
+export {
+  TokenizerError,
+  UnsupportedTokenizerError,
+  ChatTemplateError,
+  TokenizerLimitError,
+  TokenizerModelMismatchError,
+  ChatTemplateLimitError,
+} from './errors';

@@ -8,8 +8,8 @@
 //   3. the THUDM wrappers around it: ChatGLM-6B's whitespace preprocessing and image-token id offset,
 //      ChatGLM2/3's special tokens appended after the SentencePiece vocabulary.
 import { InvalidArgumentError } from '../errors';
-import { TokenizerError, UnsupportedTokenizerError } from './errors';
-import { checkTokenIds, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
+import { TokenizerError, TokenizerLimitError, UnsupportedTokenizerError } from './errors';
+import { MAX_TOKEN_ID, checkTokenIds, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Protobuf
@@ -230,11 +230,79 @@ function readNormalizerSpec(r: ProtoReader, spec: SentencePieceNormalizerSpec): 
   }
 }
 
+/** Protobuf writer for the fields parseSentencePieceModel reads (a GGUF vocabulary becomes a tokenizer.model this way). */
+class ProtoWriter {
+  private readonly out: number[] = [];
+  varint(v: number): this {
+    let n = v;
+    while (n > 0x7f) {
+      this.out.push((n & 0x7f) | 0x80);
+      n = Math.floor(n / 128);
+    }
+    this.out.push(n);
+    return this;
+  }
+  key(field: number, wire: number): this {
+    return this.varint(field * 8 + wire);
+  }
+  uint(field: number, v: number): this {
+    return this.key(field, WIRE_VARINT).varint(v);
+  }
+  bytes(field: number, b: Uint8Array | readonly number[]): this {
+    this.key(field, WIRE_LENGTH).varint(b.length);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  string(field: number, s: string): this {
+    return this.bytes(field, utf8Encoder.encode(s));
+  }
+  float32(field: number, f: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setFloat32(0, f, true);
+    this.key(field, WIRE_FIXED32);
+    for (const x of b) this.out.push(x);
+    return this;
+  }
+  finish(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+const PIECE_TYPE_IDS: Record<SentencePieceType, number> = { normal: 1, unknown: 2, control: 3, user_defined: 4, unused: 5, byte: 6 };
+const MODEL_TYPE_IDS: Record<SentencePieceModelProto['modelType'], number> = { unigram: 1, bpe: 2, word: 3, char: 4 };
+
+/** sentencepiece_model.proto bytes for a model: the inverse of parseSentencePieceModel. */
+export function serializeSentencePieceModel(model: SentencePieceModelProto): Uint8Array {
+  const w = new ProtoWriter();
+  for (const p of model.pieces) {
+    const piece = new ProtoWriter().string(1, p.piece).float32(2, p.score);
+    if (p.type !== 'normal') piece.uint(3, PIECE_TYPE_IDS[p.type]);
+    w.bytes(1, piece.finish());
+  }
+  const trainer = new ProtoWriter()
+    .uint(3, MODEL_TYPE_IDS[model.modelType])
+    .uint(24, model.treatWhitespaceAsSuffix ? 1 : 0)
+    .uint(35, model.byteFallback ? 1 : 0)
+    .string(44, model.unkSurface);
+  w.bytes(2, trainer.finish());
+  const n = model.normalizer;
+  const normalizer = new ProtoWriter().string(1, n.name);
+  if (n.precompiledCharsmap.length > 0) normalizer.bytes(2, n.precompiledCharsmap);
+  normalizer.uint(3, n.addDummyPrefix ? 1 : 0).uint(4, n.removeExtraWhitespaces ? 1 : 0).uint(5, n.escapeWhitespaces ? 1 : 0);
+  w.bytes(3, normalizer.finish());
+  return w.finish();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // 2. Encoder / decoder
 // ---------------------------------------------------------------------------------------------------------
 
 const SPACE_SYMBOL = '\u2581';
+/**
+ * Longest piece accepted, in UTF-16 units. Trainers cap pieces at 16 characters by default (512 at most);
+ * ChatGLM-6B's longest, `<|blank_80|>`, has 12. Bounds the per-position work of encoding.
+ */
+export const MAX_PIECE_LENGTH = 256;
 const UNK_PENALTY = 10;
 
 /**
@@ -357,11 +425,16 @@ export class SentencePieceProcessor {
   private readonly idOf = new Map<string, number>();
   /** Pieces a merge / Viterbi may produce: normal and user-defined (unused ones are left out). */
   private readonly producible = new Map<string, number>();
-  /** User-defined pieces by first UTF-16 unit, longest first: matched whole before normalizing and splitting. */
-  private readonly userDefined = new Map<string, string[]>();
+  /**
+   * User-defined pieces, matched whole (longest first) before normalizing and splitting: the set, and per first
+   * UTF-16 unit the distinct lengths, longest first, so a position costs one lookup per length, not per piece.
+   */
+  private readonly userDefined = new Set<string>();
+  private readonly userDefinedLengths = new Map<string, number[]>();
   private readonly byteIds = new Int32Array(256).fill(-1);
   private readonly charsmap: PrecompiledCharsmap | undefined;
-  private readonly maxPieceLength: number;
+  /** Longest producible piece per first UTF-16 unit: Viterbi tries no longer substrings from a position. */
+  private readonly maxLengthByFirst = new Map<number, number>();
   private readonly minScore: number;
   private readonly maxScore: number;
 
@@ -371,12 +444,21 @@ export class SentencePieceProcessor {
     }
     this.model = model;
     let unkId = -1;
-    let maxLen = 1;
     let minScore = Infinity;
     let maxScore = -Infinity;
     const pieces = model.pieces;
+    if (pieces.length > MAX_TOKEN_ID + 1) {
+      throw new TokenizerLimitError(`SentencePiece model has ${pieces.length} pieces; this engine accepts at most ${MAX_TOKEN_ID + 1}`);
+    }
     for (let id = 0; id < pieces.length; id++) {
       const p = pieces[id]!;
+      // Encoding looks up every substring up to the longest piece at every position: one 200,000-character
+      // piece would make that quadratic in the piece (issue #18).
+      if (p.piece.length > MAX_PIECE_LENGTH) {
+        throw new TokenizerLimitError(
+          `SentencePiece piece ${id} is ${p.piece.length} characters long; this engine accepts pieces of at most ${MAX_PIECE_LENGTH}`,
+        );
+      }
       if (p.type === 'unknown' || p.type === 'control' || p.type === 'byte') this.idOf.set(p.piece, id);
       if (p.type === 'unknown' && unkId < 0) unkId = id;
       if (p.type === 'byte') {
@@ -390,21 +472,24 @@ export class SentencePieceProcessor {
       if (!this.idOf.has(p.piece)) this.idOf.set(p.piece, id);
       if (p.type === 'unused') continue;
       if (!this.producible.has(p.piece)) this.producible.set(p.piece, id);
-      maxLen = Math.max(maxLen, p.piece.length);
+      if (p.piece.length > 0) {
+        const first = p.piece.charCodeAt(0);
+        this.maxLengthByFirst.set(first, Math.max(this.maxLengthByFirst.get(first) ?? 0, p.piece.length));
+      }
       if (p.type === 'normal') {
         minScore = Math.min(minScore, p.score);
         maxScore = Math.max(maxScore, p.score);
       }
-      if (p.type === 'user_defined' && p.piece.length > 0) {
-        const list = this.userDefined.get(p.piece[0]!) ?? [];
-        list.push(p.piece);
-        this.userDefined.set(p.piece[0]!, list);
+      if (p.type === 'user_defined' && p.piece.length > 0 && !this.userDefined.has(p.piece)) {
+        this.userDefined.add(p.piece);
+        const lengths = this.userDefinedLengths.get(p.piece[0]!) ?? [];
+        if (!lengths.includes(p.piece.length)) lengths.push(p.piece.length);
+        this.userDefinedLengths.set(p.piece[0]!, lengths);
       }
     }
-    for (const list of this.userDefined.values()) list.sort((a, b) => b.length - a.length);
+    for (const lengths of this.userDefinedLengths.values()) lengths.sort((a, b) => b - a);
     if (unkId < 0) throw new TokenizerError('SentencePiece model has no unknown piece (<unk>)');
     this.unkId = unkId;
-    this.maxPieceLength = maxLen;
     this.minScore = Number.isFinite(minScore) ? minScore : 0;
     this.maxScore = Number.isFinite(maxScore) ? maxScore : 0;
     this.charsmap =
@@ -428,9 +513,12 @@ export class SentencePieceProcessor {
   }
 
   private matchUserDefined(text: string, at: number): string | undefined {
-    const list = this.userDefined.get(text[at]!);
-    if (list === undefined) return undefined;
-    for (const piece of list) if (text.startsWith(piece, at)) return piece;
+    const lengths = this.userDefinedLengths.get(text[at]!);
+    if (lengths === undefined) return undefined;
+    for (const length of lengths) {
+      const piece = text.slice(at, at + length);
+      if (piece.length === length && this.userDefined.has(piece)) return piece;
+    }
     return undefined;
   }
 
@@ -581,7 +669,7 @@ export class SentencePieceProcessor {
       const base = bestScore[start]!;
       const charLen = normalized.codePointAt(start)! > 0xffff ? 2 : 1;
       let hasSingleChar = false;
-      const limit = Math.min(n, start + this.maxPieceLength);
+      const limit = Math.min(n, start + (this.maxLengthByFirst.get(normalized.charCodeAt(start)) ?? 0));
       for (let end = start + 1; end <= limit; end++) {
         const id = this.producible.get(normalized.slice(start, end));
         if (id === undefined) continue;
@@ -736,13 +824,6 @@ export function chatglm1Postprocess(text: string): string {
       const count = Number(n);
       return count >= 2 && count <= CHATGLM1_MAX_BLANK ? ' '.repeat(count) : whole;
     });
-}
-
-/** True when the bytes look like a tiktoken rank file ("<base64> <rank>" lines), GLM-4-9B-chat's original tokenizer.model. */
-export function looksLikeTiktokenRanks(bytes: Uint8Array): boolean {
-  const head = utf8Decoder.decode(bytes.subarray(0, 256));
-  const firstLine = head.split('\n', 1)[0] ?? '';
-  return /^[A-Za-z0-9+/]+=* \d+\r?$/.test(firstLine);
 }
 
 /**

@@ -6,6 +6,9 @@
 // emit the new tail otherwise. The context window also keeps decoders that drop a sentence-initial space
 // (SentencePiece's dummy prefix) from dropping it at every chunk. Windows only ever start at boundaries
 // where the text was complete, so the chunks concatenate to exactly decode(allIds).
+//
+// A model's embedding is often padded past its tokenizer (ChatGLM3: 65024 rows, 64798 tokens); a padding id
+// the model samples has no text (THUDM's tokenizer converts it to ""), so it is skipped, not an error.
 import type { DecodeOptions, GlmTokenizer } from './types';
 
 const REPLACEMENT_CHAR = '\ufffd';
@@ -19,19 +22,21 @@ export class StreamingDetokenizer {
   private readonly decodeOptions: DecodeOptions;
 
   constructor(
-    private readonly tokenizer: Pick<GlmTokenizer, 'decode'>,
+    private readonly tokenizer: Pick<GlmTokenizer, 'decode'> & Partial<Pick<GlmTokenizer, 'vocabSize'>>,
     options: DecodeOptions = {},
   ) {
     this.decodeOptions = { ...options };
   }
 
-  /** Every id pushed so far. */
+  /** Every id pushed so far (padding ids past the tokenizer's vocabulary left out). */
   get allIds(): readonly number[] {
     return this.ids;
   }
 
   /** Adds one id; returns the text it completes ('' while a character is still incomplete). */
   push(id: number): string {
+    const vocab = this.tokenizer.vocabSize;
+    if (vocab !== undefined && Number.isInteger(id) && id >= vocab) return '';
     this.ids.push(id);
     const prefixText = this.decodeRange(this.prefixOffset, this.readOffset);
     const newText = this.decodeRange(this.prefixOffset, this.ids.length);

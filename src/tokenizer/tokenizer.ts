@@ -4,12 +4,14 @@
 // runs through @huggingface/tokenizers, which reproduces HF `tokenizers` exactly on GLM-4's pre-tokenizer
 // regex (tests/unit/tokenizer.test.ts checks every fixture case). ChatGLM-6B/2/3 ship only a SentencePiece
 // `ice_text.model` / `tokenizer.model`; those go through the SentencePiece reader in ./sentencepiece.ts.
-// GLM-4-9B-chat's original THUDM repo ships a tiktoken rank file as `tokenizer.model`: that is refused
-// with UnsupportedTokenizerError (its `-hf` sibling and the newer revisions carry a tokenizer.json).
+// GLM-4-9B-chat's original THUDM repo ships a tiktoken rank file as `tokenizer.model` with a
+// tokenizer_config.json naming ChatGLM4Tokenizer: that goes through ./tiktoken.ts.
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InvalidArgumentError } from '../errors';
 import { TokenizerError, UnsupportedTokenizerError } from './errors';
-import { createChatGlmSentencePieceTokenizer, looksLikeTiktokenRanks, type ChatGlmSentencePieceFlavor } from './sentencepiece';
+import { createChatGlmSentencePieceTokenizer, type ChatGlmSentencePieceFlavor } from './sentencepiece';
+import { createGlm4TiktokenTokenizer, isGlm4TiktokenConfig, looksLikeTiktokenRanks } from './tiktoken';
+import { validateTokenizerJson } from './validate';
 import { checkTokenIds, type DecodeOptions, type EncodeOptions, type GlmTokenizer } from './types';
 
 export type { DecodeOptions, EncodeOptions, GlmTokenizer } from './types';
@@ -22,7 +24,10 @@ export interface TokenizerFiles {
   tokenizerConfig?: string | object;
   /** chat_template.jinja, which newer HF repos ship beside tokenizer_config.json; wins over `chat_template` in the config. */
   chatTemplate?: string;
-  /** SentencePiece model bytes (`tokenizer.model` of ChatGLM2/3, `ice_text.model` of ChatGLM-6B), used when there is no tokenizer.json. */
+  /**
+   * `tokenizer.model` / `ice_text.model` bytes, used when there is no tokenizer.json: SentencePiece (ChatGLM-6B/2/3),
+   * or GLM-4's tiktoken rank file (told apart by content; the latter needs a ChatGLM4Tokenizer tokenizer_config.json).
+   */
   sentencepieceModel?: Uint8Array | ArrayBuffer;
   /** Which THUDM tokenizer wraps the SentencePiece model; detected from the model when left out. */
   sentencepieceFlavor?: ChatGlmSentencePieceFlavor;
@@ -48,10 +53,13 @@ export async function loadTokenizer(files: TokenizerFiles): Promise<GlmTokenizer
     const bytes =
       files.sentencepieceModel instanceof Uint8Array ? files.sentencepieceModel : new Uint8Array(files.sentencepieceModel);
     if (looksLikeTiktokenRanks(bytes)) {
-      throw new UnsupportedTokenizerError(
-        'tokenizer.model is a tiktoken rank file (GLM-4-9B-chat, original THUDM layout); this engine needs tokenizer.json ' +
-          'for that model: use the -hf checkpoint or a revision that ships tokenizer.json',
-      );
+      if (!isGlm4TiktokenConfig(config)) {
+        throw new UnsupportedTokenizerError(
+          'tokenizer.model is a tiktoken rank file, which this engine reads for GLM-4 (THUDM\'s ChatGLM4Tokenizer) only: ' +
+            'put the tokenizer_config.json that came with it (tokenizer_class "ChatGLM4Tokenizer") beside it, or use a tokenizer.json',
+        );
+      }
+      return createGlm4TiktokenTokenizer(bytes, config, chatTemplate);
     }
     return createChatGlmSentencePieceTokenizer(bytes, config, files.sentencepieceFlavor);
   }
@@ -130,6 +138,8 @@ class HfJsonTokenizer implements GlmTokenizer {
     if (modelType !== undefined && modelType !== 'BPE' && modelType !== 'Unigram' && modelType !== 'WordPiece') {
       throw new UnsupportedTokenizerError(`tokenizer.json model type ${String(modelType)} is not supported`);
     }
+    // Ids, merges and regexes are checked first: the library trusts them (issue #18).
+    validateTokenizerJson(json);
     try {
       this.inner = new Tokenizer(json, config);
     } catch (err) {

@@ -227,3 +227,48 @@ describe('stop ids', () => {
     expect(stopIds('chatglm1')).toEqual([130005]);
   });
 });
+
+describe('chat templates run under a budget (issue #18): hostile templates fail fast with a named error', () => {
+  const render = (template: string) => () => renderChat('glm4', [{ role: 'user', content: 'hi' }], tok, { chatTemplate: template });
+
+  it('range(100000000) is refused before the list exists', () => {
+    expectThrowsNamed(render('{% for i in range(100000000) %}x{% endfor %}'), 'ChatTemplateLimitError', /the number 100000000/);
+    expectThrowsNamed(render('{% for i in range(200000) %}x{% endfor %}'), 'ChatTemplateLimitError', /range\(\) of 200000 numbers/);
+    expectThrowsNamed(render('{% for i in range(0, 900000, 3) %}x{% endfor %}'), 'ChatTemplateLimitError', /range\(\) of 300000 numbers/);
+  });
+
+  it('nested loops run out of steps, a doubling string runs out of length, huge computed numbers are refused', () => {
+    expectThrowsNamed(
+      render('{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}'),
+      'ChatTemplateLimitError',
+      /steps|longer than/,
+    );
+    expectThrowsNamed(
+      render('{% for i in range(3000) %}{% for j in range(3000) %}{% if j == 0 %}{% endif %}{% endfor %}{% endfor %}'),
+      'ChatTemplateLimitError',
+      /steps|longer than/,
+    );
+    expectThrowsNamed(
+      render("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}"),
+      'ChatTemplateLimitError',
+      /string of more than/,
+    );
+    expectThrowsNamed(render("{{ 'a' | indent(500000000) }}"), 'ChatTemplateLimitError', /the number 500000000/);
+    expectThrowsNamed(render('{{ 100000 * 100000 }}'), 'ChatTemplateLimitError', /the number 10000000000/);
+  });
+
+  it('a recursive macro and raise_exception are ChatTemplateErrors; a normal template still renders with range and namespace', () => {
+    expectThrowsNamed(render('{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}'), 'ChatTemplateError');
+    expectThrowsNamed(render("{{ raise_exception('no tools here') }}"), 'ChatTemplateError', /raised: no tools here/);
+    const ok = renderChat('glm4', conversation, tok, {
+      chatTemplate:
+        '[gMASK]<sop>{% set ns = namespace(n=0) %}{% for i in range(messages|length) %}{% set ns.n = ns.n + 1 %}' +
+        '<|{{ messages[i].role }}|>\n{{ messages[i].content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}{{ "" if ns.n == 3 else "BAD" }}',
+    });
+    expect(ok.text).toBe(renderChat('glm4', conversation, tok).text);
+  });
+
+  it('an over-long template source is refused', () => {
+    expectThrowsNamed(render(`${'x'.repeat((1 << 20) + 1)}`), 'ChatTemplateLimitError', /characters long/);
+  });
+});

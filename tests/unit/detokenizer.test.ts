@@ -97,3 +97,15 @@ describe('StreamingDetokenizer with a decoder that drops the sentence-initial sp
     expect(chunks[2]).toBe(' world');
   });
 });
+
+describe('StreamingDetokenizer and padded vocabularies', () => {
+  it('an id past the tokenizer vocabulary (an embedding padding row) adds no text instead of throwing', () => {
+    const ids = tok.encode('hello 你好', { addSpecialTokens: false });
+    const d = new StreamingDetokenizer(tok);
+    let text = '';
+    for (const id of [...ids.slice(0, 2), tok.vocabSize + 7, ...ids.slice(2)]) text += d.push(id);
+    text += d.flush();
+    expect(text).toBe('hello 你好');
+    expect(d.allIds).toEqual(ids);
+  });
+});

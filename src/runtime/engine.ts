@@ -90,13 +90,20 @@ interface Loaded {
 export const CACHE_SCHEME = 'glm-cache:';
 
 /** Resolves a source string to model files: an http(s)/relative URL in browsers, a folder path under Node. */
-export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void) => Promise<ModelFiles>;
+export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void, options?: EngineLoadOptions) => Promise<ModelFiles>;
 
 /**
  * Browsers: a glm-webgpu package (manifest.json) goes through the IndexedDB shard cache (downloaded once,
  * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
  */
-export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
+export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void, options: EngineLoadOptions = {}): Promise<ModelFiles> {
+  const { parseHubSource } = await import('../loader/hub');
+  const hub = registryEntry(source) ? null : parseHubSource(source, options.hfEndpoint);
+  if (hub) {
+    // Hub repo ids, Hub URLs and .gguf URLs: converted into the cache once (src/loader/hub-load.ts).
+    const { loadHubIntoCache } = await import('../loader/hub-load');
+    return loadHubIntoCache(hub, options, onProgress);
+  }
   const entry = registryEntry(source);
   if (entry) {
     const inBrowser = typeof location !== 'undefined' && typeof process === 'undefined';
@@ -152,7 +159,7 @@ export class GlmEngine {
     if (this.running) throw new GenerationInProgressError('a generation is running: abort it before loading another model');
     this.unload();
     const progress = options.onProgress ?? (() => {});
-    const files = typeof source === 'string' ? await this.resolve(source, progress) : source;
+    const files = typeof source === 'string' ? await this.resolve(source, progress, options) : source;
     const name = typeof source === 'string' ? source : files.location;
     progress({ phase: 'config', done: 0, total: 1, text: `opening ${name}` });
     // Fail fast, naming the folder, when it is not a model at all (before any tokenizer or weights work).

@@ -13,6 +13,7 @@ import type {
 } from '../runtime/api-types';
 import type { EngineWorkerApi } from './engine-worker';
 import { registryEntry } from '../runtime/registry';
+import { isHubRepoId } from '../loader/hub-id';
 
 export interface Engine {
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
@@ -141,7 +142,8 @@ function pageRelative(source: string): string {
   if (typeof location === 'undefined') return source;
   const entry = registryEntry(source);
   if (entry) return new URL(entry.url, location.href).href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source)) return source;
+  // Hub repo ids ("THUDM/glm-edge-1.5b-chat") are not paths (src/loader/hub.ts).
+  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source) || isHubRepoId(source)) return source;
   return new URL(source, location.href).href;
 }
 

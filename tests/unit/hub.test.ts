@@ -1,0 +1,154 @@
+// Hugging Face Hub sources (issue #14) under Node: reference parsing, and the CLI's `--model org/repo`
+// and `--model <.gguf URL>` against a local Hub stand-in (tests/helpers/hub-server.ts): converted into
+// the cache folder once (same ids as the CLI on the same files), then loaded with no request at all,
+// and an interrupted conversion resumed without reading the finished tensors again.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetworkError } from '../../src/formats/http-files';
+import { CHECKPOINT_FILE, type ConversionProgress } from '../../src/loader/convert-cache';
+import { convertHubModel, hubCacheId, isHubRepoId, parseHubSource } from '../../src/loader/hub';
+import { nodeConversionTarget } from '../../src/loader/node-convert-cache';
+import { runCli } from '../helpers/cli';
+import { buildTinyHubModel, HUB_GGUF_FILE, HUB_GGUF_REPO, HUB_REPO, type TinyHubModel } from '../helpers/hub-fixture';
+import { startHubServer, type HubServer } from '../helpers/hub-server';
+
+describe('Hub references', () => {
+  it('repo ids, Hub URLs and .gguf URLs resolve to the files the Hub serves; anything else is not a Hub source', () => {
+    const hf = 'https://huggingface.co';
+    expect(parseHubSource('THUDM/glm-edge-1.5b-chat')).toEqual({ kind: 'folder', baseUrl: `${hf}/THUDM/glm-edge-1.5b-chat/resolve/main/`, repo: 'THUDM/glm-edge-1.5b-chat', revision: 'main', label: 'THUDM/glm-edge-1.5b-chat' });
+    expect(parseHubSource('THUDM/glm-4-9b-chat-hf@refs/pr/3')?.baseUrl).toBe(`${hf}/THUDM/glm-4-9b-chat-hf/resolve/refs%2Fpr%2F3/`);
+    expect(parseHubSource('hf:THUDM/chatglm3-6b', 'http://127.0.0.1:9/')?.baseUrl).toBe('http://127.0.0.1:9/THUDM/chatglm3-6b/resolve/main/');
+    expect(parseHubSource(`${hf}/THUDM/GLM-4-9B-0414`)?.baseUrl).toBe(`${hf}/THUDM/GLM-4-9B-0414/resolve/main/`);
+    expect(parseHubSource(`${hf}/THUDM/GLM-4-9B-0414/tree/v1`)?.baseUrl).toBe(`${hf}/THUDM/GLM-4-9B-0414/resolve/v1/`);
+    expect(parseHubSource(`${hf}/THUDM/glm-edge-1.5b-chat/resolve/main/`)?.kind).toBe('folder');
+    const gguf = parseHubSource(`${hf}/THUDM/glm-edge-1.5b-chat-gguf/blob/main/ggml-model-Q4_0.gguf`)!;
+    expect(gguf).toMatchObject({ kind: 'gguf', baseUrl: `${hf}/THUDM/glm-edge-1.5b-chat-gguf/resolve/main/`, file: 'ggml-model-Q4_0.gguf', repo: 'THUDM/glm-edge-1.5b-chat-gguf' });
+    expect(parseHubSource('https://example.org/models/glm.gguf')).toMatchObject({ kind: 'gguf', baseUrl: 'https://example.org/models/', file: 'glm.gguf', repo: null });
+    // A Hub-layout folder on another host counts when it names a revision (a mirror, a test server).
+    expect(parseHubSource('http://127.0.0.1:5000/org/repo/resolve/main/')?.baseUrl).toBe('http://127.0.0.1:5000/org/repo/resolve/main/');
+    for (const other of ['models/glm-demo/', './org/repo', 'glm-demo', 'https://example.org/pkg/', 'https://example.org/org/repo', '/abs/path', 'a/b/c', 'model.gguf'])
+      expect(parseHubSource(other), other).toBeNull();
+    expect(isHubRepoId('THUDM/chatglm3-6b')).toBe(true);
+    expect(isHubRepoId('test-models/random/')).toBe(false);
+    // Cache ids name repo, revision, file and quant; a non-Hub host is part of the id.
+    expect(hubCacheId(parseHubSource('THUDM/glm-edge-1.5b-chat')!, 'q4')).toBe('hf--THUDM--glm-edge-1.5b-chat--main--q4');
+    expect(hubCacheId(gguf, 'q4')).toBe('hf--THUDM--glm-edge-1.5b-chat-gguf--main--ggml-model-Q4_0.gguf--q4');
+    expect(hubCacheId(parseHubSource('org/repo', 'http://127.0.0.1:5000')!, 'q8')).toBe('hf--127.0.0.1_5000--org--repo--main--q8');
+  });
+});
+
+describe('CLI --model org/repo and .gguf URLs from a Hub', () => {
+  let model: TinyHubModel;
+  let hub: HubServer;
+  let cache: string;
+  const saved = process.env.HF_ENDPOINT;
+  const prompt = 'Hello, who are you?';
+  const N = '10';
+  const generate = (m: string, extra: string[] = []) => runCli(['generate', '--model', m, '--chat', '--prompt', prompt, '--temperature', '0', '--max-new-tokens', N, '--json', '--cache-dir', cache, ...extra]);
+  const fileRequests = (from: number, file: string) => hub.weightRequests(from).filter((r) => r.file === file);
+
+  beforeAll(async () => {
+    model = await buildTinyHubModel();
+    hub = await startHubServer({ [HUB_REPO]: model.files, [HUB_GGUF_REPO]: model.ggufFiles });
+    process.env.HF_ENDPOINT = hub.url;
+    cache = mkdtempSync(join(tmpdir(), 'glm-hub-cache-'));
+  });
+  afterAll(async () => {
+    if (saved === undefined) delete process.env.HF_ENDPOINT;
+    else process.env.HF_ENDPOINT = saved;
+    await hub?.close();
+    if (cache) rmSync(cache, { recursive: true, force: true });
+  });
+
+  it('converts the sharded BF16 repo into the cache once (same answer as the CLI on the same files), then reads only the cache', async () => {
+    const reference = await generate(model.dir, ['--quant', 'q4']);
+    expect(reference.code, reference.stderr).toBe(0);
+    const expected = JSON.parse(reference.stdout);
+    expect(expected.ids.length).toBeGreaterThan(0);
+
+    const first = await generate(HUB_REPO);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).ids).toEqual(expected.ids);
+    expect(JSON.parse(first.stdout).text).toBe(expected.text);
+    expect(first.stderr).toContain(`${HUB_REPO}: converted into`);
+    // Both shards were read through the redirect to the CDN, in range requests.
+    const shardReads = hub.weightRequests();
+    expect(new Set(shardReads.map((r) => r.file))).toEqual(new Set(['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']));
+    expect(shardReads.every((r) => r.status === 206)).toBe(true);
+    expect(readdirSync(join(cache, `hf--127.0.0.1_${new URL(hub.url).port}--tiny-org--glm-tiny-chat--main--q4`))).toContain('manifest.json');
+
+    const before = hub.requests.length;
+    const second = await generate(HUB_REPO);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout).ids).toEqual(expected.ids);
+    expect(second.stderr).toContain('from the cache');
+    expect(hub.requests.length - before).toBe(0);
+  });
+
+  it('an interrupted conversion resumes without reading the finished tensors again', async () => {
+    const source = parseHubSource(HUB_REPO, hub.url)!;
+    const id = hubCacheId(source, 'q8');
+    const target = await nodeConversionTarget(id, cache);
+    const shardSize = 16 * 1024;
+    // The lm_head (the last and largest tensor of shard 2) fails: everything before it is converted.
+    hub.fail((r) => r.file === 'model-00002-of-00002.safetensors' && r.range !== null && r.range[1] - r.range[0] > 300_000, 1);
+    const start = hub.requests.length;
+    await expect(convertHubModel(source, target, { quant: 'q8', shardSize })).rejects.toThrow(NetworkError);
+    const dir = join(cache, id);
+    expect(readdirSync(dir)).toContain(CHECKPOINT_FILE);
+    expect(readdirSync(dir)).not.toContain('manifest.json');
+    const checkpoint = (await target.readCheckpoint())!;
+    expect(checkpoint.shards.length).toBeGreaterThan(2);
+    expect(Object.keys(checkpoint.tensors)).toContain('embedding');
+    expect(Object.keys(checkpoint.tensors)).not.toContain('lmHead');
+    expect(fileRequests(start, 'model-00001-of-00002.safetensors').some((r) => r.range![0] >= model.firstShardDataStart)).toBe(true);
+
+    hub.clearFailures();
+    const mid = hub.requests.length;
+    const events: ConversionProgress[] = [];
+    const resumed = await convertHubModel(source, target, { quant: 'q8', shardSize, onProgress: (p) => events.push(p) });
+    expect(resumed).toMatchObject({ converted: true, resumed: true });
+    expect(events.at(-1)).toMatchObject({ resumed: true, tensorsDone: events.at(-1)!.tensorsTotal });
+    expect(events.at(-1)!.bytesRead).toBeGreaterThan(0);
+    expect(events.at(-1)!.bytesTotal).toBeGreaterThan(0);
+    // The embedding (all of shard 1's data) was finished: only its header is read again.
+    expect(fileRequests(mid, 'model-00001-of-00002.safetensors').filter((r) => r.range![0] >= model.firstShardDataStart)).toEqual([]);
+    const resumedBytes = hub.weightRequests(mid).reduce((s, r) => s + r.bytes, 0);
+    const totalBytes = Object.entries(model.files).filter(([f]) => f.endsWith('.safetensors')).reduce((s, [, b]) => s + (b as Uint8Array).byteLength, 0);
+    expect(resumedBytes).toBeLessThan(totalBytes / 2);
+    expect(readdirSync(dir)).not.toContain(CHECKPOINT_FILE);
+
+    // The resumed package answers like the CLI's own q8 conversion of the same files.
+    const reference = await generate(model.dir, ['--quant', 'q8']);
+    const fromCache = await generate(dir);
+    expect(fromCache.code, fromCache.stderr).toBe(0);
+    expect(JSON.parse(fromCache.stdout).ids).toEqual(JSON.parse(reference.stdout).ids);
+    // And a third call finds it finished.
+    const before = hub.requests.length;
+    expect(await convertHubModel(source, target, { quant: 'q8', shardSize })).toMatchObject({ converted: false });
+    expect(hub.requests.length).toBe(before);
+  });
+
+  it('a .gguf URL is converted into the cache the same way: same ids as the local file, then no request', async () => {
+    const url = `${hub.url}/${HUB_GGUF_REPO}/resolve/main/${HUB_GGUF_FILE}`;
+    const local = await generate(model.ggufPath);
+    expect(local.code, local.stderr).toBe(0);
+    const first = await generate(url);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout).ids).toEqual(JSON.parse(local.stdout).ids);
+    expect(hub.weightRequests().some((r) => r.file === HUB_GGUF_FILE)).toBe(true);
+    const before = hub.requests.length;
+    const again = await generate(url);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).ids).toEqual(JSON.parse(local.stdout).ids);
+    expect(hub.requests.length - before).toBe(0);
+  });
+
+  it('a repo that does not exist fails with a named error', async () => {
+    const r = await generate('tiny-org/no-such-repo');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/MissingFileError/);
+  });
+});

@@ -23,3 +23,7 @@ export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
 export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+// Issue #14: Hugging Face Hub sources converted into the cache, and the catalogue of real GLM models.
+export { MODEL_CATALOGUE, catalogueModel, catalogueSizes, type CatalogueModel, type CatalogueSizes } from './runtime/catalogue';
+export { parseHubSource, isHubRepoId, hubCacheId, convertHubModel, DEFAULT_HF_ENDPOINT, type HubSource, type HubLoadOptions } from './loader/hub';
+export { convertIntoCache, indexedDbTarget, type ConversionTarget, type ConversionProgress, type ConversionCheckpoint } from './loader/convert-cache';

@@ -12,6 +12,8 @@ import { downloadPackage } from '../loader/node-cache';
 import { convertHubModel, DEFAULT_HF_ENDPOINT, hubCacheId, hubModelFiles, parseHubSource, DEFAULT_HUB_QUANT } from '../loader/hub';
 import { nodeConversionTarget } from '../loader/node-convert-cache';
 import type { PackageQuant } from '../formats/package';
+import { catalogueModel } from '../runtime/catalogue';
+import { ModelNeedsConversionError } from '../errors';
 
 export interface ModelSourceOptions {
   cacheDir?: string;
@@ -31,7 +33,11 @@ export function isPackageUrl(spec: string): boolean {
 
 export async function openModelSource(spec: string, options: ModelSourceOptions = {}): Promise<ModelFiles> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  // A Hub reference, unless a local folder of that name exists ("org/repo" could be a relative path).
+  // A catalogue name stands for its Hub repo; a Hub reference, unless a local folder of that name
+  // exists ("org/repo" could be a relative path).
+  const listed = existsSync(spec) ? undefined : catalogueModel(spec);
+  if (listed?.access === 'convert-first') throw new ModelNeedsConversionError(`${listed.title} (${listed.repo}): ${listed.notes}`);
+  if (listed) spec = listed.repo;
   const hub = isPackageUrl(spec) || !existsSync(spec) ? parseHubSource(spec, options.hfEndpoint ?? (process.env.HF_ENDPOINT || DEFAULT_HF_ENDPOINT)) : null;
   if (hub && options.hubDirect) return hubModelFiles(hub);
   if (hub) {

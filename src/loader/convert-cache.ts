@@ -58,6 +58,8 @@ export interface ConversionTarget {
   sink: PackageSink;
   /** Free space, when the target can tell (checked before converting). */
   availableBytes?(): Promise<number | null>;
+  /** Closes files left open by a conversion that failed midway (the shard being written). */
+  release?(): Promise<void>;
 }
 
 export interface ConversionProgress {
@@ -184,17 +186,22 @@ export async function convertIntoCache(files: ModelFiles, target: ConversionTarg
     (n) => (read += n),
     (name, size) => sizes.set(name, size),
   );
-  const manifest = await convertModel(counted, target.sink, {
-    quant: options.quant,
-    shardSize,
-    ...(checkpoint ? { resumeFrom: checkpoint } : {}),
-    createdBy: 'glm-webgpu (converted into the cache)',
-    onCheckpoint: (c) => target.writeCheckpoint({ ...c, kind: 'glm-webgpu-conversion', source, quant: options.quant, bytesRead: startBytes + read }),
-    onProgress: (p) => {
-      lastEvent = { tensorsDone: p.tensorsDone, tensorsTotal: p.tensorsTotal, path: p.path, shardsWritten: p.shards, bytesWritten: p.bytesWritten };
-      emit();
-    },
-  });
+  let manifest: PackageManifest;
+  try {
+    manifest = await convertModel(counted, target.sink, {
+      quant: options.quant,
+      shardSize,
+      ...(checkpoint ? { resumeFrom: checkpoint } : {}),
+      createdBy: 'glm-webgpu (converted into the cache)',
+      onCheckpoint: (c) => target.writeCheckpoint({ ...c, kind: 'glm-webgpu-conversion', source, quant: options.quant, bytesRead: startBytes + read }),
+      onProgress: (p) => {
+        lastEvent = { tensorsDone: p.tensorsDone, tensorsTotal: p.tensorsTotal, path: p.path, shardsWritten: p.shards, bytesWritten: p.bytesWritten };
+        emit();
+      },
+    });
+  } finally {
+    await target.release?.();
+  }
   const finished = await target.finished();
   if (!finished) throw new InvalidArgumentError(`conversion into ${target.location} finished but the target does not list the package`);
   return { files: finished, converted: true, resumed: checkpoint !== null, bytesRead: read, manifest };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { ModelFiles } from '../formats/byte-source';
 import { nodeModelFiles } from '../formats/node-files';
 import { nodePackageSink } from '../formats/node-package-sink';
-import { MANIFEST_FILE, type PackageSink } from '../formats/package';
+import { MANIFEST_FILE, type PackageSink, type ShardSink } from '../formats/package';
 import { CHECKPOINT_FILE, type ConversionCheckpoint, type ConversionTarget } from './convert-cache';
 import { defaultCacheDir } from './node-cache';
 
@@ -23,10 +23,18 @@ export async function nodeConversionTarget(id: string, cacheDir = defaultCacheDi
   const checkpointPath = path.join(dir, CHECKPOINT_FILE);
   await mkdir(dir, { recursive: true });
   let sink: PackageSink | null = null;
+  const open = new Set<ShardSink>();
   // The folder sink refuses a folder that already holds a package: create it only when converting.
   const lazySink: PackageSink = {
     location: dir,
-    createFile: async (name) => (sink ??= await nodePackageSink(dir)).createFile(name),
+    async createFile(name) {
+      const file = await (sink ??= await nodePackageSink(dir)).createFile(name);
+      open.add(file);
+      return {
+        write: (bytes) => file.write(bytes),
+        close: () => (open.delete(file), file.close()),
+      };
+    },
     async writeManifest(text) {
       sink ??= await nodePackageSink(dir);
       await sink.writeManifest(text);
@@ -59,6 +67,11 @@ export async function nodeConversionTarget(id: string, cacheDir = defaultCacheDi
       for (const name of names) {
         if (!keep.includes(name) && name !== MANIFEST_FILE) await unlink(path.join(dir, name)).catch(() => {});
       }
+    },
+    async release() {
+      // The shard a failed conversion was writing: closed here, deleted by the next clear().
+      for (const file of open) await file.close().catch(() => {});
+      open.clear();
     },
     async availableBytes() {
       const fs = await statfs(path.resolve(cacheDir)).catch(() => null);

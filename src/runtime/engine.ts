@@ -1,13 +1,14 @@
 // The in-thread engine: load a model, keep one chat session (KV cache) and answer OpenAI-shaped chat
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
-import { GlmError, InvalidArgumentError } from '../errors';
+import { GlmError, InvalidArgumentError, ModelNeedsConversionError } from '../errors';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
+import { catalogueModel } from './catalogue';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -97,6 +98,10 @@ export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => vo
  * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
  */
 export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void, options: EngineLoadOptions = {}): Promise<ModelFiles> {
+  // A catalogue name ("glm-edge-1.5b-chat") stands for its Hub repo.
+  const listed = registryEntry(source) ? undefined : catalogueModel(source);
+  if (listed?.access === 'convert-first') throw new ModelNeedsConversionError(`${listed.title} (${listed.repo}): ${listed.notes}`);
+  if (listed) source = listed.repo;
   const { parseHubSource } = await import('../loader/hub');
   const hub = registryEntry(source) ? null : parseHubSource(source, options.hfEndpoint);
   if (hub) {

@@ -10,6 +10,9 @@ import { NetworkError } from '../../src/formats/http-files';
 import { CHECKPOINT_FILE, type ConversionProgress } from '../../src/loader/convert-cache';
 import { convertHubModel, hubCacheId, isHubRepoId, parseHubSource } from '../../src/loader/hub';
 import { nodeConversionTarget } from '../../src/loader/node-convert-cache';
+import { ModelNeedsConversionError } from '../../src/errors';
+import { GlmEngine } from '../../src/runtime/engine';
+import { catalogueModel, catalogueSizes, MODEL_CATALOGUE } from '../../src/runtime/catalogue';
 import { runCli } from '../helpers/cli';
 import { buildTinyHubModel, HUB_GGUF_FILE, HUB_GGUF_REPO, HUB_REPO, type TinyHubModel } from '../helpers/hub-fixture';
 import { startHubServer, type HubServer } from '../helpers/hub-server';
@@ -150,5 +153,61 @@ describe('CLI --model org/repo and .gguf URLs from a Hub', () => {
     const r = await generate('tiny-org/no-such-repo');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/MissingFileError/);
+  });
+});
+
+describe('the model catalogue', () => {
+  it('names every GLM model of issue #14 with its repo, files, license and sizes from its shapes', () => {
+    expect(MODEL_CATALOGUE.map((m) => m.repo)).toEqual([
+      'THUDM/glm-edge-1.5b-chat',
+      'THUDM/glm-edge-4b-chat',
+      'THUDM/chatglm3-6b',
+      'THUDM/chatglm-6b-int4',
+      'THUDM/glm-4-9b-chat',
+      'THUDM/glm-4-9b-chat-hf',
+      'THUDM/GLM-4-9B-0414',
+    ]);
+    for (const m of MODEL_CATALOGUE) {
+      expect(m.files, m.name).toContain('config.json');
+      expect(m.license.length, m.name).toBeGreaterThan(2);
+      const sizes = catalogueSizes(m);
+      if (!m.config) {
+        expect(sizes.downloadBytes).toBeNull();
+        continue;
+      }
+      // The BF16 download is about 2 bytes a parameter (the stated count), the q4 package about a quarter of it.
+      const params = m.paramsB * 1e9;
+      if (m.name !== 'chatglm-6b-int4') expect(Math.abs(sizes.downloadBytes! / (2 * params) - 1), m.name).toBeLessThan(0.06);
+      expect(sizes.packageBytes! / params, m.name).toBeGreaterThan(0.5);
+      expect(sizes.packageBytes! / params, m.name).toBeLessThan(0.75);
+    }
+    expect(catalogueModel('glm-edge-1.5b-chat')?.repo).toBe('THUDM/glm-edge-1.5b-chat');
+    expect(catalogueModel('thudm/glm-4-9b-0414')?.name).toBe('glm-4-9b-0414');
+    expect(catalogueModel('nope')).toBeUndefined();
+  });
+
+  it('engine.load(catalogue name) loads its Hub repo; a model the browser cannot read says how to convert it', async () => {
+    const model = await buildTinyHubModel();
+    const hub = await startHubServer({ 'THUDM/glm-4-9b-chat-hf': model.files });
+    const cacheDir = mkdtempSync(join(tmpdir(), 'glm-hub-engine-'));
+    const saved = process.env.GLM_WEBGPU_CACHE_DIR;
+    process.env.GLM_WEBGPU_CACHE_DIR = cacheDir;
+    const engine = new GlmEngine();
+    try {
+      const info = await engine.load('glm-4-9b-chat-hf', { backend: 'cpu', hfEndpoint: hub.url });
+      expect(info.vocabSize).toBeGreaterThan(3000);
+      expect(hub.weightRequests().length).toBeGreaterThan(0);
+      expect(readdirSync(cacheDir)[0]).toMatch(/--THUDM--glm-4-9b-chat-hf--main--q4$/);
+      const reply = await engine.generate({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3 });
+      expect(reply.usage.completion_tokens).toBeGreaterThan(0);
+      await expect(engine.load('chatglm-6b-int4', { backend: 'cpu' })).rejects.toThrow(ModelNeedsConversionError);
+      await expect(engine.load('chatglm-6b-int4', { backend: 'cpu' })).rejects.toThrow(/pytorch_model\.bin.*safetensors/);
+    } finally {
+      engine.unload();
+      if (saved === undefined) delete process.env.GLM_WEBGPU_CACHE_DIR;
+      else process.env.GLM_WEBGPU_CACHE_DIR = saved;
+      await hub.close();
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   });
 });

@@ -147,6 +147,13 @@ export function catalogueSizes(model: CatalogueModel, quant: WeightQuant = 'q4')
   // tensorSizes counts float32 (4 bytes a value); the Hub's checkpoints are BF16 (THUDM's int4 one: its own packing).
   let weights = float.totalBytes / 2;
   if (float.lmHeadTied) weights += float.embedding.bytes / 2; // a tied head stored anyway (GLM-Edge-1.5B)
-  if (config.storedQuantBits === 4) weights = tensorSizes(config, 'q4').totalBytes;
+  if (config.storedQuantBits === 4) {
+    // THUDM's int4 checkpoint: layer matrices as 4-bit codes (half a byte a weight, plus an f16 scale per
+    // row), the embedding, the head and every vector in FP16.
+    const matrices = float.layers.flatMap((l) => l.tensors).filter((t) => t.shape.length === 2 && t.rows > 1);
+    const matrixFloatBytes = matrices.reduce((s, t) => s + t.bytes, 0);
+    weights = (float.totalBytes - matrixFloatBytes) / 2 + matrixFloatBytes / 8 + matrices.reduce((s, t) => s + 2 * t.rows, 0);
+    if (float.lmHeadTied) weights += float.embedding.bytes / 2;
+  }
   return { downloadBytes: Math.round(weights + SMALL_FILES_BYTES), packageBytes: tensorSizes(config, quant).totalBytes, config };
 }

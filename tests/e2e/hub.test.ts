@@ -188,4 +188,37 @@ describe('e2e: Hub repos and GGUF URLs converted into the browser cache', () => 
     expect(hub.requests.slice(before)).toEqual([]);
     await screenshot(page, 'hub-5-gguf');
   });
+
+  it('the chat page lists the catalogue with sizes and a verdict before any download, and chats with a Hub-layout URL', async () => {
+    const chat = await context.newPage();
+    const chatLogs = watchConsole(chat);
+    await chat.goto(`${server.url}/index.html`);
+    await chat.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    const options = await chat.locator('#model-select optgroup[label^="GLM models from the Hugging Face Hub"] option').allTextContents();
+    expect(options).toHaveLength(7);
+    expect(options.join('\n')).toMatch(/GLM-Edge-1\.5B-Chat · 3\.\d+ GiB/);
+    expect(options.join('\n')).toMatch(/ChatGLM-6B-INT4 · .*\(convert first\)/);
+    const before = hub.requests.length;
+    await chat.locator('#model-select').selectOption('hub:glm-edge-1.5b-chat');
+    await expect.poll(() => chat.locator('#verdict-headline').textContent()).toMatch(/^(Fits on the GPU|Fits with \d+ of 28 layers( and lm_head)? on the CPU|Runs on the CPU only)/);
+    expect(await chat.locator('#verdict-details').textContent()).toMatch(/download 3\.\d+ GiB once, converted to INT4 in this browser.*THUDM\/glm-edge-1\.5b-chat · license: glm-4/);
+    await screenshot(chat, 'hub-6-chat-catalogue');
+
+    // Any Hub-layout URL typed by the user: sized from its config.json, then converted and chatted with.
+    await chat.locator('#model-select').selectOption('custom');
+    await chat.locator('#model-url').fill(`${hub.url}/${HUB_REPO}/resolve/main/`);
+    await chat.locator('#model-url').dispatchEvent('change');
+    await expect.poll(() => chat.locator('#verdict-details').textContent()).toMatch(/converted already: loads from this browser’s cache|Hugging Face Hub: download once/);
+    expect(hub.weightRequests(before)).toEqual([]);
+    await chat.locator('#backend').selectOption('cpu');
+    await chat.locator('#load').click();
+    await chat.waitForSelector('body[data-model-state="ready"], #error:not([hidden])', { timeout: 120_000 });
+    expect(await chat.locator('#error:not([hidden])').count(), `${await chat.locator('#error-text').textContent()}\n${chatLogs.join('\n')}`).toBe(0);
+    await chat.locator('#prompt').fill('Hello');
+    await chat.locator('#prompt').press('Enter');
+    const reply = chat.locator('.message.assistant').first();
+    await expect.poll(() => reply.getAttribute('data-done'), { timeout: 120_000 }).toBe('true');
+    await screenshot(chat, 'hub-7-chat-loaded');
+    await chat.close();
+  });
 });

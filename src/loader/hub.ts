@@ -13,7 +13,9 @@
 import { InvalidArgumentError } from '../errors';
 import type { ModelFiles } from '../formats/byte-source';
 import { ggufModelFiles } from '../formats/gguf';
-import { httpModelFiles } from '../formats/http-files';
+import { httpModelFiles, NetworkError } from '../formats/http-files';
+import { TruncatedFileError } from '../formats/byte-source';
+import { defaultSleep } from './fetch';
 import type { PackageQuant } from '../formats/package';
 import { normalizeConfig } from '../model/config';
 import { tensorSizes } from '../planner/sizes';
@@ -98,9 +100,48 @@ export function parseHubSource(source: string, endpoint = DEFAULT_HF_ENDPOINT): 
   return folder(parts.repo, parts.revision ?? DEFAULT_REVISION, url.origin);
 }
 
-/** The Hub source as model files: a folder read with range requests, or one GGUF file. */
-export function hubModelFiles(source: HubSource): ModelFiles {
-  const http = httpModelFiles(source.baseUrl);
+export interface HubRetryOptions {
+  /** Extra attempts of a failed range read (default 4). */
+  retries?: number;
+  /** First backoff delay in ms, doubled per attempt (default 500). */
+  backoffMs?: number;
+}
+
+/**
+ * Range reads retried with backoff: a conversion reads gigabytes in hundreds of requests, and one
+ * dropped connection or 5xx should cost a retry, not the conversion (which would resume, but later).
+ */
+function retryingReads(files: ModelFiles, options: HubRetryOptions): ModelFiles {
+  const retries = options.retries ?? 4;
+  const backoffMs = options.backoffMs ?? 500;
+  return {
+    ...files,
+    location: files.location,
+    async open(name) {
+      const source = await files.open(name);
+      return {
+        ...source,
+        name: source.name,
+        size: source.size,
+        async read(offset, length) {
+          for (let attempt = 0; ; attempt++) {
+            try {
+              return await source.read(offset, length);
+            } catch (err) {
+              const transient = err instanceof NetworkError || err instanceof TruncatedFileError;
+              if (!transient || attempt >= retries) throw err;
+              await defaultSleep(backoffMs * 2 ** attempt * (0.5 + Math.random() / 2));
+            }
+          }
+        },
+      };
+    },
+  };
+}
+
+/** The Hub source as model files: a folder read with range requests (retried), or one GGUF file. */
+export function hubModelFiles(source: HubSource, retry: HubRetryOptions = {}): ModelFiles {
+  const http = retryingReads(httpModelFiles(source.baseUrl), retry);
   if (source.kind === 'folder') return http;
   return ggufModelFiles(() => http.open(source.file!), `${source.baseUrl}${source.file}`);
 }
@@ -125,7 +166,7 @@ export function hubCacheId(source: HubSource, quant: PackageQuant): string {
 /** The quant a Hub model is stored in when none is asked for: INT4 (already quantized GGUF tensors stay as they are). */
 export const DEFAULT_HUB_QUANT: PackageQuant = 'q4';
 
-export interface HubLoadOptions {
+export interface HubLoadOptions extends HubRetryOptions {
   quant?: PackageQuant;
   shardSize?: number;
   onProgress?(p: ConversionProgress): void;
@@ -137,7 +178,7 @@ export interface HubLoadOptions {
  */
 export async function convertHubModel(source: HubSource, target: ConversionTarget, options: HubLoadOptions = {}): Promise<ConvertIntoCacheResult> {
   const quant = options.quant ?? DEFAULT_HUB_QUANT;
-  const files = hubModelFiles(source);
+  const files = hubModelFiles(source, options);
   const finished = await target.finished();
   if (finished) return { files: finished, converted: false, resumed: false, bytesRead: 0 };
   // The package size from the config, so a model that cannot fit fails before any weight is fetched.

@@ -96,9 +96,12 @@ describe('CLI --model org/repo and .gguf URLs from a Hub', () => {
     const target = await nodeConversionTarget(id, cache);
     const shardSize = 16 * 1024;
     // The lm_head (the last and largest tensor of shard 2) fails: everything before it is converted.
-    hub.fail((r) => r.file === 'model-00002-of-00002.safetensors' && r.range !== null && r.range[1] - r.range[0] > 300_000, 1);
+    const isLmHead = (r: { file: string; range: [number, number] | null }) => r.file === 'model-00002-of-00002.safetensors' && r.range !== null && r.range[1] - r.range[0] > 300_000;
+    hub.fail(isLmHead);
     const start = hub.requests.length;
-    await expect(convertHubModel(source, target, { quant: 'q8', shardSize })).rejects.toThrow(NetworkError);
+    await expect(convertHubModel(source, target, { quant: 'q8', shardSize, retries: 2, backoffMs: 5 })).rejects.toThrow(NetworkError);
+    // The failing range read was tried three times (two retries) before the conversion gave up.
+    expect(hub.requests.slice(start).filter((r) => r.server === 'cdn' && r.status === 500 && isLmHead(r))).toHaveLength(3);
     const dir = join(cache, id);
     expect(readdirSync(dir)).toContain(CHECKPOINT_FILE);
     expect(readdirSync(dir)).not.toContain('manifest.json');
@@ -132,6 +135,17 @@ describe('CLI --model org/repo and .gguf URLs from a Hub', () => {
     const before = hub.requests.length;
     expect(await convertHubModel(source, target, { quant: 'q8', shardSize })).toMatchObject({ converted: false });
     expect(hub.requests.length).toBe(before);
+  });
+
+  it('a range read that fails once is retried: the conversion goes on', async () => {
+    const source = parseHubSource(HUB_REPO, hub.url)!;
+    const target = await nodeConversionTarget(hubCacheId(source, 'none'), cache);
+    hub.fail((r) => r.file === 'model-00001-of-00002.safetensors' && r.range !== null && r.range[0] >= model.firstShardDataStart, 1, 503);
+    const start = hub.requests.length;
+    const result = await convertHubModel(source, target, { quant: 'none', backoffMs: 5 });
+    expect(result).toMatchObject({ converted: true, resumed: false });
+    expect(hub.requests.slice(start).filter((r) => r.status === 503)).toHaveLength(1);
+    expect(result.manifest!.tensors.embedding!.dtype).toBe('f32');
   });
 
   it('a .gguf URL is converted into the cache the same way: same ids as the local file, then no request', async () => {

@@ -39,7 +39,9 @@ export async function loadHubIntoCache(hub: HubSource, options: EngineLoadOption
     phase: 'download',
     done: 1,
     total: 1,
-    text: result.converted ? `${hub.label}: converted into the cache (${formatBytes(result.bytesRead)} downloaded)` : `${hub.label}: from the cache`,
+    text: result.converted
+      ? `${hub.label}: converted into the cache (${formatBytes(result.bytesRead)} downloaded${result.resumed ? ' after resuming an interrupted conversion' : ''})`
+      : `${hub.label}: from the cache`,
   });
   return result.files;
 }

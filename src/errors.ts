@@ -45,3 +45,10 @@ export function isGlmError(err: unknown, name?: string): err is Error {
   if (!(err instanceof Error)) return false;
   return name === undefined ? err.name.endsWith('Error') : err.name === name;
 }
+
+// ---- issue #14 (Hub models, model catalogue) ----
+
+/** A catalogue model whose repo ships weights the browser cannot read (PyTorch pickles): the message says how to convert it once. */
+export class ModelNeedsConversionError extends GlmError {
+  override name = 'ModelNeedsConversionError';
+}

@@ -19,7 +19,7 @@ export interface EngineCliOptions {
 }
 
 export async function cliEngine(opts: EngineCliOptions): Promise<GlmEngine> {
-  const engine = new GlmEngine((source) => openModelSource(source, { cacheDir: opts.cacheDir }));
+  const engine = new GlmEngine((source) => openModelSource(source, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }));
   await engine.load(opts.model, { backend: opts.backend, quant: opts.quant, ...(opts.gpuBudget !== undefined ? { gpuBudget: opts.gpuBudget } : {}) });
   return engine;
 }

@@ -49,7 +49,7 @@ export function registerConvertCommand(program: Command): void {
     .action(async (opts: ConvertCliOptions) => {
       const t0 = performance.now();
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, log });
+      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, log, hubDirect: true });
       const sink = await nodePackageSink(opts.out, { force: opts.force });
       let lastPct = -1;
       const manifest = await convertModel(files, sink, {

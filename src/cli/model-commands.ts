@@ -21,7 +21,7 @@ interface CommonOptions {
 }
 
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
-  const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL';
+  const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, a package URL, or a Hugging Face repo id / Hub URL / .gguf URL (converted into the cache once; HF_ENDPOINT picks a mirror)';
   return cmd
     // logits needs an explicit model; generate falls back to the embedded demo model.
     [idsRequired ? 'requiredOption' : 'option']('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]))
@@ -30,7 +30,7 @@ function addCommonOptions(cmd: Command, idsRequired = true): Command {
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)
     .option('--cpu-budget <bytes>', 'memory for CPU-placed layers (default 8GiB)', parseBytesOption)
     .option('--quant <none|q4|q8>', 'quantize the matrices before running (none: run weights as stored)', parseChoice(['none', 'q4', 'q8'] as const), 'none')
-    .option('--cache-dir <dir>', 'download cache for package URLs (default ~/.cache/glm-webgpu)');
+    .option('--cache-dir <dir>', 'cache for package URLs and Hub models (default ~/.cache/glm-webgpu)');
 }
 
 function checkIds(ids: number[], vocab: number): void {
@@ -41,7 +41,7 @@ function checkIds(ids: number[], vocab: number): void {
 export function registerModelCommands(program: Command): void {
   addCommonOptions(program.command('logits').description('print the logits at every input position as JSON {"logits": [[...], ...]}')).action(
     async (opts: CommonOptions) => {
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);
@@ -72,7 +72,7 @@ export function registerModelCommands(program: Command): void {
       if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
       if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
+      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);

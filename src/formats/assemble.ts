@@ -49,6 +49,10 @@ export async function assembleWeights<W>(
   const root: Record<string, unknown> = {};
   let done = 0;
   for (const r of model) {
+    if (options.skip?.(r.path)) {
+      options.onProgress?.(++done, model.length, r.path);
+      continue;
+    }
     const host = await read(r.path, r.shape);
     setPath(root, r.path, await convert(host, r.path));
     options.onProgress?.(++done, model.length, r.path);

@@ -6,7 +6,7 @@
 import type { ModelFiles } from './byte-source';
 import { loadModelFolder } from '../model/load';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
-import { EXTRA_FILES, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink } from './package';
+import { EXTRA_FILES, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink, type WriterCheckpoint } from './package';
 
 export interface ConvertProgress {
   tensorsDone: number;
@@ -22,6 +22,10 @@ export interface ConvertOptions {
   shardSize?: number;
   onProgress?(p: ConvertProgress): void;
   createdBy?: string;
+  /** Continue an interrupted conversion: its tensors are not read from `files` again (src/loader/convert-cache.ts). */
+  resumeFrom?: WriterCheckpoint;
+  /** After each closed shard: what resumeFrom needs to continue from there. */
+  onCheckpoint?(checkpoint: WriterCheckpoint): void | Promise<void>;
 }
 
 /** Copies the tokenizer and generation files the source has; returns their entries for the manifest. */
@@ -44,8 +48,13 @@ async function copyExtraFiles(files: ModelFiles, sink: PackageSink): Promise<Pac
 }
 
 export async function convertModel(files: ModelFiles, sink: PackageSink, options: ConvertOptions): Promise<PackageManifest> {
-  const writer = new PackageWriter(sink, { shardSize: options.shardSize });
+  const writer = new PackageWriter(sink, {
+    shardSize: options.shardSize,
+    ...(options.resumeFrom ? { resumeFrom: options.resumeFrom } : {}),
+    ...(options.onCheckpoint ? { onShardClosed: options.onCheckpoint } : {}),
+  });
   const model = await loadModelFolder<null>(files, {
+    skip: (path) => writer.has(path),
     convert: async (w, path) => {
       await writer.addTensor(path, quantizeWeight(w, options.quant));
       return null;

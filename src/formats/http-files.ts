@@ -48,7 +48,8 @@ export function httpModelFiles(baseUrl: string): ModelFiles {
         async read(offset, length) {
           checkReadRange(url, size, offset, length);
           if (length === 0) return new Uint8Array(0);
-          const res = await fetchOk(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` } }, name);
+          // no-store: the bytes go to our own cache (converted); a second copy in the HTTP cache would double the disk used.
+          const res = await fetchOk(url, { headers: { Range: `bytes=${offset}-${offset + length - 1}` }, cache: 'no-store' }, name);
           if (!res.ok) throw new NetworkError(`range read of ${url} answered ${res.status} ${res.statusText}`);
           const body = new Uint8Array(await res.arrayBuffer());
           // A server that ignores Range sends the whole file (200): take the slice rather than fail.

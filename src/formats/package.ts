@@ -273,6 +273,24 @@ function partsOf(w: HostWeight): [PartName, Uint8Array][] {
 
 export interface PackageWriterOptions {
   shardSize?: number;
+  /**
+   * Called after each shard is closed (its sink's close() returned), with what a later conversion
+   * needs to continue from here (see WriterCheckpoint). Awaited before writing goes on.
+   */
+  onShardClosed?(checkpoint: WriterCheckpoint): void | Promise<void>;
+  /** Continue after the closed shards of an interrupted conversion (the same source, quant and shard size). */
+  resumeFrom?: WriterCheckpoint;
+}
+
+/**
+ * A conversion's progress at a shard boundary: the closed shards and the tensors whose parts all lie in
+ * them. A writer resumed from it opens the next shard and takes the tensors that follow. A tensor that
+ * had begun in the last closed shard is written again in full (its first bytes stay unused in that shard).
+ */
+export interface WriterCheckpoint {
+  shardSize: number;
+  shards: PackageFile[];
+  tensors: Record<string, PackageTensor>;
 }
 
 /**
@@ -286,16 +304,39 @@ export class PackageWriter {
   private current: ShardSink | null = null;
   private offset = 0;
   private readonly zeros = new Uint8Array(PART_ALIGNMENT);
+  /** Tensor path -> the last shard its bytes went to (for checkpoints). */
+  private readonly lastShardOf = new Map<string, number>();
 
   constructor(
     private readonly sink: PackageSink,
-    options: PackageWriterOptions = {},
+    private readonly options: PackageWriterOptions = {},
   ) {
     const size = options.shardSize ?? DEFAULT_SHARD_SIZE;
     if (!Number.isSafeInteger(size) || size < MIN_SHARD_SIZE || size % PART_ALIGNMENT !== 0) {
       throw new InvalidArgumentError(`shard size must be an integer of at least ${MIN_SHARD_SIZE} bytes and a multiple of ${PART_ALIGNMENT}, got ${size}`);
     }
     this.shardSize = size;
+    const resume = options.resumeFrom;
+    if (resume) {
+      if (resume.shardSize !== size) throw new InvalidArgumentError(`package writer: cannot resume a conversion of shard size ${resume.shardSize} with shard size ${size}`);
+      this.shards.push(...resume.shards.map((f) => ({ ...f })));
+      for (const [path, t] of Object.entries(resume.tensors)) {
+        this.tensors[path] = structuredClone(t);
+        this.lastShardOf.set(path, this.shards.length - 1);
+      }
+    }
+  }
+
+  /** The tensors already in the package (a resumed conversion skips reading them again). */
+  has(path: string): boolean {
+    return Object.hasOwn(this.tensors, path);
+  }
+
+  /** Closed shards and the tensors complete within them. */
+  checkpoint(): WriterCheckpoint {
+    const tensors: Record<string, PackageTensor> = {};
+    for (const [path, t] of Object.entries(this.tensors)) if ((this.lastShardOf.get(path) ?? Infinity) < this.shards.length) tensors[path] = structuredClone(t);
+    return { shardSize: this.shardSize, shards: this.shards.map((f) => ({ ...f })), tensors };
   }
 
   get shardCount(): number {
@@ -317,6 +358,7 @@ export class PackageWriter {
     if (bytes !== this.offset) throw new GlmError(`package writer: ${shardFileName(this.shards.length)} has ${bytes} bytes, expected ${this.offset}`);
     this.shards.push({ file: shardFileName(this.shards.length), bytes, sha256 });
     this.current = null;
+    await this.options.onShardClosed?.(this.checkpoint());
   }
 
   private async writePart(data: Uint8Array): Promise<PartRef> {
@@ -353,6 +395,7 @@ export class PackageWriter {
     };
     for (const [name, bytes] of partsOf(weight)) entry.parts[name] = await this.writePart(bytes);
     this.tensors[path] = entry;
+    this.lastShardOf.set(path, this.shards.length);
   }
 
   /** Closes the last shard and writes manifest.json; returns the manifest. */

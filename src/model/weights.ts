@@ -228,6 +228,11 @@ export interface LoadWeightsOptions<W> {
   /** Turns each host tensor into the backend's handle (upload, quantize...). Default: keep it. */
   convert?: (weight: HostWeight, path: string) => W | Promise<W>;
   onProgress?: (done: number, total: number, path: string) => void;
+  /**
+   * Tensors for which this returns true are neither read nor converted (their slot stays undefined):
+   * a resumed conversion already has them and must not fetch their bytes again.
+   */
+  skip?: (path: string) => boolean;
 }
 
 /**
@@ -240,6 +245,10 @@ export async function loadWeights<W = HostWeight>(config: GlmConfig, index: Tens
   const root: Record<string, unknown> = {};
   let done = 0;
   for (const r of model) {
+    if (options.skip?.(r.path)) {
+      options.onProgress?.(++done, model.length, r.path);
+      continue;
+    }
     const host = r.storedQuant && r.shape.length === 2 ? await buildStoredQuant(index, r, config) : await buildDense(index, r, config);
     setPath(root, r.path, await convert(host, r.path));
     options.onProgress?.(++done, model.length, r.path);

@@ -61,6 +61,8 @@ export interface LoadProgress {
   /** Download phase only: bytes per second and seconds left (null when unknown). */
   rate?: number;
   etaSeconds?: number | null;
+  /** While a Hub model or GGUF URL is converted into the cache (issue #14): tensors and shards so far. */
+  conversion?: { tensorsDone: number; tensorsTotal: number; shardsWritten: number; bytesWritten: number; resumed: boolean };
 }
 
 export interface EngineLoadOptions {
@@ -74,6 +76,13 @@ export interface EngineLoadOptions {
   /** Use the package's knowledge base (knowledge.json) when it has one: retrieval before the chat template (default true). */
   knowledge?: boolean;
   onProgress?: (p: LoadProgress) => void;
+  /**
+   * Hugging Face Hub sources ("org/repo", Hub URLs, .gguf URLs) are converted into the cache once; this
+   * is the Hub's base URL (default https://huggingface.co; a mirror or a test server).
+   */
+  hfEndpoint?: string;
+  /** Package shard size in bytes when a Hub model is converted into the cache (default 64 MiB). */
+  convertShardSize?: number;
 }
 
 export interface ModelInfo {

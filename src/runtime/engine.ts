@@ -1,7 +1,7 @@
 // The in-thread engine: load a model, keep one chat session (KV cache) and answer OpenAI-shaped chat
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
-import { GlmError, InvalidArgumentError } from '../errors';
+import { GlmError, InvalidArgumentError, ModelNeedsConversionError } from '../errors';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
@@ -10,6 +10,7 @@ import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokeni
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
+import { catalogueModel } from './catalogue';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -94,13 +95,24 @@ interface Loaded {
 export const CACHE_SCHEME = 'glm-cache:';
 
 /** Resolves a source string to model files: an http(s)/relative URL in browsers, a folder path under Node. */
-export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void) => Promise<ModelFiles>;
+export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void, options?: EngineLoadOptions) => Promise<ModelFiles>;
 
 /**
  * Browsers: a glm-webgpu package (manifest.json) goes through the IndexedDB shard cache (downloaded once,
  * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
  */
-export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
+export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void, options: EngineLoadOptions = {}): Promise<ModelFiles> {
+  // A catalogue name ("glm-edge-1.5b-chat") stands for its Hub repo.
+  const listed = registryEntry(source) ? undefined : catalogueModel(source);
+  if (listed?.access === 'convert-first') throw new ModelNeedsConversionError(`${listed.title} (${listed.repo}): ${listed.notes}`);
+  if (listed) source = listed.repo;
+  const { parseHubSource } = await import('../loader/hub');
+  const hub = registryEntry(source) ? null : parseHubSource(source, options.hfEndpoint);
+  if (hub) {
+    // Hub repo ids, Hub URLs and .gguf URLs: converted into the cache once (src/loader/hub-load.ts).
+    const { loadHubIntoCache } = await import('../loader/hub-load');
+    return loadHubIntoCache(hub, options, onProgress);
+  }
   const entry = registryEntry(source);
   if (entry) {
     const inBrowser = typeof location !== 'undefined' && typeof process === 'undefined';
@@ -156,7 +168,7 @@ export class GlmEngine {
     if (this.running) throw new GenerationInProgressError('a generation is running: abort it before loading another model');
     this.unload();
     const progress = options.onProgress ?? (() => {});
-    const files = typeof source === 'string' ? await this.resolve(source, progress) : source;
+    const files = typeof source === 'string' ? await this.resolve(source, progress, options) : source;
     const name = typeof source === 'string' ? source : files.location;
     progress({ phase: 'config', done: 0, total: 1, text: `opening ${name}` });
     // Fail fast, naming the folder, when it is not a model at all (before any tokenizer or weights work).

@@ -13,6 +13,8 @@ import type {
 } from '../runtime/api-types';
 import type { EngineWorkerApi } from './engine-worker';
 import { registryEntry } from '../runtime/registry';
+import { isHubRepoId } from '../loader/hub-id';
+import { catalogueModel } from '../runtime/catalogue';
 
 export interface Engine {
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
@@ -141,7 +143,8 @@ function pageRelative(source: string): string {
   if (typeof location === 'undefined') return source;
   const entry = registryEntry(source);
   if (entry) return new URL(entry.url, location.href).href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source)) return source;
+  // Hub repo ids ("THUDM/glm-edge-1.5b-chat") and catalogue names are not paths (src/loader/hub.ts, src/runtime/catalogue.ts).
+  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source) || isHubRepoId(source) || catalogueModel(source)) return source;
   return new URL(source, location.href).href;
 }
 

@@ -14,7 +14,8 @@ import { byId, el, replace } from '../shared/dom';
 import { describeError, type ErrorView } from '../shared/errors';
 import { formatBytes, formatEta, formatRate, formatTokPerSec } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice, type QuantChoice } from '../shared/load-model';
-import { inspectSource, type SourceInfo } from '../shared/model-source';
+import { inspectHubSource, inspectSource, type SourceInfo } from '../shared/model-source';
+import { MODEL_CATALOGUE, catalogueSizes } from '../../runtime/catalogue';
 import { createPageEngine } from '../shared/page-engine';
 import { planVerdict, type Verdict } from '../shared/verdict';
 import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';
@@ -135,7 +136,7 @@ function clearError(): void {
 
 interface Selection {
   key: string;
-  kind: 'local' | 'preset' | 'custom';
+  kind: 'local' | 'preset' | 'custom' | 'hub';
   preset?: PresetName;
   url: string;
 }
@@ -146,6 +147,7 @@ function selection(): Selection {
     const preset = v.slice('preset:'.length) as PresetName;
     return { key: `${v}|${ui.url.value.trim()}`, kind: 'preset', preset, url: ui.url.value.trim() };
   }
+  if (v.startsWith('hub:')) return { key: v, kind: 'hub', url: v.slice('hub:'.length) };
   if (v === 'custom') return { key: `custom|${ui.url.value.trim()}`, kind: 'custom', url: ui.url.value.trim() };
   return { key: `local|${DEFAULT_MODEL}`, kind: 'local', url: DEFAULT_MODEL };
 }
@@ -157,8 +159,14 @@ function buildPicker(): void {
     const bytes = planVerdictSafe(PRESETS[name], 'q4')?.weightBytes;
     presets.append(el('option', { value: `preset:${name}` }, `${PRESET_LABELS[name]} · ${bytes ? formatBytes(bytes) : ''}`));
   }
-  const custom = el('optgroup', { label: 'Other' }, el('option', { value: 'custom' }, 'Custom URL…'));
-  replace(ui.modelSelect, local, presets, custom);
+  // Real GLM models by name (src/runtime/catalogue.ts): converted from the Hub into this browser once.
+  const hub = el('optgroup', { label: 'GLM models from the Hugging Face Hub (download size)' });
+  for (const m of MODEL_CATALOGUE) {
+    const bytes = catalogueSizes(m).downloadBytes;
+    hub.append(el('option', { value: `hub:${m.name}` }, `${m.title} · ${bytes ? formatBytes(bytes) : `${m.paramsB}B parameters`}${m.access === 'convert-first' ? ' (convert first)' : ''}`));
+  }
+  const custom = el('optgroup', { label: 'Other' }, el('option', { value: 'custom' }, 'Custom URL or Hub repo…'));
+  replace(ui.modelSelect, local, presets, hub, custom);
 }
 
 function planVerdictSafe(config: (typeof PRESETS)[PresetName], quant: WeightQuant, name?: string): Verdict | null {
@@ -181,6 +189,11 @@ function showVerdict(v: Verdict | null, source: SourceInfo | null, note?: string
     items.push(`download ${formatBytes(source.downloadBytes)} (${left})`);
   } else if (source?.kind === 'folder') {
     items.push('Hugging Face folder: read by range requests, not cached');
+  } else if (source?.kind === 'hub') {
+    const m = source.catalogue;
+    const size = source.downloadBytes !== null ? `download ${formatBytes(source.downloadBytes)} once` : 'download once';
+    items.push(source.cachedComplete ? 'converted already: loads from this browser’s cache, no download' : `Hugging Face Hub: ${size}, converted to INT4 in this browser as it streams (an interrupted download resumes)`);
+    if (m) items.push(`${m.repo} · license: ${m.license}`, m.notes);
   }
   if (v && note) items.push(note);
   replace(ui.verdictDetails, ...items.map((t) => el('li', {}, t)));
@@ -192,7 +205,7 @@ function showVerdict(v: Verdict | null, source: SourceInfo | null, note?: string
 async function refreshSelection(): Promise<void> {
   const sel = selection();
   const seq = ++inspectSeq;
-  ui.urlRow.hidden = sel.kind === 'local';
+  ui.urlRow.hidden = sel.kind === 'local' || sel.kind === 'hub';
   ui.urlLabel.textContent = sel.kind === 'preset' ? `Package URL for ${PRESET_LABELS[sel.preset!]}` : 'Package or folder URL';
   ui.url.placeholder = `https://example.org/models/${sel.kind === 'preset' ? `${sel.preset}-q4` : 'my-model'}/`;
   if (sel.kind === 'preset' && !sel.url) {
@@ -212,9 +225,10 @@ async function refreshSelection(): Promise<void> {
   ui.verdictHeadline.textContent = 'Reading the model’s configuration…';
   ui.verdict.dataset.kind = 'unknown';
   try {
-    const source = await inspectSource(sel.url);
+    const hubQuant = ui.quant.value === 'q8' ? 'q8' : 'q4';
+    const source = (await inspectHubSource(sel.url, hubQuant)) ?? (await inspectSource(sel.url));
     if (seq !== inspectSeq) return;
-    const quant: WeightQuant = source.packageQuant ?? (ui.quant.value as WeightQuant);
+    const quant: WeightQuant = source.packageQuant ?? (source.kind === 'hub' ? hubQuant : (ui.quant.value as WeightQuant));
     const v = planVerdictSafe(source.config, quant, sel.kind === 'preset' ? PRESET_LABELS[sel.preset!] : undefined);
     inspected = { key: sel.key, source, verdict: v };
     showVerdict(v, source, source.offline ? 'offline: using the cached copy' : undefined);
@@ -249,7 +263,12 @@ function showDownload(p: DownloadProgress): void {
 
 function showLoadProgress(p: LoadProgress): void {
   ui.progress.hidden = false;
-  if (p.phase === 'weights') {
+  if (p.phase === 'download' && p.total > 0) {
+    // A Hub model converting into the cache: bytes downloaded, rate, ETA and tensors converted are in the text.
+    ui.progressBar.max = p.total;
+    ui.progressBar.value = Math.min(p.done, p.total);
+    ui.progressText.textContent = `${p.text}${p.etaSeconds ? `, ${formatEta(p.etaSeconds)} left` : ''}`;
+  } else if (p.phase === 'weights') {
     ui.progressBar.max = Math.max(1, p.total);
     ui.progressBar.value = p.done;
     ui.progressText.textContent = `Loading weights: ${p.done} of ${p.total} tensors`;

@@ -1,11 +1,12 @@
 // Loading a model into an engine from a URL, shared by the chat page and the widget:
 //   package (manifest.json) -> loadModelPackage into IndexedDB (byte progress) -> engine.load('glm-cache:<id>')
 //   Hugging Face folder     -> engine.load(url): the worker reads the safetensors by HTTP range requests
+//   Hub repo / URL / .gguf  -> engine.load(source): the worker converts it into IndexedDB once (src/loader/hub.ts)
 import { loadModelPackage, type DownloadProgress } from '../../loader/index';
 import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../runtime/api-types';
 import type { Engine } from '../../worker/client';
 import { cacheSource } from './cache-source';
-import { inspectSource, type SourceInfo } from './model-source';
+import { inspectHubSource, inspectSource, type SourceInfo } from './model-source';
 
 export type BackendChoice = 'auto' | 'gpu' | 'cpu';
 export type QuantChoice = 'q4' | 'q8' | 'none';
@@ -31,7 +32,7 @@ export interface LoadedModelInfo {
 }
 
 export async function loadModelFromUrl(engine: Engine, url: string, options: LoadModelOptions): Promise<LoadedModelInfo> {
-  const source = options.source ?? (await inspectSource(url));
+  const source = options.source ?? (await inspectHubSource(url, options.quant === 'none' ? 'q4' : options.quant)) ?? (await inspectSource(url));
   const engineOptions: EngineLoadOptions = {
     backend: options.backend,
     ...(options.contextLength ? { contextLength: options.contextLength } : {}),
@@ -45,6 +46,11 @@ export async function loadModelFromUrl(engine: Engine, url: string, options: Loa
     });
     const info = await engine.load(cacheSource(pkg.id), { ...engineOptions, quant: 'none' });
     return { info, source, fetched: pkg.fetched, fromCache: pkg.fromCache };
+  }
+  if (source.kind === 'hub') {
+    // Converted at options.quant (q4 by default: 'none' would store float32, twice the BF16 download).
+    const info = await engine.load(source.url, { ...engineOptions, quant: options.quant === 'none' ? 'q4' : options.quant });
+    return { info, source, fetched: [], fromCache: [] };
   }
   const info = await engine.load(source.url, { ...engineOptions, quant: options.quant });
   return { info, source, fetched: [], fromCache: [] };

@@ -5,11 +5,15 @@ import { MissingFileError } from '../../formats/byte-source';
 import { MANIFEST_FILE, parseManifest, type PackageManifest } from '../../formats/package';
 import { listCachedModels, modelIdFromUrl, packageBaseUrl, recordKey, idbStore, type ModelRecord } from '../../loader/index';
 import { normalizeConfig, type GlmConfig } from '../../model/config';
+import type { PackageQuant } from '../../formats/package';
+import { hubCacheId, hubModelFiles, parseHubSource } from '../../loader/hub';
+import { catalogueModel, catalogueSizes, type CatalogueModel } from '../../runtime/catalogue';
 
 export interface SourceInfo {
-  /** Absolute base URL, ending with "/". */
+  /** Absolute base URL, ending with "/" (hub: the repo id or URL as given, which engine.load takes). */
   url: string;
-  kind: 'package' | 'folder';
+  /** hub: a Hugging Face repo id, Hub URL or .gguf URL (or a catalogue name), converted into the cache by the engine. */
+  kind: 'package' | 'folder' | 'hub';
   config: GlmConfig;
   /** Package: its cache id. */
   id: string;
@@ -23,6 +27,38 @@ export interface SourceInfo {
   cachedComplete: boolean;
   /** The manifest came from IndexedDB because the network failed. */
   offline: boolean;
+  /** hub: the catalogue entry, when the source is one. */
+  catalogue?: CatalogueModel;
+}
+
+/**
+ * A Hub source (catalogue name, repo id, Hub URL, .gguf URL): sized from the catalogue's bundled shapes,
+ * or from the repo's config.json (a GGUF: its header), before any weight is downloaded.
+ */
+export async function inspectHubSource(input: string, quant: PackageQuant, hfEndpoint?: string): Promise<SourceInfo | null> {
+  const listed = catalogueModel(input);
+  const hub = parseHubSource(listed?.repo ?? input, hfEndpoint);
+  if (!hub) return null;
+  const id = hubCacheId(hub, quant);
+  const cached = (await listCachedModels().catch(() => [])).find((m) => m.id === id);
+  let config: GlmConfig;
+  if (listed?.config) config = normalizeConfig(listed.config as Record<string, unknown>);
+  else if (cached?.complete) {
+    const record = await idbStore().get<ModelRecord>(recordKey(id));
+    config = normalizeConfig(record!.manifest.config);
+  } else config = normalizeConfig(await hubModelFiles(hub).readText('config.json'));
+  return {
+    url: input,
+    kind: 'hub',
+    id,
+    config,
+    packageQuant: null,
+    downloadBytes: listed ? catalogueSizes(listed, quant).downloadBytes : null,
+    cachedBytes: cached?.bytes ?? 0,
+    cachedComplete: cached?.complete ?? false,
+    offline: false,
+    ...(listed ? { catalogue: listed } : {}),
+  };
 }
 
 async function fetchText(url: string): Promise<{ status: number; text: string } | null> {

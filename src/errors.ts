@@ -45,3 +45,28 @@ export function isGlmError(err: unknown, name?: string): err is Error {
   if (!(err instanceof Error)) return false;
   return name === undefined ? err.name.endsWith('Error') : err.name === name;
 }
+
+// ---- Storage and network faults, strict CSP (issue #18) ----
+
+/**
+ * A request stopped because the server sent nothing for the stall timeout, or did not finish within its
+ * deadline. Raise `stallTimeoutMs` / `deadlineMs` for very slow links.
+ */
+export class DownloadTimeoutError extends GlmError {
+  override name = 'DownloadTimeoutError';
+}
+
+/** IndexedDB (or navigator.storage) failed: an aborted transaction, an UnknownError, a blocked database. `cause` holds the original. */
+export class CacheStorageError extends GlmError {
+  override name = 'CacheStorageError';
+}
+
+/** The model was deleted from the cache while it was downloading; the download stopped and nothing was kept. */
+export class ModelDeletedError extends GlmError {
+  override name = 'ModelDeletedError';
+}
+
+/** The browser refused to start the engine's Web Worker (usually the page's Content-Security-Policy `worker-src`). */
+export class WorkerBlockedError extends GlmError {
+  override name = 'WorkerBlockedError';
+}

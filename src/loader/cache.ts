@@ -11,10 +11,11 @@
 import type { ByteSource, ModelFiles } from '../formats/byte-source';
 import { checkReadRange, MissingFileError } from '../formats/byte-source';
 import { MANIFEST_FILE, parseManifest, type PackageFile, type PackageManifest } from '../formats/package';
-import { InvalidArgumentError } from '../errors';
+import { DownloadTimeoutError, InvalidArgumentError } from '../errors';
 import { DownloadError, QuotaExceededError, ShardHashMismatchError, formatBytes } from './errors';
 import { defaultFetchEnv, downloadFiles, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
 import { sha256Hex } from './sha256';
+import type { RequestTimeouts } from './timeouts';
 import { idbStore, type KeyValueStore } from './store';
 
 export const KEY_PREFIX = 'glm-webgpu';
@@ -64,7 +65,7 @@ export interface RepairEvent {
   reason: string;
 }
 
-export interface LoadPackageOptions extends RetryOptions {
+export interface LoadPackageOptions extends RetryOptions, RequestTimeouts {
   /** Cache id (letters, digits, ".", "_", "-"); default derived from the URL. */
   id?: string;
   onProgress?(progress: DownloadProgress): void;
@@ -165,7 +166,7 @@ async function fetchManifest(base: string, env: LoaderEnv, options: LoadPackageO
 
 /** A network failure (as opposed to a bad manifest, a 404, an abort): the cached manifest may stand in. */
 function isNetworkFailure(err: unknown): boolean {
-  return err instanceof DownloadError;
+  return err instanceof DownloadError || err instanceof DownloadTimeoutError;
 }
 
 /**
@@ -315,7 +316,7 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
  */
 export function cachedModelFiles(
   id: string,
-  options: RetryOptions & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
+  options: RetryOptions & RequestTimeouts & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
 ): ModelFiles {
   const env = defaultLoaderEnv(options.env);
   let info: Promise<{ manifest: PackageManifest; url: string }> | null = null;

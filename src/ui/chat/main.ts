@@ -306,7 +306,8 @@ async function loadSelected(): Promise<void> {
     ui.progress.hidden = true;
     ui.loadStatus.textContent = '';
     setState(engineLoaded() ? 'ready' : 'idle');
-    if ((err as Error).name === 'AbortError' || loadAbort?.signal.aborted) {
+    // Only the Cancel button means "cancelled": an AbortError from IndexedDB or a fetch is a failure to show.
+    if (loadAbort?.signal.aborted) {
       ui.loadStatus.textContent = 'Download cancelled; the files that finished stay cached and the next load resumes.';
     } else {
       showError(err, 'loading the model');

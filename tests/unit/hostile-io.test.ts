@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CacheStorageError, DownloadTimeoutError, ModelDeletedError } from '../../src/errors';
 import { MissingFileError } from '../../src/formats/byte-source';
 import { httpModelFiles } from '../../src/formats/http-files';
@@ -33,7 +33,12 @@ import { fetchFile, type FetchEnv } from '../../src/loader/fetch';
 import { migrateEntries } from '../../src/loader/store';
 import { withRequestTimeouts } from '../../src/loader/timeouts';
 import { loadModelFolder } from '../../src/model/load';
+import { createFastMatmul } from '../../src/cpu/fast-matmul';
+import { matmulQuant } from '../../src/cpu/quant-matmul';
+import { quantizeQ4 } from '../../src/quant/q4';
+import { GlmEngine } from '../../src/runtime/engine';
 import { runCli } from '../helpers/cli';
+import { writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { fixtureDir } from '../helpers/fixtures';
 
 const URL_ = 'https://models.example/pkg/shard-00000.bin';
@@ -403,5 +408,48 @@ describe('moving the cache out of idb-keyval\'s shared database', () => {
     expect(order.at(-1)).toBe(recordKey(ID));
     const pkg = await loadModelPackage(BASE, { env: tab(target, memoryLocks(), memoryBus(), slowNet()) });
     expect(pkg.fetched).toEqual([]);
+  });
+});
+
+describe('strict Content-Security-Policy: WebAssembly compilation refused', () => {
+  // Chromium's words when script-src lacks 'wasm-unsafe-eval'.
+  const refusal = () =>
+    new WebAssembly.CompileError(
+      "WebAssembly.compile(): Refused to compile or instantiate WebAssembly module because 'unsafe-eval' is not an allowed source of script in the following Content Security Policy directive: \"script-src 'self'\".",
+    );
+  afterEach(() => vi.restoreAllMocks());
+
+  it('the CPU fallback runs the plain TS kernels, with the same results, and says why', async () => {
+    const wasm = await createFastMatmul({ threads: 1 });
+    expect(wasm.backend).toBe('wasm-simd');
+    const compile = vi.spyOn(WebAssembly, 'compile').mockRejectedValue(refusal());
+    const fallback = await createFastMatmul({ threads: 1 });
+    expect(compile).toHaveBeenCalled();
+    expect(fallback.backend).toBe('ts');
+    expect(fallback.description).toMatch(/^ts \(WebAssembly refused by the page's Content-Security-Policy; add 'wasm-unsafe-eval' to script-src/);
+    // Asked for explicitly, the wasm path still fails loudly.
+    await expect(createFastMatmul({ threads: 1, backend: 'wasm-simd' })).rejects.toBeInstanceOf(WebAssembly.CompileError);
+    const rows = 5;
+    const cols = 96;
+    const w = quantizeQ4(Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 0.37)), rows, cols);
+    const x = Float32Array.from({ length: cols }, (_, i) => Math.cos(i * 0.11));
+    const reference = matmulQuant(x, 1, w);
+    expect(fallback.matmul(x, 1, w)).toEqual(reference);
+    wasm.dispose();
+  });
+
+  it("the engine loads on the CPU and stats() names the TS kernels and the CSP as the reason", async () => {
+    vi.spyOn(WebAssembly, 'compile').mockRejectedValue(refusal());
+    const engine = new GlmEngine();
+    await engine.load(writeTinyChatModel(join(tmp, 'tiny-chat')), { backend: 'cpu', quant: 'q4' });
+    const stats = engine.stats();
+    expect(stats.backend).toBe('cpu');
+    expect(stats.cpuKernels).toMatch(/^ts \(WebAssembly refused by the page's Content-Security-Policy/);
+    engine.unload();
+    vi.restoreAllMocks();
+    const normal = new GlmEngine();
+    await normal.load(join(tmp, 'tiny-chat'), { backend: 'cpu', quant: 'q4' });
+    expect(normal.stats().cpuKernels).toMatch(/^wasm-simd/);
+    normal.unload();
   });
 });

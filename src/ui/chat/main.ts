@@ -419,7 +419,7 @@ async function updateStats(): Promise<void> {
   if (!engine) return;
   const s = await engine.stats();
   ui.statModel.textContent = s.loaded ? `${displayName(s.model ?? '')} (${s.backend?.toUpperCase()})` : '-';
-  ui.statPlacement.textContent = s.loaded ? `${s.placement.gpu} layers on the GPU, ${s.placement.cpu} on the CPU` : '-';
+  ui.statPlacement.textContent = s.loaded ? `${s.placement.gpu} layers on the GPU, ${s.placement.cpu} on the CPU${s.cpuKernels && s.placement.cpu > 0 ? ` (CPU kernels: ${s.cpuKernels})` : ''}` : '-';
   ui.statPrefill.textContent = s.prefillTokPerSec === null ? '-' : `${formatTokPerSec(s.prefillTokPerSec)} (${s.lastPrefilledTokens} tokens)`;
   ui.statDecode.textContent = formatTokPerSec(s.decodeTokPerSec);
 }

@@ -1,7 +1,7 @@
 // E2E page for the model cache (src/loader). The test drives it through window.loaderTest; the page
 // shows progress, the cached models and a log so the screenshots tell what happened.
 import { CpuOps } from '../cpu/ops';
-import { deleteCachedModel, entryKey, idbStore, KEY_PREFIX, listCachedModels, loadModelPackage, type CachedModelInfo, type DownloadProgress } from '../loader/index';
+import { deleteCachedModel, entryKey, idbStore, KEY_PREFIX, LEGACY_DB_NAME, listCachedModels, loadModelPackage, type CachedModelInfo, type DownloadProgress } from '../loader/index';
 import { formatBytes } from '../loader/errors';
 import { loadModelFolder } from '../model/load';
 import { ModelSession } from '../runtime/session';
@@ -118,6 +118,23 @@ const api = {
     await cacheDb.set(key, bytes.buffer);
     log(`corrupted ${file} of "${id}" in IndexedDB`);
     return true;
+  },
+
+  /** Moves every cache entry into idb-keyval's shared default database (where versions before issue #18 kept them), plus one key of the page's own. */
+  async moveToLegacyDatabase(): Promise<number> {
+    const legacy = idbStore(LEGACY_DB_NAME, 'keyval');
+    await legacy.set('page-own-setting', { theme: 'dark' });
+    const ours = await cacheDb.keys();
+    for (const key of ours) {
+      await legacy.set(key, await cacheDb.get(key));
+      await cacheDb.del(key);
+    }
+    log(`moved ${ours.length} entries to the legacy database "${LEGACY_DB_NAME}"`);
+    return ours.length;
+  },
+
+  async legacyKeys(): Promise<string[]> {
+    return idbStore(LEGACY_DB_NAME, 'keyval').keys();
   },
 
   async estimate() {

@@ -119,6 +119,27 @@ describe('e2e: network and storage faults in the browser cache', () => {
     await b.page.close();
   });
 
+  it("a cache left in idb-keyval's shared database by an older version is moved to the cache's own database on first use", async () => {
+    const { page, logs } = await openTab();
+    const r = await load(page);
+    expect(r.ok, JSON.stringify(r.error)).toBe(true);
+    const moved = await page.evaluate(() => window.loaderTest.moveToLegacyDatabase());
+    expect(moved).toBe(manifest.shards.length + manifest.files.length + 1);
+    expect(await keys(page)).toEqual([]);
+    await page.reload();
+    await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
+    // The page's first cache call (its model list) moved the entries; the page's own key stays behind.
+    expect(await page.evaluate(() => window.loaderTest.legacyKeys())).toEqual(['page-own-setting']);
+    expect((await keys(page)).length).toBe(moved);
+    const before = shardCounts();
+    const again = await load(page);
+    expect(again.ok, `${JSON.stringify(again.error)}\n${logs.join('\n')}`).toBe(true);
+    expect(again.fetched).toEqual([]);
+    expect(shardCounts()).toEqual(before);
+    await page.evaluate((id) => window.loaderTest.remove(id), modelId());
+    await page.close();
+  });
+
   it('two tabs loading the same model at once fetch each shard once in all', async () => {
     const a = await openTab();
     const b = await openTab();

@@ -23,3 +23,6 @@ export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
 export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+// issue #18: storage and network faults, strict CSP
+export { DownloadTimeoutError, CacheStorageError, ModelDeletedError, WorkerBlockedError } from './errors';
+export { DEFAULT_STALL_TIMEOUT_MS, DEFAULT_DEADLINE_MS, CACHE_DB_NAME, type RequestTimeouts, type SkippedRecord } from './loader/index';

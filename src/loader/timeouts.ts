@@ -5,7 +5,7 @@
 // Both abort the request and turn whatever the fetch then throws (an AbortError, a TypeError from the
 // body stream) into one DownloadTimeoutError that says which limit fired and how to raise it.
 // Used by fetchFile (packages, browser and Node cache) and by httpModelFiles (Hugging Face folders).
-import { DownloadTimeoutError } from '../errors';
+import { DownloadTimeoutError, InvalidArgumentError } from '../errors';
 
 export interface RequestTimeouts {
   /** Abort when no bytes arrive for this long, ms (default 30 s; Infinity turns it off). */
@@ -22,7 +22,7 @@ function seconds(ms: number): string {
 }
 
 function checkLimit(name: string, ms: number): number {
-  if (!(ms > 0)) throw new RangeError(`${name} must be a positive number of milliseconds, got ${ms}`);
+  if (!(ms > 0)) throw new InvalidArgumentError(`${name} must be a positive number of milliseconds (Infinity turns the limit off), got ${ms}`);
   return ms;
 }
 

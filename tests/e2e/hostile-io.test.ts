@@ -219,6 +219,24 @@ describe(`e2e: strict Content-Security-Policy (${STRICT_CSP})`, () => {
     // The only thing the policy refused is the WebAssembly compile (which the fallback expects).
     expect((await violations(page, logs)).filter((v) => !/wasm|WebAssembly/i.test(v))).toEqual([]);
     await screenshot(page, 'hostile-io-4-chat-strict-csp');
+    // A record in the cache database that is not ours: the cached-models list skips it and says so.
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const open = indexedDB.open('glm-webgpu-cache');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const tx = open.result.transaction('entries', 'readwrite');
+            tx.objectStore('entries').put('not a record', 'glm-webgpu:broken');
+            tx.oncomplete = () => (open.result.close(), resolve());
+            tx.onerror = () => reject(tx.error);
+          };
+        }),
+    );
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+    await expect.poll(() => page.locator('#cache-list').textContent()).toContain('Skipped 1 unreadable cache record: glm-webgpu:broken (not a record (string))');
+    expect(await page.locator('#cache-list li[data-id]').count()).toBe(1);
     await page.close();
   });
 

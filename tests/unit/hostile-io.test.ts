@@ -110,7 +110,7 @@ describe('fetch: stall timeout and deadline', () => {
     setTimeout(() => ctrl.abort(new DOMException('stop', 'AbortError')), 20);
     const err = await fetchFile(URL_, expected, instantEnv(silentServer), { stallTimeoutMs: 10_000, signal: ctrl.signal }).catch((e: Error) => e);
     expect((err as Error).name).toBe('AbortError');
-    await expect(withRequestTimeouts(URL_, { stallTimeoutMs: -1 }, undefined, async () => 1)).rejects.toThrow(/stallTimeoutMs must be a positive/);
+    await expect(withRequestTimeouts(URL_, { stallTimeoutMs: -1 }, undefined, async () => 1)).rejects.toMatchObject({ name: 'InvalidArgumentError', message: expect.stringMatching(/stallTimeoutMs must be a positive/) });
   });
 
   it('progress restarts the stall clock: a slow but steady download completes', async () => {

@@ -5,7 +5,7 @@
 // URL parameters (for links and tests): ?model=<url> sets the default model, ?backend=auto|gpu|cpu and
 // ?quant=q4|q8|none preset the selects, ?autoload=1 loads the default model at once.
 import { PRESETS, presetNames, type PresetName } from '../../model/presets';
-import { deleteCachedModel, listCachedModels, type DownloadProgress } from '../../loader/index';
+import { deleteCachedModel, listCachedModels, type DownloadProgress, type SkippedRecord } from '../../loader/index';
 import type { ChatMessage, LoadProgress } from '../../runtime/api-types';
 import type { WeightQuant } from '../../planner/sizes';
 import type { Engine } from '../../worker/client';
@@ -432,8 +432,9 @@ function displayName(source: string): string {
 
 async function refreshCache(): Promise<void> {
   let models;
+  const skipped: SkippedRecord[] = [];
   try {
-    models = await listCachedModels();
+    models = await listCachedModels({}, { onSkipped: (r) => skipped.push(r) });
   } catch (err) {
     replace(ui.cacheList, el('li', { class: 'hint' }, `IndexedDB is not available: ${(err as Error).message}`));
     return;
@@ -453,6 +454,10 @@ async function refreshCache(): Promise<void> {
         ),
       ),
     );
+  }
+  if (skipped.length > 0) {
+    // Unreadable records (corrupt, or another app's) are left alone and named, not fatal.
+    ui.cacheList.append(el('li', { class: 'hint' }, `Skipped ${skipped.length} unreadable cache record${skipped.length === 1 ? '' : 's'}: ${skipped.map((r) => `${r.key} (${r.reason})`).join('; ')}`));
   }
   const est = await navigator.storage?.estimate?.().catch(() => null);
   ui.storageUsage.textContent = est?.quota ? `Storage: ${formatBytes(est.usage ?? 0)} used of ${formatBytes(est.quota)} available to this site.` : '';

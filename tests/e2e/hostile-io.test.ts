@@ -2,7 +2,7 @@
 // a server that never answers, deleting a model from another tab while it downloads, two tabs loading
 // the same model, and the chat page and the <glm-chat> widget under `script-src 'self'; worker-src 'self'`
 // (no 'wasm-unsafe-eval': the CPU runs its plain TS kernels).
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,6 +177,7 @@ describe(`e2e: strict Content-Security-Policy (${STRICT_CSP})`, () => {
     mkdirSync(models, { recursive: true });
     const scripted = writeTinyChatModel(resolve(tmp, 'scripted'), { scriptIds: ids });
     cpSync(scripted, resolve(models, 'csp-scripted'), { recursive: true });
+    rmSync(resolve(models, 'csp-scripted-pkg'), { recursive: true, force: true }); // a rerun without a new build
     const conv = await runCli(['convert', '--model', scripted, '--out', resolve(models, 'csp-scripted-pkg'), '--quant', 'q4', '--shard-size', '64KiB']);
     expect(conv.code, conv.stderr).toBe(0);
     server = await startStaticServer(undefined, true, { headers: { 'Content-Security-Policy': STRICT_CSP } });
@@ -269,6 +270,45 @@ describe(`e2e: strict Content-Security-Policy (${STRICT_CSP})`, () => {
     await page.close();
   });
 
+  it('a glm-chat.js served from another origin (a CDN) starts its worker through a blob: module and answers', async () => {
+    // The CDN: the built widget with CORS headers. The page: its own origin, allowing the CDN's script, and
+    // blob: workers plus the CDN in worker-src (a module worker's imports are checked against worker-src).
+    const cdn = await startStaticServer(DIST_WEB, false, { headers: { 'Access-Control-Allow-Origin': '*', 'Cross-Origin-Resource-Policy': 'cross-origin' } });
+    const pageDir = mkdtempSync(join(tmpdir(), 'glm-e2e-embed-'));
+    writeFileSync(
+      join(pageDir, 'page.html'),
+      `<!doctype html><html><head><meta charset="utf-8"><title>embed</title></head><body><h1>A shop</h1>` +
+        `<glm-chat model="/test-models/csp-scripted/" backend="cpu" position="inline"></glm-chat>` +
+        `<script type="module" src="${cdn.url}/glm-chat.js"></script></body></html>`,
+    );
+    const site = await startStaticServer(DIST_WEB, true, { mounts: { '/embed/': pageDir }, headers: { 'Content-Security-Policy': `script-src 'self' ${cdn.url}; worker-src 'self' blob: ${cdn.url}` } });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
+      const logs = watchConsole(page);
+      await page.goto(`${site.url}/embed/page.html`);
+      await page.waitForFunction(() => customElements.get('glm-chat') !== undefined, null, { timeout: 30_000 });
+      await page.evaluate(() => {
+        const w = window as unknown as { events: { type: string; detail: unknown }[] };
+        w.events = [];
+        const el = document.querySelector('glm-chat')!;
+        for (const type of ['ready', 'message', 'error']) el.addEventListener(type, (e) => w.events.push({ type, detail: (e as CustomEvent).detail }));
+      });
+      const widget = page.locator('glm-chat');
+      await widget.locator('textarea').fill('Tell me about the lamp');
+      await widget.locator('textarea').press('Enter');
+      const events = () => page.evaluate(() => (window as unknown as { events: { type: string; detail: unknown }[] }).events);
+      await expect.poll(async () => (await events()).some((e) => e.type === 'message' || e.type === 'error'), { timeout: 120_000 }).toBe(true);
+      expect((await events()).find((e) => e.type === 'message')?.detail, `${JSON.stringify(await events())}\n${logs.join('\n')}\ncdn: ${cdn.requests.join(' ')}\nsite: ${site.requests.join(' ')}`).toEqual({ role: 'assistant', content: SCRIPT, finish_reason: 'stop' });
+      expect(cdn.requests).toContain('/glm-chat-engine-worker.js');
+      await screenshot(page, 'hostile-io-6-widget-cross-origin');
+      await page.close();
+    } finally {
+      await site.close();
+      await cdn.close();
+      rmSync(pageDir, { recursive: true, force: true });
+    }
+  });
+
   it('a widget whose worker the CSP blocks shows WorkerBlockedError naming the directive, instead of "Loading…" for ever', async () => {
     const blocking = await startStaticServer(undefined, true, { headers: { 'Content-Security-Policy': "script-src 'self'; worker-src 'none'" } });
     try {
@@ -291,7 +331,7 @@ describe(`e2e: strict Content-Security-Policy (${STRICT_CSP})`, () => {
       expect(first!.detail.name).toBe('WorkerBlockedError');
       expect(first!.detail.message).toMatch(/worker-src 'self'/);
       expect(await widget.locator('.error').textContent()).toMatch(/^WorkerBlockedError: /);
-      await screenshot(page, 'hostile-io-6-widget-worker-blocked');
+      await screenshot(page, 'hostile-io-7-widget-worker-blocked');
       await page.close();
     } finally {
       await blocking.close();

@@ -4,7 +4,7 @@
 // blob: URL, so `worker-src 'self'` allows it when the page serves the widget itself. Browsers never
 // start a worker from another origin's URL, so when glm-chat.js comes from a CDN the widget falls back to
 // a tiny same-origin blob: module that imports the worker file (CORS, like the script itself); that needs
-// `worker-src blob:`. Whatever stops the worker (the CSP, a missing file) fires a bare `error` event and
+// `worker-src blob: <the CDN's origin>` (a module worker's imports are checked against worker-src). Whatever stops the worker (the CSP, a missing file) fires a bare `error` event and
 // would leave the widget at "Loading…" for ever; here it becomes a WorkerBlockedError that names the
 // directive to add.
 import { WorkerBlockedError } from '../../errors';
@@ -21,7 +21,7 @@ export interface StartedWorker {
 function blockedError(url: string, how: string): WorkerBlockedError {
   return new WorkerBlockedError(
     `the chat engine's worker ${url} could not start (${how}). If the page has a Content-Security-Policy, allow the worker: ` +
-      `\`worker-src 'self'\` when glm-chat.js and its glm-chat-*-worker.js files are served by this site, or \`worker-src blob:\` when glm-chat.js comes from another origin ` +
+      `\`worker-src 'self'\` when glm-chat.js and its glm-chat-*-worker.js files are served by this site, or \`worker-src blob: ${new URL(import.meta.url).origin}\` when glm-chat.js comes from another origin ` +
       `(and 'wasm-unsafe-eval' in script-src for the fast CPU kernels). Also check that ${WIDGET_WORKER_FILE} sits beside glm-chat.js.`,
   );
 }

@@ -216,7 +216,7 @@ describe(`e2e: strict Content-Security-Policy (${STRICT_CSP})`, () => {
     const reply = page.locator('.message.assistant').first();
     await expect.poll(() => reply.getAttribute('data-done'), { timeout: 120_000 }).toBe('true');
     expect(await reply.locator('.text').textContent()).toBe(SCRIPT);
-    expect(await page.locator('#stat-placement').textContent()).toMatch(/CPU kernels: ts \(WebAssembly refused by the page's Content-Security-Policy; add 'wasm-unsafe-eval' to script-src/);
+    expect(await page.locator('#stat-cpu-kernels').textContent()).toMatch(/^ts \(WebAssembly refused by the page's Content-Security-Policy; add 'wasm-unsafe-eval' to script-src/);
     // The only thing the policy refused is the WebAssembly compile (which the fallback expects).
     expect((await violations(page, logs)).filter((v) => !/wasm|WebAssembly/i.test(v))).toEqual([]);
     await screenshot(page, 'hostile-io-4-chat-strict-csp');

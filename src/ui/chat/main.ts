@@ -60,6 +60,7 @@ const ui = {
   maxTokens: byId<HTMLInputElement>('max-tokens'),
   statModel: byId('stat-model'),
   statPlacement: byId('stat-placement'),
+  statCpuKernels: byId('stat-cpu-kernels'),
   statPrefill: byId('stat-prefill'),
   statDecode: byId('stat-decode'),
   statTokens: byId('stat-tokens'),
@@ -419,7 +420,9 @@ async function updateStats(): Promise<void> {
   if (!engine) return;
   const s = await engine.stats();
   ui.statModel.textContent = s.loaded ? `${displayName(s.model ?? '')} (${s.backend?.toUpperCase()})` : '-';
-  ui.statPlacement.textContent = s.loaded ? `${s.placement.gpu} layers on the GPU, ${s.placement.cpu} on the CPU${s.cpuKernels && s.placement.cpu > 0 ? ` (CPU kernels: ${s.cpuKernels})` : ''}` : '-';
+  ui.statPlacement.textContent = s.loaded ? `${s.placement.gpu} layers on the GPU, ${s.placement.cpu} on the CPU` : '-';
+  // Which CPU kernels run and why (e.g. the plain TS ones when the page's CSP refuses WebAssembly).
+  ui.statCpuKernels.textContent = s.loaded && s.cpuKernels ? s.cpuKernels : '-';
   ui.statPrefill.textContent = s.prefillTokPerSec === null ? '-' : `${formatTokPerSec(s.prefillTokPerSec)} (${s.lastPrefilledTokens} tokens)`;
   ui.statDecode.textContent = formatTokPerSec(s.decodeTokPerSec);
 }

@@ -2,7 +2,7 @@
 //   vite build              -> dist/web: the static pages (chat, widget demo, bench, smoke) + their workers
 //   vite build --mode lib   -> dist/lib: the library (ES module) for bundlers
 //   vite build --mode cli   -> dist/cli: the Node CLI (Dawn's `webgpu` package stays external)
-//   vite build --mode widget -> dist/web/glm-chat.js: the embeddable <glm-chat> element, one self-contained ES module
+//   vite build --mode widget -> dist/web/glm-chat.js: the embeddable <glm-chat> element (one script tag) + its worker files beside it
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
 import { builtinModules } from 'node:module';
@@ -36,8 +36,11 @@ export default defineConfig(({ mode }) => {
   if (mode === 'widget') {
     // dist/web/glm-chat.js: the <glm-chat> element as ONE ES module (worker and its imports inlined), so a
     // page embeds it with a single script tag. Runs after the pages build, into the same folder.
+    // Its engine worker is a file beside it (glm-chat-engine-worker.js, found relative to glm-chat.js), not a
+    // blob: URL, so the widget works under a strict CSP (`worker-src 'self'`); see README "Content-Security-Policy".
     return {
       publicDir: false,
+      base: './',
       build: {
         outDir: resolve(root, 'dist/web'),
         emptyOutDir: false,
@@ -45,7 +48,7 @@ export default defineConfig(({ mode }) => {
         lib: { entry: resolve(root, 'src/ui/widget/glm-chat.ts'), formats: ['es'], fileName: () => 'glm-chat.js' },
         rollupOptions: { output: { inlineDynamicImports: true, minify: true } },
       },
-      worker: { format: 'es', rollupOptions: { output: { inlineDynamicImports: true } } },
+      worker: { format: 'es', rollupOptions: { output: { inlineDynamicImports: true, entryFileNames: 'glm-chat-[name].js' } } },
     };
   }
   if (mode === 'lib') {

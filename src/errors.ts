@@ -51,4 +51,27 @@ export function isGlmError(err: unknown, name?: string): err is Error {
 /** A catalogue model whose repo ships weights the browser cannot read (PyTorch pickles): the message says how to convert it once. */
 export class ModelNeedsConversionError extends GlmError {
   override name = 'ModelNeedsConversionError';
+// ---- Storage and network faults, strict CSP (issue #18) ----
+
+/**
+ * A request stopped because the server sent nothing for the stall timeout, or did not finish within its
+ * deadline. Raise `stallTimeoutMs` / `deadlineMs` for very slow links.
+ */
+export class DownloadTimeoutError extends GlmError {
+  override name = 'DownloadTimeoutError';
+}
+
+/** IndexedDB (or navigator.storage) failed: an aborted transaction, an UnknownError, a blocked database. `cause` holds the original. */
+export class CacheStorageError extends GlmError {
+  override name = 'CacheStorageError';
+}
+
+/** The model was deleted from the cache while it was downloading; the download stopped and nothing was kept. */
+export class ModelDeletedError extends GlmError {
+  override name = 'ModelDeletedError';
+}
+
+/** The browser refused to start the engine's Web Worker (usually the page's Content-Security-Policy `worker-src`). */
+export class WorkerBlockedError extends GlmError {
+  override name = 'WorkerBlockedError';
 }

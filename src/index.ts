@@ -38,3 +38,6 @@ export { TEMPLATE_LIMITS } from './tokenizer/template';
 export { MODEL_CATALOGUE, catalogueModel, catalogueSizes, type CatalogueModel, type CatalogueSizes } from './runtime/catalogue';
 export { parseHubSource, isHubRepoId, hubCacheId, convertHubModel, DEFAULT_HF_ENDPOINT, type HubSource, type HubLoadOptions } from './loader/hub';
 export { convertIntoCache, indexedDbTarget, type ConversionTarget, type ConversionProgress, type ConversionCheckpoint } from './loader/convert-cache';
+// issue #18: storage and network faults, strict CSP
+export { DownloadTimeoutError, CacheStorageError, ModelDeletedError, WorkerBlockedError } from './errors';
+export { DEFAULT_STALL_TIMEOUT_MS, DEFAULT_DEADLINE_MS, CACHE_DB_NAME, type RequestTimeouts, type SkippedRecord } from './loader/index';

@@ -421,8 +421,20 @@ class WasmFastMatmul implements FastMatmul {
   }
 }
 
+function isWasmRefused(err: unknown): boolean {
+  return (typeof WebAssembly === 'object' && err instanceof WebAssembly.CompileError) || (err instanceof Error && (err.name === 'CompileError' || err.name === 'EvalError'));
+}
+
+function wasmRefusedReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return /Content[ -]Security[ -]Policy|unsafe-eval|wasm-eval/i.test(message)
+    ? "WebAssembly refused by the page's Content-Security-Policy; add 'wasm-unsafe-eval' to script-src for the faster kernels"
+    : `WebAssembly compilation failed: ${message}`;
+}
+
 /**
- * The fast CPU matmul for this runtime: WASM SIMD (threaded where possible) or the plain TS path.
+ * The fast CPU matmul for this runtime: WASM SIMD (threaded where possible) or the plain TS path
+ * (also where WebAssembly may not be compiled: a strict Content-Security-Policy).
  * Async because the worker threads start asynchronously; every call after that is synchronous.
  */
 export async function createFastMatmul(opts: FastMatmulOptions = {}): Promise<FastMatmul> {
@@ -452,8 +464,17 @@ export async function createFastMatmul(opts: FastMatmulOptions = {}): Promise<Fa
     }
   }
   const shared = threads > 1;
-  const module = await WebAssembly.compile(moduleBytes(shared));
-  const first = new Arena(0, module, shared, arenaBytes, scratchBytes);
+  let module: WebAssembly.Module;
+  let first: Arena;
+  try {
+    module = await WebAssembly.compile(moduleBytes(shared));
+    first = new Arena(0, module, shared, arenaBytes, scratchBytes);
+  } catch (err) {
+    // A page whose Content-Security-Policy lacks 'wasm-unsafe-eval' refuses to compile any module
+    // (CompileError, or EvalError in some engines): run the plain TS kernels and say why.
+    if (!isWasmRefused(err) || backend === 'wasm-simd') throw err;
+    return new TsFastMatmul(`ts (${wasmRefusedReason(err)})`);
+  }
   let pool: MatmulThreadPool | undefined;
   if (shared) {
     try {

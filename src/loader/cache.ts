@@ -11,11 +11,13 @@
 import type { ByteSource, ModelFiles } from '../formats/byte-source';
 import { checkReadRange, MissingFileError } from '../formats/byte-source';
 import { MANIFEST_FILE, parseManifest, type PackageFile, type PackageManifest } from '../formats/package';
-import { InvalidArgumentError } from '../errors';
+import { DownloadTimeoutError, InvalidArgumentError, ModelDeletedError } from '../errors';
 import { DownloadError, QuotaExceededError, ShardHashMismatchError, formatBytes } from './errors';
-import { defaultFetchEnv, downloadFiles, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
+import { abortReason, defaultFetchEnv, downloadFiles, fetchFile, NO_STORE, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
 import { sha256Hex } from './sha256';
-import { idbStore, type KeyValueStore } from './store';
+import type { RequestTimeouts } from './timeouts';
+import { defaultCacheStore, namedStorageErrors, storageError, type KeyValueStore } from './store';
+import { defaultBus, defaultLocks, modelLockName, type CacheBus, type LockManagerLike } from './coordination';
 
 export const KEY_PREFIX = 'glm-webgpu';
 export const DEFAULT_CONCURRENCY = 4;
@@ -31,16 +33,23 @@ export interface LoaderEnv extends FetchEnv {
   store: KeyValueStore;
   storage: StorageManagerLike | null;
   now(): number;
+  /** Per-model locks shared by the origin's tabs and workers (navigator.locks). */
+  locks: LockManagerLike;
+  /** Cache events across tabs and workers (BroadcastChannel). */
+  bus: CacheBus;
 }
 
 export function defaultLoaderEnv(overrides: Partial<LoaderEnv> = {}): LoaderEnv {
   const storage = typeof navigator !== 'undefined' && navigator.storage ? navigator.storage : null;
   return {
     ...defaultFetchEnv(),
-    store: overrides.store ?? idbStore(),
     storage,
     now: () => (typeof performance !== 'undefined' ? performance.now() : Date.now()),
+    locks: defaultLocks(),
+    bus: defaultBus(),
     ...overrides,
+    // Whatever store is given, its failures reach callers as named errors (store.ts).
+    store: namedStorageErrors(overrides.store ?? defaultCacheStore(KEY_PREFIX)),
   };
 }
 
@@ -64,7 +73,7 @@ export interface RepairEvent {
   reason: string;
 }
 
-export interface LoadPackageOptions extends RetryOptions {
+export interface LoadPackageOptions extends RetryOptions, RequestTimeouts {
   /** Cache id (letters, digits, ".", "_", "-"); default derived from the URL. */
   id?: string;
   onProgress?(progress: DownloadProgress): void;
@@ -74,6 +83,14 @@ export interface LoadPackageOptions extends RetryOptions {
   env?: Partial<LoaderEnv>;
   /** Called when a stored file is found missing or corrupt while the model is read, before it is fetched again. */
   onRepair?(event: RepairEvent): void;
+  /** Called when the model's cache record is unreadable (corrupt, or written by something else); it is then replaced. */
+  onSkipped?(skipped: SkippedRecord): void;
+}
+
+/** A cache record that is not a model record this version can read: skipped, never a TypeError. */
+export interface SkippedRecord {
+  key: string;
+  reason: string;
 }
 
 export interface ModelRecord {
@@ -120,6 +137,46 @@ export const recordKey = (id: string) => `${KEY_PREFIX}:${id}`;
 export const entryKey = (id: string, file: string) => `${KEY_PREFIX}:${id}:${file}`;
 const isRecordKey = (key: string) => /^glm-webgpu:[^:]+$/.test(key);
 
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * `value` as a ModelRecord of model `id`, or why it is not one. The database is shared with whatever
+ * else runs on the origin and survives browser crashes, so a record is checked field by field before
+ * anything reads it, the manifest with the same parser as a downloaded one.
+ */
+export function checkModelRecord(value: unknown, id: string): ModelRecord | string {
+  if (!isObject(value)) return `not a record (${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`;
+  if (value.kind !== 'glm-webgpu-model') return `kind is ${JSON.stringify(value.kind) ?? 'missing'}, not "glm-webgpu-model" (a foreign entry)`;
+  if (value.id !== id) return `its id ${JSON.stringify(value.id)} does not match its key`;
+  if (typeof value.url !== 'string') return 'url is not a string';
+  if (!isObject(value.stored)) return 'stored is not an object';
+  for (const [file, s] of Object.entries(value.stored)) {
+    if (!isObject(s) || !isCount(s.bytes) || typeof s.sha256 !== 'string') return `stored["${file}"] is not {bytes, sha256}`;
+  }
+  if (typeof value.complete !== 'boolean') return 'complete is not a boolean';
+  if (!isCount(value.bytes)) return 'bytes is not a byte count';
+  if (typeof value.updatedAt !== 'number') return 'updatedAt is not a number';
+  try {
+    parseManifest(value.manifest, `cached ${MANIFEST_FILE} of "${id}"`);
+  } catch (err) {
+    return `its manifest is unreadable: ${(err as Error).message}`;
+  }
+  return value as unknown as ModelRecord;
+}
+
+/** The record of `id`: null when absent; a corrupt one is reported to `onSkipped` and read as absent. */
+async function readRecord(store: KeyValueStore, id: string, onSkipped?: (s: SkippedRecord) => void): Promise<ModelRecord | null> {
+  const value = await store.get(recordKey(id));
+  if (value === undefined) return null;
+  const checked = checkModelRecord(value, id);
+  if (typeof checked === 'string') {
+    onSkipped?.({ key: recordKey(id), reason: checked });
+    return null;
+  }
+  return checked;
+}
+
 function allFiles(manifest: PackageManifest): PackageFile[] {
   return [...manifest.shards, ...manifest.files];
 }
@@ -165,7 +222,7 @@ async function fetchManifest(base: string, env: LoaderEnv, options: LoadPackageO
 
 /** A network failure (as opposed to a bad manifest, a 404, an abort): the cached manifest may stand in. */
 function isNetworkFailure(err: unknown): boolean {
-  return err instanceof DownloadError;
+  return err instanceof DownloadError || err instanceof DownloadTimeoutError;
 }
 
 /**
@@ -179,13 +236,70 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
   const base = packageBaseUrl(url);
   const id = options.id ?? modelIdFromUrl(base);
   if (!MODEL_ID_PATTERN.test(id)) throw new InvalidArgumentError(`model id "${id}" must be letters, digits, ".", "_" or "-"`);
-  const { store } = env;
 
-  const previous = await store.get<ModelRecord>(recordKey(id));
+  // The load stops when the caller aborts, or when the model is deleted (in this tab or another).
+  const ctrl = new AbortController();
+  const onCallerAbort = () => ctrl.abort(abortReason(options.signal!));
+  if (options.signal?.aborted) onCallerAbort();
+  else options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  const unsubscribe = env.bus.subscribe((m) => {
+    if (m.type === 'deleting' && m.id === id) {
+      ctrl.abort(new ModelDeletedError(`model "${id}" was deleted from the cache while it was loading; the download stopped and nothing of it was kept. Load it again to download it anew.`));
+    }
+  });
+  // One context at a time downloads a model: a second tab waits here, then finds the files stored.
+  const stopWaiting = reportWhileWaiting(env, id, options.onProgress);
+  try {
+    return await env.locks.request(modelLockName(id), { signal: ctrl.signal }, async () => {
+      stopWaiting();
+      const pkg = await loadLocked(base, id, env, options, ctrl.signal);
+      if (ctrl.signal.aborted) throw abortReason(ctrl.signal); // deleted as the last file landed
+      return pkg;
+    });
+  } catch (err) {
+    throw ctrl.signal.aborted ? abortReason(ctrl.signal) : err;
+  } finally {
+    stopWaiting();
+    unsubscribe();
+    options.signal?.removeEventListener('abort', onCallerAbort);
+  }
+}
+
+/** While another context holds the model's lock: its progress, read from the record every half second. */
+function reportWhileWaiting(env: LoaderEnv, id: string, onProgress: LoadPackageOptions['onProgress']): () => void {
+  if (!onProgress) return () => {};
+  let stopped = false;
+  const timer = setInterval(() => {
+    void readRecord(env.store, id)
+      .then((r) => {
+        if (stopped || !r) return;
+        const files = allFiles(r.manifest);
+        const shards = r.manifest.shards;
+        onProgress({
+          bytesDone: r.bytes,
+          bytesTotal: files.reduce((s, f) => s + f.bytes, 0),
+          rate: 0,
+          etaSeconds: null,
+          shardsDone: shards.filter((f) => r.stored[f.file]).length,
+          shardsTotal: shards.length,
+        });
+      })
+      .catch(() => {});
+  }, 500);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
+
+/** loadModelPackage with the model's lock held; `signal` aborts it (caller's abort or deletion). */
+async function loadLocked(base: string, id: string, env: LoaderEnv, options: LoadPackageOptions, signal: AbortSignal): Promise<CachedPackage> {
+  const { store } = env;
+  const previous = await readRecord(store, id, options.onSkipped);
   let manifest: PackageManifest;
   let offline = false;
   try {
-    manifest = parseManifest(await fetchManifest(base, env, options), `${base}${MANIFEST_FILE}`);
+    manifest = parseManifest(await fetchManifest(base, env, { ...options, signal }), `${base}${MANIFEST_FILE}`);
   } catch (err) {
     if (!(isNetworkFailure(err) && previous?.complete)) throw err;
     manifest = parseManifest(previous.manifest, `cached ${MANIFEST_FILE} of "${id}"`);
@@ -209,7 +323,13 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
   const needed = missing.reduce((s, f) => s + f.bytes, 0);
 
   if (needed > 0 && env.storage?.estimate) {
-    const { quota, usage } = await env.storage.estimate();
+    let estimate: { quota?: number; usage?: number };
+    try {
+      estimate = await env.storage.estimate();
+    } catch (err) {
+      throw storageError(`checking the free storage for model "${id}" (navigator.storage.estimate())`, err);
+    }
+    const { quota, usage } = estimate;
     if (quota !== undefined) {
       const available = Math.max(0, quota - (usage ?? 0));
       if (needed > available) {
@@ -265,6 +385,7 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
     env,
     {
       ...options,
+      signal,
       concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
       onBytes: (n) => {
         received += n;
@@ -315,15 +436,19 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
  */
 export function cachedModelFiles(
   id: string,
-  options: RetryOptions & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
+  options: RetryOptions & RequestTimeouts & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
 ): ModelFiles {
   const env = defaultLoaderEnv(options.env);
   let info: Promise<{ manifest: PackageManifest; url: string }> | null = null;
   const meta = () =>
     (info ??= (async () => {
       if (options.manifest && options.url) return { manifest: options.manifest, url: options.url };
-      const record = await env.store.get<ModelRecord>(recordKey(id));
-      if (!record) throw new MissingFileError(`model "${id}" is not in the cache; download it with loadModelPackage first`);
+      const value = await env.store.get(recordKey(id));
+      if (value === undefined) throw new MissingFileError(`model "${id}" is not in the cache; download it with loadModelPackage first`);
+      const record = checkModelRecord(value, id);
+      if (typeof record === 'string') {
+        throw new MissingFileError(`the cache record of model "${id}" is unreadable (${record}); load the model from its URL again (loadModelPackage replaces the record)`);
+      }
       return { manifest: parseManifest(record.manifest, `cached ${MANIFEST_FILE} of "${id}"`), url: record.url };
     })());
   const location = `indexeddb:${KEY_PREFIX}:${id}`;
@@ -337,25 +462,29 @@ export function cachedModelFiles(
   const refetch = async (f: PackageFile, why: string): Promise<Uint8Array<ArrayBuffer>> => {
     const { url } = await meta();
     options.onRepair?.({ file: f.file, reason: why });
-    const record = await env.store.get<ModelRecord>(recordKey(id));
-    const writer = record ? new RecordWriter(record, env) : null;
-    // Unlist first: if the refetch fails the record says the file is missing, which is the truth.
-    await writer?.update((r) => {
-      delete r.stored[f.file];
+    // Under the model's lock, so that a deletion (which takes the lock) never races this write-back.
+    return env.locks.request(modelLockName(id), {}, async () => {
+      const record = await readRecord(env.store, id);
+      if (!record) throw new ModelDeletedError(`model "${id}" was deleted from the cache while it was being read; load it again from its URL`);
+      const writer = new RecordWriter(record, env);
+      // Unlist first: if the refetch fails the record says the file is missing, which is the truth.
+      await writer.update((r) => {
+        delete r.stored[f.file];
+      });
+      await env.store.del(entryKey(id, f.file));
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = await fetchFile(`${url}${f.file}`, f, env, { ...options }, NO_STORE);
+      } catch (err) {
+        if (err instanceof ShardHashMismatchError) throw err;
+        throw new DownloadError(`cached ${f.file} of model "${id}" ${why}, and fetching it again failed: ${(err as Error).message}`, { cause: err });
+      }
+      await env.store.set(entryKey(id, f.file), bytes.buffer);
+      await writer.update((r) => {
+        r.stored[f.file] = { bytes: f.bytes, sha256: f.sha256 };
+      });
+      return bytes;
     });
-    await env.store.del(entryKey(id, f.file));
-    let bytes: Uint8Array<ArrayBuffer>;
-    try {
-      bytes = await fetchFile(`${url}${f.file}`, f, env, { ...options }, NO_STORE);
-    } catch (err) {
-      if (err instanceof ShardHashMismatchError) throw err;
-      throw new DownloadError(`cached ${f.file} of model "${id}" ${why}, and fetching it again failed: ${(err as Error).message}`, { cause: err });
-    }
-    await env.store.set(entryKey(id, f.file), bytes.buffer);
-    await writer?.update((r) => {
-      r.stored[f.file] = { bytes: f.bytes, sha256: f.sha256 };
-    });
-    return bytes;
   };
 
   const load = async (f: PackageFile): Promise<Uint8Array<ArrayBuffer>> => {
@@ -417,14 +546,23 @@ export async function readCachedShards(
   }
 }
 
-export async function listCachedModels(env: Partial<LoaderEnv> = {}): Promise<CachedModelInfo[]> {
+/** The cache record of model `id`, checked (null when absent or unreadable). */
+export async function cachedModelRecord(id: string, env: Partial<LoaderEnv> = {}): Promise<ModelRecord | null> {
+  return readRecord(defaultLoaderEnv(env).store, id);
+}
+
+/**
+ * The models in the cache. Records that cannot be read (corrupt, or not ours) are skipped and passed
+ * to `options.onSkipped`, so one bad entry never hides the others or throws.
+ */
+export async function listCachedModels(env: Partial<LoaderEnv> = {}, options: { onSkipped?(skipped: SkippedRecord): void } = {}): Promise<CachedModelInfo[]> {
   const { store } = defaultLoaderEnv(env);
   const out: CachedModelInfo[] = [];
   for (const key of await store.keys()) {
     if (!isRecordKey(key)) continue;
-    const r = await store.get<ModelRecord>(key);
-    if (!r || r.kind !== 'glm-webgpu-model') continue;
-    const shards = r.manifest.shards ?? [];
+    const r = await readRecord(store, key.slice(KEY_PREFIX.length + 1), options.onSkipped);
+    if (!r) continue;
+    const shards = r.manifest.shards;
     out.push({
       id: r.id,
       url: r.url,
@@ -438,19 +576,28 @@ export async function listCachedModels(env: Partial<LoaderEnv> = {}): Promise<Ca
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
 
-/** Removes a model's record and every entry under its id; returns how many entries and bytes were freed. */
+/**
+ * Removes a model's record and every entry under its id; returns how many entries and bytes were freed.
+ * A download of the model in progress (in any tab or worker) is told to stop first, and the entries go
+ * only once it has (the model's lock), so it cannot write the model back.
+ */
 export async function deleteCachedModel(id: string, env: Partial<LoaderEnv> = {}): Promise<{ entries: number; bytes: number }> {
-  const { store } = defaultLoaderEnv(env);
-  const record = await store.get<ModelRecord>(recordKey(id));
-  // The record goes first: a model half deleted is then simply absent, and its leftover entries are
-  // dropped by the next loadModelPackage of the same id.
-  if (record) await store.del(recordKey(id));
-  const prefix = `${KEY_PREFIX}:${id}:`;
-  let entries = record ? 1 : 0;
-  for (const key of await store.keys()) {
-    if (!key.startsWith(prefix)) continue;
-    await store.del(key);
-    entries++;
-  }
-  return { entries, bytes: record?.bytes ?? 0 };
+  const full = defaultLoaderEnv(env);
+  const { store } = full;
+  full.bus.post({ type: 'deleting', id });
+  return full.locks.request(modelLockName(id), {}, async () => {
+    const raw = await store.get(recordKey(id));
+    const record = raw === undefined ? null : checkModelRecord(raw, id);
+    // The record goes first: a model half deleted is then simply absent, and its leftover entries are
+    // dropped by the next loadModelPackage of the same id.
+    if (raw !== undefined) await store.del(recordKey(id));
+    const prefix = `${KEY_PREFIX}:${id}:`;
+    let entries = raw !== undefined ? 1 : 0;
+    for (const key of await store.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      await store.del(key);
+      entries++;
+    }
+    return { entries, bytes: record && typeof record !== 'string' ? record.bytes : 0 };
+  });
 }

@@ -1,11 +1,14 @@
 // Fetching package files over real networks: retries with exponential backoff on network errors,
 // 5xx, 408 and 429; the body streamed into a buffer of the size the manifest announces (progress per
-// chunk, short bodies detected); the SHA-256 checked before the bytes are handed on. Shared by the
+// chunk, short bodies detected); a stall timeout and a deadline per request (timeouts.ts); the SHA-256
+// checked before the bytes are handed on. Shared by the
 // browser loader (IndexedDB) and the Node cache (a folder).
 import { MissingFileError, TruncatedFileError } from '../formats/byte-source';
 import type { PackageFile } from '../formats/package';
 import { DownloadError, ShardHashMismatchError } from './errors';
 import { sha256Hex } from './sha256';
+import { readChunks, withRequestTimeouts, type RequestTimeouts } from './timeouts';
+import { DownloadTimeoutError } from '../errors';
 
 export interface RetryOptions {
   /** Extra attempts after the first (default 4). */
@@ -22,7 +25,7 @@ export interface FetchEnv {
   random(): number;
 }
 
-export interface FetchFileOptions extends RetryOptions {
+export interface FetchFileOptions extends RetryOptions, RequestTimeouts {
   signal?: AbortSignal;
   /** Bytes received (negative: bytes of a failed attempt taken back). */
   onBytes?(delta: number): void;
@@ -67,29 +70,29 @@ function backoff(attempt: number, opts: RetryOptions, env: FetchEnv): number {
   return Math.round(Math.min(cap, base * 2 ** attempt) * (0.5 + env.random() / 2));
 }
 
-async function readBody(res: Response, expected: number, url: string, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
+/** The body into a buffer of exactly `expected` bytes (null: whatever the server sends). */
+async function readBody(res: Response, expected: number | null, url: string, progress: () => void, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
+  if (expected === null) {
+    const parts: Uint8Array[] = [];
+    await readChunks(res, progress, (chunk) => {
+      onBytes(chunk.byteLength);
+      parts.push(chunk);
+    });
+    const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) (out.set(p, o), (o += p.byteLength));
+    return out;
+  }
   const out = new Uint8Array(expected);
   let got = 0;
   let extra = 0;
-  if (!res.body) {
-    const buf = new Uint8Array(await res.arrayBuffer());
-    onBytes(buf.byteLength);
-    if (buf.byteLength > expected) extra = buf.byteLength - expected;
-    out.set(buf.subarray(0, expected));
-    got = Math.min(buf.byteLength, expected);
-  } else {
-    const reader = res.body.getReader();
-    for (;;) {
-      // A connection cut mid-body rejects here (TypeError in browsers and undici).
-      const { done, value } = await reader.read();
-      if (done) break;
-      onBytes(value.byteLength);
-      const fit = Math.min(value.byteLength, expected - got);
-      if (fit > 0) out.set(value.subarray(0, fit), got);
-      got += fit;
-      extra += value.byteLength - fit;
-    }
-  }
+  await readChunks(res, progress, (value) => {
+    onBytes(value.byteLength);
+    const fit = Math.min(value.byteLength, expected - got);
+    if (fit > 0) out.set(value.subarray(0, fit), got);
+    got += fit;
+    extra += value.byteLength - fit;
+  });
   if (extra > 0) {
     throw new ShardHashMismatchError(`${url}: the server sent ${expected + extra} bytes, the manifest says ${expected}; the file on the server is not the one the manifest describes`);
   }
@@ -99,36 +102,41 @@ async function readBody(res: Response, expected: number, url: string, onBytes: (
   return out;
 }
 
-async function attempt(url: string, init: RequestInit, env: FetchEnv, expected: PackageFile | null, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
-  let res: Response;
-  try {
-    res = await env.fetch(url, init);
-  } catch (err) {
-    throw new Retryable(err);
-  }
-  if (!res.ok) {
-    // Drain nothing: cancel the body so the connection is released.
-    void res.body?.cancel().catch(() => {});
-    const err = new DownloadError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
-    if (RETRY_STATUS.has(res.status)) throw new Retryable(err);
-    if (res.status === 404 || res.status === 410) throw new MissingFileError(`${url}: not found on the server (HTTP ${res.status}); check the package URL`);
-    throw err;
-  }
-  if (expected === null) {
+async function attempt(
+  url: string,
+  init: RequestInit,
+  env: FetchEnv,
+  expected: PackageFile | null,
+  onBytes: (n: number) => void,
+  opts: FetchFileOptions,
+): Promise<Uint8Array<ArrayBuffer>> {
+  // The stall timeout and the deadline cover the request and its body, not the hashing after it.
+  const body = await withRequestTimeouts(url, opts, opts.signal, async (signal, progress) => {
+    let res: Response;
     try {
-      const buf = new Uint8Array(await res.arrayBuffer());
-      onBytes(buf.byteLength);
-      return buf;
+      res = await env.fetch(url, { ...init, signal });
     } catch (err) {
       throw new Retryable(err);
     }
-  }
-  let body: Uint8Array<ArrayBuffer>;
-  try {
-    body = await readBody(res, expected.bytes, url, onBytes);
-  } catch (err) {
-    throw new Retryable(err);
-  }
+    progress();
+    if (!res.ok) {
+      // Drain nothing: cancel the body so the connection is released.
+      void res.body?.cancel().catch(() => {});
+      const err = new DownloadError(`${url}: HTTP ${res.status} ${res.statusText}`.trim());
+      if (RETRY_STATUS.has(res.status)) throw new Retryable(err);
+      if (res.status === 404 || res.status === 410) throw new MissingFileError(`${url}: not found on the server (HTTP ${res.status}); check the package URL`);
+      throw err;
+    }
+    try {
+      return await readBody(res, expected?.bytes ?? null, url, progress, onBytes);
+    } catch (err) {
+      throw new Retryable(err);
+    }
+  }).catch((err: unknown) => {
+    // A timeout is worth another attempt, like any network failure.
+    throw err instanceof DownloadTimeoutError ? new Retryable(err) : err;
+  });
+  if (expected === null) return body;
   const hash = await sha256Hex(body);
   if (hash !== expected.sha256) {
     throw new Retryable(new ShardHashMismatchError(`${url}: SHA-256 ${hash} does not match the manifest's ${expected.sha256}`));
@@ -158,7 +166,7 @@ export async function fetchFile(
       opts.onBytes?.(n);
     };
     try {
-      return await attempt(url, { ...init, signal: opts.signal }, env, expected, onBytes);
+      return await attempt(url, init, env, expected, onBytes, opts);
     } catch (err) {
       if (received !== 0) opts.onBytes?.(-received);
       if (opts.signal?.aborted) throw abortReason(opts.signal);
@@ -174,6 +182,9 @@ export async function fetchFile(
   const attempts = `${retries + 1} attempt${retries === 0 ? '' : 's'}`;
   if (last instanceof ShardHashMismatchError) {
     throw new ShardHashMismatchError(`${last.message} (after ${attempts}); the package on the server is inconsistent with its manifest (re-upload it) or something on the way alters it`, { cause: last });
+  }
+  if (last instanceof DownloadTimeoutError) {
+    throw new DownloadTimeoutError(`${last.message} (after ${attempts})`, { cause: last });
   }
   if (last instanceof TruncatedFileError) {
     throw new TruncatedFileError(`${last.message} (after ${attempts})`, { cause: last });

@@ -6,6 +6,8 @@ export {
   readCachedShards,
   listCachedModels,
   deleteCachedModel,
+  cachedModelRecord,
+  checkModelRecord,
   defaultLoaderEnv,
   recordKey,
   entryKey,
@@ -19,8 +21,11 @@ export {
   type ModelRecord,
   type StorageManagerLike,
   type RepairEvent,
+  type SkippedRecord,
 } from './cache';
-export { idbStore, memoryStore, type KeyValueStore } from './store';
+export { idbStore, memoryStore, namedStorageErrors, defaultCacheStore, CACHE_DB_NAME, LEGACY_DB_NAME, type KeyValueStore } from './store';
+export { memoryLocks, memoryBus, type LockManagerLike, type CacheBus } from './coordination';
+export { DEFAULT_STALL_TIMEOUT_MS, DEFAULT_DEADLINE_MS, type RequestTimeouts } from './timeouts';
 export { fetchFile, packageBaseUrl, modelIdFromUrl, type FetchEnv, type RetryOptions } from './fetch';
 export { DownloadError, QuotaExceededError, ShardHashMismatchError, MissingFileError, TruncatedFileError, UnsupportedPackageVersionError, PackageFormatError } from './errors';
 export { sha256Hex } from './sha256';

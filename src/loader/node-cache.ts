@@ -10,11 +10,12 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors';
+import { DownloadTimeoutError, InvalidArgumentError } from '../errors';
 import { MANIFEST_FILE, parseManifest, type PackageFile, type PackageManifest } from '../formats/package';
 import { DownloadError, QuotaExceededError, formatBytes } from './errors';
 import { defaultFetchEnv, downloadFiles, fetchFile, MODEL_ID_PATTERN, modelIdFromUrl, packageBaseUrl, type FetchEnv, type RetryOptions } from './fetch';
 import type { DownloadProgress } from './cache';
+import type { RequestTimeouts } from './timeouts';
 
 export const STATE_FILE = '.glm-webgpu-cache.json';
 
@@ -22,7 +23,7 @@ export function defaultCacheDir(): string {
   return process.env.GLM_WEBGPU_CACHE_DIR || path.join(os.homedir(), '.cache', 'glm-webgpu');
 }
 
-export interface NodeDownloadOptions extends RetryOptions {
+export interface NodeDownloadOptions extends RetryOptions, RequestTimeouts {
   cacheDir?: string;
   id?: string;
   concurrency?: number;
@@ -82,7 +83,7 @@ export async function downloadPackage(url: string, options: NodeDownloadOptions 
     manifestText = new TextDecoder().decode(await fetchFile(`${base}${MANIFEST_FILE}`, null, env, options));
   } catch (err) {
     // Offline with a complete copy: use it.
-    if (!(err instanceof DownloadError)) throw err;
+    if (!(err instanceof DownloadError || err instanceof DownloadTimeoutError)) throw err;
     try {
       manifestText = await readFile(path.join(dir, MANIFEST_FILE), 'utf8');
     } catch {

@@ -109,4 +109,6 @@ export interface EngineStats {
   lastReusedTokens: number;
   /** Where the layers run: e.g. { gpu: 40, cpu: 0 }. */
   placement: { gpu: number; cpu: number };
+  /** The CPU layers' q4/q8 kernels and why: "wasm-simd, 4 threads", "ts (WebAssembly refused by the page's Content-Security-Policy; ...)". */
+  cpuKernels?: string;
 }

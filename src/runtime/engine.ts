@@ -257,6 +257,7 @@ export class GlmEngine {
       lastPrefilledTokens: this.lastStats.prefilled,
       lastReusedTokens: this.lastStats.reused,
       placement: l ? l.backend.placement : { gpu: 0, cpu: 0 },
+      ...cpuKernelsOf(l?.backend.describe()),
     };
   }
 
@@ -495,4 +496,10 @@ function validateRequest(r: ChatCompletionRequest): void {
   check('top_k', r.top_k, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
   check('repetition_penalty', r.repetition_penalty, (v) => v > 0, '> 0');
   check('seed', r.seed, (v) => Number.isInteger(v), 'an integer');
+}
+
+/** The backend's CPU kernel description, when it has CPU layers (a page shows it; strict CSP changes it). */
+function cpuKernelsOf(described: Record<string, unknown> | undefined): { cpuKernels?: string } {
+  const k = described?.cpuKernels;
+  return typeof k === 'string' ? { cpuKernels: k } : {};
 }

@@ -89,6 +89,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
       changes: hybrid.changes,
       plan: hybrid.plan ? explainPlan(hybrid.plan) : null,
       adapter: ctx.adapter,
+      ...(gpuLayers < hybrid.config.numLayers ? { cpuKernels: hybrid.cpuKernels } : {}),
     }),
   };
 }

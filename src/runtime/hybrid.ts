@@ -171,6 +171,8 @@ export interface HybridModel {
   newSession(capacity?: number): ModelSession<HybridTensor, HybridWeight, HybridKvCache>;
   /** Releases the CPU kernels' memory (wasm arenas, threads). */
   disposeCpu(): void;
+  /** The CPU kernels' description (FastMatmul.description), shown by stats(). */
+  cpuKernels: string;
 }
 
 function layerOf(path: string): number | null {
@@ -303,5 +305,6 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     changes,
     newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity),
     disposeCpu: () => fastCpu.dispose(),
+    cpuKernels: fastCpu.description,
   };
 }

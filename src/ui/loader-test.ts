@@ -1,8 +1,7 @@
 // E2E page for the model cache (src/loader). The test drives it through window.loaderTest; the page
 // shows progress, the cached models and a log so the screenshots tell what happened.
-import { get, keys, set } from 'idb-keyval';
 import { CpuOps } from '../cpu/ops';
-import { deleteCachedModel, entryKey, KEY_PREFIX, listCachedModels, loadModelPackage, type CachedModelInfo, type DownloadProgress } from '../loader/index';
+import { deleteCachedModel, entryKey, idbStore, KEY_PREFIX, LEGACY_DB_NAME, listCachedModels, loadModelPackage, type CachedModelInfo, type DownloadProgress } from '../loader/index';
 import { formatBytes } from '../loader/errors';
 import { loadModelFolder } from '../model/load';
 import { ModelSession } from '../runtime/session';
@@ -15,6 +14,9 @@ interface LoadResult {
   persisted?: boolean | null;
   error?: { name: string; message: string };
 }
+
+/** The cache's own database, read directly (as the test inspects it). */
+const cacheDb = idbStore();
 
 const $ = (id: string) => document.getElementById(id)!;
 const logLines: string[] = [];
@@ -56,7 +58,7 @@ function argmax(a: Float32Array): number {
 }
 
 const api = {
-  async load(url: string, opts: { concurrency?: number; retries?: number; backoffMs?: number } = {}): Promise<LoadResult> {
+  async load(url: string, opts: { concurrency?: number; retries?: number; backoffMs?: number; stallTimeoutMs?: number; deadlineMs?: number } = {}): Promise<LoadResult> {
     status(`Loading ${url} ...`);
     log(`load ${url} ${JSON.stringify(opts)}`);
     try {
@@ -103,19 +105,36 @@ const api = {
   },
 
   async keys(): Promise<string[]> {
-    return (await keys()).map(String).filter((k) => k.startsWith(`${KEY_PREFIX}:`));
+    return (await cacheDb.keys()).filter((k) => k.startsWith(`${KEY_PREFIX}:`));
   },
 
-  /** Flips one byte of a stored shard through idb-keyval, as disk corruption would. */
+  /** Flips one byte of a stored shard in IndexedDB, as disk corruption would. */
   async corrupt(id: string, file: string): Promise<boolean> {
     const key = entryKey(id, file);
-    const value = await get<ArrayBuffer>(key);
+    const value = await cacheDb.get<ArrayBuffer>(key);
     if (!value) return false;
     const bytes = new Uint8Array(value);
     bytes[Math.floor(bytes.length / 3)]! ^= 0xa5;
-    await set(key, bytes.buffer);
+    await cacheDb.set(key, bytes.buffer);
     log(`corrupted ${file} of "${id}" in IndexedDB`);
     return true;
+  },
+
+  /** Moves every cache entry into idb-keyval's shared default database (where versions before issue #18 kept them), plus one key of the page's own. */
+  async moveToLegacyDatabase(): Promise<number> {
+    const legacy = idbStore(LEGACY_DB_NAME, 'keyval');
+    await legacy.set('page-own-setting', { theme: 'dark' });
+    const ours = await cacheDb.keys();
+    for (const key of ours) {
+      await legacy.set(key, await cacheDb.get(key));
+      await cacheDb.del(key);
+    }
+    log(`moved ${ours.length} entries to the legacy database "${LEGACY_DB_NAME}"`);
+    return ours.length;
+  },
+
+  async legacyKeys(): Promise<string[]> {
+    return idbStore(LEGACY_DB_NAME, 'keyval').keys();
   },
 
   async estimate() {

@@ -20,9 +20,10 @@ export interface StaticServer {
   /**
    * Makes requests whose path matches answer badly: 'abort-halfway' sends the headers (full
    * Content-Length) and half of the body, then resets the connection; a number answers with that
-   * HTTP status. `times` limits how many requests fail (default: all of them until clearFailures()).
+   * HTTP status; 'hang' accepts the request and never answers; { delayMs } answers normally after a delay.
+   * `times` limits how many requests fail (default: all of them until clearFailures()).
    */
-  fail(match: string | RegExp, how: 'abort-halfway' | number, times?: number): void;
+  fail(match: string | RegExp, how: FailureMode, times?: number): void;
   clearFailures(): void;
   close(): Promise<void>;
 }
@@ -30,11 +31,15 @@ export interface StaticServer {
 export interface StaticServerOptions {
   /** Extra folders served under URL prefixes, e.g. { '/pkg/': '/tmp/glm-package' }. */
   mounts?: Record<string, string>;
+  /** Headers on every response, e.g. a Content-Security-Policy. */
+  headers?: Record<string, string>;
 }
+
+export type FailureMode = 'abort-halfway' | 'hang' | { delayMs: number } | number;
 
 interface Failure {
   match: string | RegExp;
-  how: 'abort-halfway' | number;
+  how: FailureMode;
   left: number;
 }
 
@@ -61,14 +66,20 @@ export async function startStaticServer(dir = DIST_WEB, isolation = true, option
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
       res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
     }
+    for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value);
     const failure = failures.find((f) => f.left > 0 && (typeof f.match === 'string' ? path === f.match : f.match.test(path)));
+    let delayMs = 0;
     if (failure) {
       failure.left--;
+      if (failure.how === 'hang') return; // accepted, never answered (close() ends the connection)
       if (typeof failure.how === 'number') {
         res.statusCode = failure.how;
         res.end(`injected failure ${failure.how}`);
         return;
       }
+      if (typeof failure.how === 'object') delayMs = failure.how.delayMs;
+    }
+    if (failure?.how === 'abort-halfway') {
       const file = fileFor(path);
       const bytes = file ? readFileSync(file) : Buffer.alloc(1024);
       res.writeHead(200, { 'Content-Length': bytes.byteLength, 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' });
@@ -79,13 +90,17 @@ export async function startStaticServer(dir = DIST_WEB, isolation = true, option
       res.statusCode = 404;
       res.end('not found');
     };
-    const mount = mounts.find((m) => path.startsWith(m.prefix));
-    if (mount) {
-      req.url = url.slice(mount.prefix.length - 1);
-      mount.serve(req, res, notFound);
-      return;
-    }
-    serve(req, res, notFound);
+    const answer = () => {
+      const mount = mounts.find((m) => path.startsWith(m.prefix));
+      if (mount) {
+        req.url = url.slice(mount.prefix.length - 1);
+        mount.serve(req, res, notFound);
+        return;
+      }
+      serve(req, res, notFound);
+    };
+    if (delayMs > 0) setTimeout(answer, delayMs);
+    else answer();
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;

@@ -5,7 +5,7 @@
 // URL parameters (for links and tests): ?model=<url> sets the default model, ?backend=auto|gpu|cpu and
 // ?quant=q4|q8|none preset the selects, ?autoload=1 loads the default model at once.
 import { PRESETS, presetNames, type PresetName } from '../../model/presets';
-import { deleteCachedModel, listCachedModels, type DownloadProgress } from '../../loader/index';
+import { deleteCachedModel, listCachedModels, type DownloadProgress, type SkippedRecord } from '../../loader/index';
 import type { ChatMessage, LoadProgress } from '../../runtime/api-types';
 import type { WeightQuant } from '../../planner/sizes';
 import type { Engine } from '../../worker/client';
@@ -62,6 +62,7 @@ const ui = {
   maxTokens: byId<HTMLInputElement>('max-tokens'),
   statModel: byId('stat-model'),
   statPlacement: byId('stat-placement'),
+  statCpuKernels: byId('stat-cpu-kernels'),
   statPrefill: byId('stat-prefill'),
   statDecode: byId('stat-decode'),
   statTokens: byId('stat-tokens'),
@@ -327,7 +328,8 @@ async function loadSelected(): Promise<void> {
     ui.progress.hidden = true;
     ui.loadStatus.textContent = '';
     setState(engineLoaded() ? 'ready' : 'idle');
-    if ((err as Error).name === 'AbortError' || loadAbort?.signal.aborted) {
+    // Only the Cancel button means "cancelled": an AbortError from IndexedDB or a fetch is a failure to show.
+    if (loadAbort?.signal.aborted) {
       ui.loadStatus.textContent = 'Download cancelled; the files that finished stay cached and the next load resumes.';
     } else {
       showError(err, 'loading the model');
@@ -454,6 +456,8 @@ async function updateStats(): Promise<void> {
   const s = await engine.stats();
   ui.statModel.textContent = s.loaded ? `${displayName(s.model ?? '')} (${s.backend?.toUpperCase()})` : '-';
   ui.statPlacement.textContent = s.loaded ? `${s.placement.gpu} layers on the GPU, ${s.placement.cpu} on the CPU` : '-';
+  // Which CPU kernels run and why (e.g. the plain TS ones when the page's CSP refuses WebAssembly).
+  ui.statCpuKernels.textContent = s.loaded && s.cpuKernels ? s.cpuKernels : '-';
   ui.statPrefill.textContent = s.prefillTokPerSec === null ? '-' : `${formatTokPerSec(s.prefillTokPerSec)} (${s.lastPrefilledTokens} tokens)`;
   ui.statDecode.textContent = formatTokPerSec(s.decodeTokPerSec);
 }
@@ -466,8 +470,9 @@ function displayName(source: string): string {
 
 async function refreshCache(): Promise<void> {
   let models;
+  const skipped: SkippedRecord[] = [];
   try {
-    models = await listCachedModels();
+    models = await listCachedModels({}, { onSkipped: (r) => skipped.push(r) });
   } catch (err) {
     replace(ui.cacheList, el('li', { class: 'hint' }, `IndexedDB is not available: ${(err as Error).message}`));
     return;
@@ -487,6 +492,10 @@ async function refreshCache(): Promise<void> {
         ),
       ),
     );
+  }
+  if (skipped.length > 0) {
+    // Unreadable records (corrupt, or another app's) are left alone and named, not fatal.
+    ui.cacheList.append(el('li', { class: 'hint' }, `Skipped ${skipped.length} unreadable cache record${skipped.length === 1 ? '' : 's'}: ${skipped.map((r) => `${r.key} (${r.reason})`).join('; ')}`));
   }
   const est = await navigator.storage?.estimate?.().catch(() => null);
   ui.storageUsage.textContent = est?.quota ? `Storage: ${formatBytes(est.usage ?? 0)} used of ${formatBytes(est.quota)} available to this site.` : '';

@@ -31,6 +31,11 @@ const VIEWS: Record<string, { title: string; action: ErrorAction }> = {
   InvalidArgumentError: { title: 'Invalid setting', action: null },
   ShaderError: { title: 'A GPU kernel failed to compile', action: 'use-cpu' },
   AbortError: { title: 'Cancelled', action: null },
+  // issue #18: storage and network faults, strict CSP
+  DownloadTimeoutError: { title: 'The download stalled', action: null },
+  CacheStorageError: { title: 'The browser’s storage failed', action: 'manage-storage' },
+  ModelDeletedError: { title: 'The model was deleted while it downloaded', action: null },
+  WorkerBlockedError: { title: 'The page’s security policy blocks the engine’s worker', action: null },
 };
 
 export function describeError(err: unknown): ErrorView {

@@ -3,7 +3,7 @@
 // safetensors, read by HTTP range requests). Enough to size the model and ask the planner.
 import { MissingFileError } from '../../formats/byte-source';
 import { MANIFEST_FILE, parseManifest, type PackageManifest } from '../../formats/package';
-import { listCachedModels, modelIdFromUrl, packageBaseUrl, recordKey, idbStore, type ModelRecord } from '../../loader/index';
+import { cachedModelRecord, listCachedModels, modelIdFromUrl, packageBaseUrl } from '../../loader/index';
 import { normalizeConfig, type GlmConfig } from '../../model/config';
 import type { PackageQuant } from '../../formats/package';
 import { hubCacheId, hubModelFiles, parseHubSource } from '../../loader/hub';
@@ -83,7 +83,7 @@ export async function inspectSource(input: string): Promise<SourceInfo> {
   }
   if (manifestRes === null && cached) {
     // Offline: the cached copy of the package stands in (loadModelPackage does the same).
-    const record = await idbStore().get<ModelRecord>(recordKey(id));
+    const record = await cachedModelRecord(id);
     if (record) {
       const manifest = parseManifest(record.manifest, `cached ${MANIFEST_FILE} of "${id}"`);
       const downloadBytes = [...manifest.shards, ...manifest.files].reduce((s, f) => s + f.bytes, 0);

@@ -12,11 +12,12 @@
 // Methods: open(), close(), send(text), reset().
 //
 // Everything lives in an open shadow root with its own stylesheet (styles.ts), so the page's CSS neither
-// reaches in nor gets out. The engine runs in the widget's own Web Worker, bundled inline (Vite's
-// ?worker&inline) so the element is one file; the model is loaded the first time the chat is opened.
-import EngineWorker from '../shared/engine-worker?worker&inline';
+// reaches in nor gets out. The engine runs in the widget's own Web Worker, a file beside glm-chat.js
+// (engine-worker-start.ts: a strict CSP allows it, or the widget names the directive to add); the model
+// is loaded the first time the chat is opened.
 import type { ChatMessage, ModelInfo } from '../../runtime/api-types';
 import { createEngine, type Engine } from '../../worker/client';
+import { startEngineWorker } from './engine-worker-start';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice } from '../shared/load-model';
@@ -62,6 +63,8 @@ export class GlmChatElement extends HTMLElement {
   readonly #stop: HTMLButtonElement;
 
   #engine: Engine | null = null;
+  /** Rejects when the engine's worker could not start (engine-worker-start.ts). */
+  #workerFailed: Promise<never> | null = null;
   #loading: Promise<ModelInfo> | null = null;
   #loadedModel: string | null = null;
   #history: ChatMessage[] = [];
@@ -241,9 +244,13 @@ export class GlmChatElement extends HTMLElement {
     this.#progress.hidden = false;
     this.#progressText.textContent = 'Loading the model…';
     try {
-      this.#engine ??= await createEngine({ worker: new EngineWorker({ name: 'glm-chat-engine' }) });
+      if (!this.#engine) {
+        const started = startEngineWorker('glm-chat-engine');
+        this.#engine = await createEngine({ worker: started.worker });
+        this.#workerFailed = started.failed;
+      }
       const backend = this.getAttribute('backend');
-      const result = await loadModelFromUrl(this.#engine, url, {
+      const loading = loadModelFromUrl(this.#engine, url, {
         backend: backend === 'gpu' || backend === 'cpu' ? (backend as BackendChoice) : 'auto',
         quant: 'q4',
         onDownload: (p) => {
@@ -258,6 +265,8 @@ export class GlmChatElement extends HTMLElement {
           }
         },
       });
+      // A worker that never starts (CSP) answers nothing: its error event ends the wait instead.
+      const result = await Promise.race([loading, this.#workerFailed ?? loading]);
       this.#loadedModel = url;
       this.#progress.hidden = true;
       this.#setState('ready');
@@ -265,6 +274,11 @@ export class GlmChatElement extends HTMLElement {
       return result.info;
     } catch (err) {
       this.#progress.hidden = true;
+      if ((err as Error).name === 'WorkerBlockedError') {
+        // A dead worker: the next attempt starts a new one.
+        void this.#engine?.terminate();
+        this.#engine = null;
+      }
       this.#fail(err);
       throw err;
     }

@@ -51,6 +51,8 @@ export function isGlmError(err: unknown, name?: string): err is Error {
 /** A catalogue model whose repo ships weights the browser cannot read (PyTorch pickles): the message says how to convert it once. */
 export class ModelNeedsConversionError extends GlmError {
   override name = 'ModelNeedsConversionError';
+}
+
 // ---- Storage and network faults, strict CSP (issue #18) ----
 
 /**

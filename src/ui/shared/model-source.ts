@@ -44,8 +44,9 @@ export async function inspectHubSource(input: string, quant: PackageQuant, hfEnd
   let config: GlmConfig;
   if (listed?.config) config = normalizeConfig(listed.config as Record<string, unknown>);
   else if (cached?.complete) {
-    const record = await idbStore().get<ModelRecord>(recordKey(id));
-    config = normalizeConfig(record!.manifest.config);
+    const record = await cachedModelRecord(id);
+    if (!record) throw new MissingFileError(`the cached record of "${id}" went missing: load the model again`);
+    config = normalizeConfig(record.manifest.config);
   } else config = normalizeConfig(await hubModelFiles(hub).readText('config.json'));
   return {
     url: input,

@@ -261,6 +261,7 @@ export function shardFileName(index: number): string {
 function partsOf(w: HostWeight): [PartName, Uint8Array][] {
   const bytes = (a: Float32Array | Uint32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   if (w.dtype === 'f32') return [['data', bytes(w.data)]];
+  if (w.dtype === 'qx') throw new PackageFormatError('package writer: qx tensors have no package dtype'); // refused in addTensor first
   const out: [PartName, Uint8Array][] = [
     ['packed', bytes(w.packed)],
     ['scales', bytes(w.scales)],
@@ -344,6 +345,10 @@ export class PackageWriter {
 
   async addTensor(path: string, weight: HostWeight): Promise<void> {
     if (Object.hasOwn(this.tensors, path)) throw new InvalidArgumentError(`package writer: tensor "${path}" added twice`);
+    if (weight.dtype === 'qx') {
+      // Issue #14: QX (GGUF K-quant) tensors run from the GGUF file itself; the package format has no QX dtype yet.
+      throw new PackageFormatError(`package writer: tensor "${path}" is a GGUF K-quant/Q5 tensor (qx); packages hold f32, q4 and q8: convert with --quant q4 or q8, or load the .gguf file directly`);
+    }
     const entry: PackageTensor = {
       dtype: weight.dtype,
       shape: weight.dtype === 'f32' ? [...weight.shape] : [weight.rows, weight.cols],

@@ -63,6 +63,37 @@ describe('QX matmul (every GGUF type that imports as QX) vs the CPU twin', () =>
   }
 });
 
+describe('QX weights split by rows (maxBindingBytes)', () => {
+  it('slices codes, high bits and sub-scales per part; the general GEMV (SwiGLU over parts) and GEMM agree with the CPU twin', async () => {
+    let seed = 300;
+    for (const type of ['Q5_0', 'Q2_K', 'Q4_K', 'Q5_K', 'Q6_K'] as const) {
+      const [size] = GGUF_BLOCKS[type];
+      const cols = size === 32 ? 96 : 256;
+      const rows = 14;
+      const w = randomGgufWeight(type, rows, cols / size, seed++);
+      // 16 bytes of low codes per group is every QX form's largest buffer per row: 5 rows a part.
+      const split = new GpuOps(await testGpu(), { maxBindingBytes: 5 * (cols / 32) * 16 + 4 });
+      try {
+        const gw = await split.uploadWeight(w, `${type} split`);
+        expect(gw.parts.length).toBe(3);
+        const atol = ATOL_PER_SQRT_K * Math.sqrt(cols);
+        for (const n of [1, 2]) {
+          const x = cpuTensor(n, cols, randomArray(n * cols, seed++));
+          const got = await split.read(split.matmul(split.upload(x.data, n, cols), gw));
+          expectAllClose(got, cpu.matmul(x, w).data, { atol, rtol: RTOL, label: `${type} split matmul n=${n}` });
+        }
+        const x1 = cpuTensor(1, cols, randomArray(cols, seed++));
+        const got = await split.read(split.matmul(split.upload(x1.data, 1, cols), gw, { activation: 'swiglu' }));
+        expectAllClose(got, cpu.matmul(x1, w, { activation: 'swiglu' }).data, { atol, rtol: 5e-5, label: `${type} split swiglu (general GEMV)` });
+        const ids = Int32Array.from([13, 0, 5, 9]);
+        expectAllClose(await split.read(split.embed(gw, ids)), dequantizeRows(w, ids), { atol: 0, label: `${type} split embed` });
+      } finally {
+        split.dispose();
+      }
+    }
+  });
+});
+
 describe('llama.cpp-quantized GGUF fixtures on the GPU backend', () => {
   for (const { model, type } of ggufQuantCases()) {
     it(`${model} ${type}: logits within ${GGUF_QUANTS_LOGITS_ATOL} of logits_deq, greedy ids = greedy_deq`, async () => {

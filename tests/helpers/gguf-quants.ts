@@ -52,10 +52,14 @@ export function randomGgufWeight(type: GgufBlockType, rows: number, blocksPerRow
   const raw = new Uint8Array(rows * blocksPerRow * bb);
   let s = seed >>> 0;
   for (let i = 0; i < raw.length; i++) raw[i] = (s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 24;
-  const q = importGgufBlocks(type, raw, rows, size * blocksPerRow);
+  const cols = size * blocksPerRow;
+  const q = importGgufBlocks(type, raw, rows, cols);
   if (q.dtype === 'qx') {
+    // Largest |sc * (code - zero)| of the type: values stay O(1 / sqrt(cols)), like the other matmul tests.
+    const range: Partial<Record<GgufBlockType, number>> = { Q5_0: 16, Q5_1: 31, Q2_K: 45, Q3_K: 128, Q4_K: 945, Q5_K: 1953, Q6_K: 4064 };
+    const unit = 2 / (range[type]! * Math.sqrt(cols));
     for (let i = 0, k = 0; i < q.supers.length; i += qxSuperStride(q), k++) {
-      q.supers[i] = (f32ToF16(0.004 * ((k % 7) - 3) + 0.001) | (f32ToF16(0.002 * ((k % 5) - 2) + 0.0005) << 16)) >>> 0;
+      q.supers[i] = (f32ToF16(unit * ((k % 7) - 2.75)) | (f32ToF16(-0.5 * unit * ((k % 5) - 1.5)) << 16)) >>> 0;
     }
   }
   return q;

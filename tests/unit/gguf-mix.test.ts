@@ -43,7 +43,7 @@ describe('ggufMixType (llama-quantize\'s per-tensor types)', () => {
       for (const r of model) {
         if (r.shape.length !== 2 || (r.path === 'embedding' && !lmHeadTied)) continue;
         const [rows, cols] = r.shape as [number, number];
-        const type = ggufMixType('Q4_K_M', r.path, cols, config.numLayers);
+        const type = ggufMixType('Q4_K_M', r.path, cols, config.numLayers, lmHeadTied);
         file += (rows * cols * GGUF_FILE_BITS_PER_WEIGHT[type]) / 8;
         gpu += ggufFormBytes(type, rows, cols);
       }

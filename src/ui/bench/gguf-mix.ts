@@ -23,18 +23,19 @@ const INCOMPATIBLE_FALLBACK: Partial<Record<GgufBlockType, GgufBlockType>> = { Q
  * The type llama-quantize (llama_tensor_get_type, no imatrix, no overrides) gives a matrix of a GLM
  * GGUF, by our canonical path ('lmHead', 'embedding', 'layers.3.qkv.weight', ...). GLM-4 and ChatGLM
  * files hold q/k/v fused (attn_qkv) and gate/up fused (ffn_up); so does this table.
- *   output.weight: Q6_K unless the file type is Q8_0;
+ *   output.weight (token_embd when the embedding is tied): Q6_K unless the file type is Q8_0;
  *   attn_qkv: Q5_K in Q4_K_M, Q6_K in Q5_K_M;
  *   ffn_down: Q6_K in Q4_K_M / Q5_K_M for use_more_bits layers;
  *   everything else (token_embd, attn_output, ffn_up): the file type's base type;
  * then a K-quant on a row width that is not a multiple of 256 (GLM-4-9B's ffn_down: 13696) falls back
  * to Q5_0 (Q4_K), Q5_1 (Q5_K) or Q8_0 (Q6_K).
  */
-export function ggufMixType(fileType: BenchGgufType, path: string, cols: number, layers: number): GgufBlockType {
+export function ggufMixType(fileType: BenchGgufType, path: string, cols: number, layers: number, tiedEmbedding = false): GgufBlockType {
   const base: GgufBlockType = fileType === 'Q4_K_M' ? 'Q4_K' : fileType === 'Q5_K_M' ? 'Q5_K' : fileType;
   const layer = Number(/^layers\.(\d+)\./.exec(path)?.[1] ?? -1);
   let type: GgufBlockType = base;
-  if (path === 'lmHead') type = fileType === 'Q8_0' ? 'Q8_0' : 'Q6_K';
+  // Without an output.weight (tied embeddings, GLM-Edge) token_embd takes output.weight's rule.
+  if (path === 'lmHead' || (path === 'embedding' && tiedEmbedding)) type = fileType === 'Q8_0' ? 'Q8_0' : 'Q6_K';
   else if (path.endsWith('.qkv.weight') && fileType === 'Q4_K_M') type = 'Q5_K';
   else if (path.endsWith('.qkv.weight') && fileType === 'Q5_K_M') type = 'Q6_K';
   else if (path.endsWith('.mlpDown.weight') && (fileType === 'Q4_K_M' || fileType === 'Q5_K_M') && useMoreBits(layer, layers)) type = 'Q6_K';

@@ -515,7 +515,7 @@ async function uploadRandomModel(
     else if (!ggufType) host = randomQ4(r.shape[0]!, r.shape[1]!, seed++);
     else {
       const [rows, cols] = r.shape as [number, number];
-      const type = ggufMixType(ggufType, r.path, cols, config.numLayers);
+      const type = ggufMixType(ggufType, r.path, cols, config.numLayers, lmHeadTied);
       typeCounts[type] = (typeCounts[type] ?? 0) + 1;
       // A decode step reads every matrix but the embedding (one row of it, on the CPU or gathered).
       if (r.path !== 'embedding' || lmHeadTied) fileBytesPerToken += (rows * cols * GGUF_FILE_BITS_PER_WEIGHT[type]) / 8;

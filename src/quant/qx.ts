@@ -87,7 +87,8 @@ function highWordIndex(t: Pick<QxTensor, 'bits' | 'superGroups'>, gi: number, j:
   return Math.floor(gi / t.superGroups) * qxSuperStride(t) + 1 + (gi % t.superGroups) * qxHighWordsPerGroup(t.bits) + j;
 }
 
-function layoutWords(rows: number, cols: number, l: QxLayout): { packed: number; supers: number; subs: number } {
+/** u32 words of each array of a [rows, cols] QX tensor of layout `l` (subs: 0 without sub-scales). */
+export function qxWords(rows: number, cols: number, l: QxLayout): { packed: number; supers: number; subs: number } {
   const groups = rows * groupsPerRowOf(cols);
   return {
     packed: groups * Q4_WORDS_PER_GROUP,
@@ -97,7 +98,7 @@ function layoutWords(rows: number, cols: number, l: QxLayout): { packed: number;
 }
 
 export function qxBytes(rows: number, cols: number, l: QxLayout): number {
-  const w = layoutWords(rows, cols, l);
+  const w = qxWords(rows, cols, l);
   return (w.packed + w.supers + w.subs) * 4;
 }
 
@@ -105,7 +106,7 @@ export function emptyQx(rows: number, cols: number, l: QxLayout): QxTensor {
   if (l.superGroups !== 1 && (cols / GROUP_SIZE) % l.superGroups !== 0) {
     throw new QuantFormatError(`qx: rows of ${cols} columns are not whole super-blocks of ${l.superGroups * GROUP_SIZE}`);
   }
-  const w = layoutWords(rows, cols, l);
+  const w = qxWords(rows, cols, l);
   const t: QxTensor = {
     dtype: 'qx',
     rows,
@@ -130,7 +131,7 @@ export function validateQx(t: QxTensor): void {
   const gpr = groupsPerRowOf(t.cols);
   if (t.groupsPerRow !== gpr) throw new QuantFormatError(`qx tensor: expected groupsPerRow ${gpr} for cols=${t.cols}, got ${t.groupsPerRow}`);
   if (gpr % t.superGroups !== 0) throw new QuantFormatError(`qx tensor: ${gpr} groups per row are not whole super-blocks of ${t.superGroups}`);
-  const w = layoutWords(t.rows, t.cols, { ...t, hasSubs: t.subs !== undefined });
+  const w = qxWords(t.rows, t.cols, { ...t, hasSubs: t.subs !== undefined });
   const what = `qx tensor ${t.rows}x${t.cols} (${t.bits} bits)`;
   expectLength(`${what}: packed words`, t.packed.length, w.packed);
   expectLength(`${what}: supers words`, t.supers.length, w.supers);

@@ -191,3 +191,33 @@ describe('GGUF metadata of llama.cpp-converted HF glm checkpoints', () => {
     expect(m4.config.maxSequenceLength).toBe(g4.metadata.get('glm4.context_length'));
   });
 });
+
+describe('a K-quant GGUF converted into a package (--quant none keeps the QX tensors)', () => {
+  it('glm-kq Q4_K_M: the package holds qx tensors and gives the same logits as the .gguf', async () => {
+    const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { runCli } = await import('../helpers/cli');
+    const { nodeModelFiles } = await import('../../src/formats/node-files');
+    const { loadModelFolder } = await import('../../src/model/load');
+    const dir = mkdtempSync(join(tmpdir(), 'glm-gguf-pkg-'));
+    try {
+      const src = join(dir, 'Q4_K_M.gguf');
+      writeFileSync(src, ggufQuantBytes('glm-kq', 'Q4_K_M'));
+      const out = join(dir, 'pkg');
+      const r = await runCli(['convert', '--model', src, '--out', out, '--quant', 'none']);
+      expect(r.code, r.stderr).toBe(0);
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { tensors: Record<string, { dtype: string; qx?: unknown }> };
+      expect(manifest.tensors.lmHead!.dtype).toBe('qx');
+      expect(manifest.tensors.lmHead!.qx).toEqual({ bits: 6, subgroup: 16, superGroups: 8, hasMins: false, hasSubs: true });
+      const fromPkg = await loadModelFolder(nodeModelFiles(out));
+      const fromGguf = await loadGgufQuant('glm-kq', 'Q4_K_M');
+      expect(dequantize(fromPkg.weights.lmHead as never)).toEqual(dequantize(fromGguf.weights.lmHead as never));
+      const ids = ggufQuantsExpected('glm-kq').prompt_ids;
+      const logits = async (w: typeof fromPkg) => new ModelSession(new CpuOps(), w.config, w.weights as never, ids.length).append(ids, 'last').then((t) => new CpuOps().read(t));
+      expect(Array.from(await logits(fromPkg))).toEqual(Array.from(await logits(fromGguf)));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,6 +4,7 @@
 // Groups hold padding past `cols` (code 8, or code 0 = min when asymmetric): callers multiply it by
 // zero activations, so it never needs masking here.
 // Same three functions as weights_f32.wgsl (and the same rule: constant array indices only).
+// Prepended after lib/q4_nibbles.wgsl (q4_lo, q4_hi, q4_prescale, q4_word_dot; shared with weights_qx.wgsl).
 
 @group(0) @binding(5) var<storage, read> w_packed: array<vec4<u32>>; // [rows * groupsPerRow] one group each
 @group(0) @binding(6) var<storage, read> w_scales: array<u32>;       // [ceil(rows * groupsPerRow / 2)] f16 pairs: group i in word i >> 1, half i & 1
@@ -21,16 +22,6 @@ fn q4_scale(gi: u32) -> f32 {
 
 fn q4_min(gi: u32) -> f32 {
   return unpack2x16float(w_mins[gi >> 1u])[gi & 1u];
-}
-
-/** Codes of elements 0..3 of a word (low nibbles first) as floats. */
-fn q4_lo(w: u32) -> vec4<f32> {
-  return vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u));
-}
-
-/** Codes of elements 4..7 of a word. */
-fn q4_hi(w: u32) -> vec4<f32> {
-  return q4_lo(w >> 16u);
 }
 
 fn weight_value(row: u32, col: u32, cols: u32) -> f32 {
@@ -75,33 +66,7 @@ fn weight_load8(row: u32, col8: u32, cols: u32) -> array<vec4<f32>, 2> {
   return array<vec4<f32>, 2>((q4_lo(word) - 8.0) * s, (q4_hi(word) - 8.0) * s);
 }
 
-// ---- The decode GEMV's group dot (matmul_gemv_q4.wgsl) -------------------------------------------
-// Converting each 4-bit code to float with an integer-to-float instruction made that kernel ALU-bound
-// (conversions run at a fraction of the FMA rate on NVIDIA). Instead a code is masked in place and ORed
-// into the mantissa of 2^23: bitcast gives exactly 2^23 + code·16^k (k = the nibble's position in its
-// 20-bit window), and one subtraction leaves code·16^k. The activations are pre-multiplied by 16^-k
-// (exact: powers of two), once per group and shared by all rows of a lane, so the products are code·x.
-// The zero point is taken out once per group: sum((code - 8)·x) = sum(code·x) - 8·sum(x).
-
-const Q4_MAGIC = 0x4B000000u; // 2^23 as f32 bits
-const Q4_TWO_23 = 8388608.0;
-
-/** The group's activations times 16^-k for each element's nibble position (see q4_word_dot). */
-fn q4_prescale(xg: array<vec4<f32>, 8>) -> array<vec4<f32>, 8> {
-  // Elements 0..4 of a word sit at nibble positions 0..4; 5..7 are read from the word >> 12 at positions 2..4.
-  let lo = vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625);
-  let hi = vec4<f32>(0.0000152587890625, 0.00390625, 0.000244140625, 0.0000152587890625);
-  return array<vec4<f32>, 8>(xg[0] * lo, xg[1] * hi, xg[2] * lo, xg[3] * hi, xg[4] * lo, xg[5] * hi, xg[6] * lo, xg[7] * hi);
-}
-
-/** sum(code_e · x_e) over the 8 elements of one word, with x pre-scaled by q4_prescale. */
-fn q4_word_dot(w: u32, x_lo: vec4<f32>, x_hi: vec4<f32>) -> f32 {
-  let magic = vec4<u32>(Q4_MAGIC);
-  let w12 = w >> 12u;
-  let lo = bitcast<vec4<f32>>((vec4<u32>(w) & vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u)) | magic) - vec4<f32>(Q4_TWO_23);
-  let hi = bitcast<vec4<f32>>((vec4<u32>(w, w12, w12, w12) & vec4<u32>(0xF0000u, 0xF00u, 0xF000u, 0xF0000u)) | magic) - vec4<f32>(Q4_TWO_23);
-  return dot(lo, x_lo) + dot(hi, x_hi);
-}
+// ---- The decode GEMV's group dot (matmul_gemv_q4.wgsl); the trick is explained in lib/q4_nibbles.wgsl ----
 
 /** weight_group_dot for pre-scaled activations `xs` whose plain sum is `xsum`. */
 fn weight_group_dot_prescaled(row: u32, g: u32, cols: u32, xs: array<vec4<f32>, 8>, xsum: f32) -> f32 {

@@ -6,6 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { createNodeGpu } from '../gpu/node-gpu';
 import { presetNames, PRESETS, type PresetName } from '../model/presets';
 import { runBenchSuite } from '../ui/bench/suite';
+import { BENCH_GGUF_TYPES, type BenchGgufType } from '../ui/bench/gguf-mix';
 import { parseChoice, parseNonNegativeInt } from './args';
 
 export function registerBenchCommand(program: Command): void {
@@ -19,8 +20,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--vocab <n>', "vocabulary of the random model (default: the preset's)", parseNonNegativeInt)
     .option('--f16', 'f16 activations and KV cache (asks Dawn for shader-f16 on NVIDIA: toggle vulkan_enable_f16_on_nvidia)')
     .option('--sweep', 'also time the decode GEMV at every launch shape of the sweep')
+    .option('--gguf-type <type>', `build the model in llama-quantize's type mix for this GGUF file type (${BENCH_GGUF_TYPES.join(', ')}) instead of plain q4`, parseChoice(BENCH_GGUF_TYPES))
     .option('--json [file]', 'print the report as JSON (or write it to a file)')
-    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; json?: boolean | string }) => {
+    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; ggufType?: BenchGgufType; json?: boolean | string }) => {
       const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
       const gpu = await createNodeGpu(flags);
       const report = await runBenchSuite(gpu, {
@@ -31,6 +33,7 @@ export function registerBenchCommand(program: Command): void {
         ...(opts.vocab ? { vocab: opts.vocab } : {}),
         f16: opts.f16 ?? false,
         sweep: opts.sweep ?? false,
+        ...(opts.ggufType ? { ggufType: opts.ggufType } : {}),
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       if (opts.json) {
@@ -57,6 +60,13 @@ export function registerBenchCommand(program: Command): void {
             `${m.decode.dispatchesPerStep} dispatches per step, ${m.decode.encodeMsPerToken.toFixed(2)} ms recording per step; ` +
             `GPU memory ${(m.gpuBytes.allocated / 2 ** 20).toFixed(0)} MiB`,
         );
+        if (m.gguf) {
+          const mix = Object.entries(m.gguf.typeCounts).map(([t, n]) => `${t} x${n}`).join(', ');
+          out.push(
+            `GGUF ${m.gguf.fileType} mix (${mix}): decode reads ${(m.bytesPerToken / 2 ** 20).toFixed(0)} MiB a token; ` +
+              `its matrices take ${(m.gguf.fileBytesPerToken / 2 ** 20).toFixed(0)} MiB in the file, read on the GPU as ${(100 * (m.gguf.gpuOverFile - 1)).toFixed(1)}% more`,
+          );
+        }
         if (m.decodeProfile) {
           out.push(`decode GPU time ${m.decodeProfile.gpuMsPerToken.toFixed(3)} ms/token; by kernel:`);
           for (const k of m.decodeProfile.kernels.slice(0, 12)) out.push(`  ${k.kernel}: ${k.microsPerToken.toFixed(1)} us/token (${k.callsPerToken} calls)`);

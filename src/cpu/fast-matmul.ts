@@ -287,11 +287,14 @@ class WasmFastMatmul implements FastMatmul {
   }
 
   upload(w: QuantizedTensor): void {
-    this.placementOf(w);
+    // QX (GGUF K-quants) has no WASM kernel yet: it runs through the TypeScript loop (matmulQuant).
+    if (w.dtype === 'qx') validateQuantTensor(w);
+    else this.placementOf(w);
   }
 
   matmul(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float32Array<ArrayBuffer> {
     if (this.disposed) throw new InvalidArgumentError('matmul: this FastMatmul was disposed');
+    if (w.dtype === 'qx') return matmulQuant(x, n, w, bias);
     checkCall(x, n, w, bias);
     const p = this.placementOf(w);
     const y = new Float32Array(n * p.rows);
@@ -332,6 +335,7 @@ class WasmFastMatmul implements FastMatmul {
 
   private place(t: QuantizedTensor): Placement {
     validateQuantTensor(t);
+    if (t.dtype === 'qx') throw new InvalidArgumentError('the WASM matmul has no QX kernel; QX runs through matmulQuant');
     const q8 = t.dtype === 'q8';
     const gpr = t.groupsPerRow;
     const mins = t.dtype === 'q4' ? t.mins : undefined;

@@ -12,6 +12,7 @@ import {
   validateQuantTensor,
   type QuantizedTensor,
 } from '../quant/types';
+import { matmulQx } from './qx-matmul';
 
 
 /**
@@ -24,14 +25,12 @@ import {
  */
 export function matmulQuant(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float32Array<ArrayBuffer> {
   validateQuantTensor(w);
+  if (w.dtype === 'qx') {
+    checkMatmulArgs(x, n, w.rows, w.cols, bias);
+    return matmulQx(x, n, w, bias);
+  }
   const { rows, cols, groupsPerRow, packed, scales } = w;
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`matmulQuant: n must be a non-negative integer, got ${n}`);
-  if (x.length !== n * cols) {
-    throw new InvalidArgumentError(`matmulQuant: x must be [n=${n}, cols=${cols}], expected length ${n * cols}, got ${x.length}`);
-  }
-  if (bias !== undefined && bias.length !== rows) {
-    throw new InvalidArgumentError(`matmulQuant: bias must have rows=${rows} elements, got ${bias.length}`);
-  }
+  checkMatmulArgs(x, n, rows, cols, bias);
 
   const isQ4 = w.dtype === 'q4';
   const mins = w.dtype === 'q4' ? w.mins : undefined;
@@ -87,6 +86,16 @@ export function matmulQuant(x: Float32Array, n: number, w: QuantizedTensor, bias
     }
   }
   return out;
+}
+
+function checkMatmulArgs(x: Float32Array, n: number, rows: number, cols: number, bias: Float32Array | undefined): void {
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`matmulQuant: n must be a non-negative integer, got ${n}`);
+  if (x.length !== n * cols) {
+    throw new InvalidArgumentError(`matmulQuant: x must be [n=${n}, cols=${cols}], expected length ${n * cols}, got ${x.length}`);
+  }
+  if (bias !== undefined && bias.length !== rows) {
+    throw new InvalidArgumentError(`matmulQuant: bias must have rows=${rows} elements, got ${bias.length}`);
+  }
 }
 
 // Group kernels. The full-group dots decode straight from the words into the sum (no temporary), which

@@ -11,14 +11,14 @@
 //
 // Only the header is read up front (in chunks, never the whole file); tensors are read one at a time.
 // Architectures: `chatglm` (llama.cpp's name for ChatGLM2/3, GLM-4-9B-chat and GLM-Edge) and `glm4`
-// (GLM-4-0414). Tensor types F32, F16, BF16, Q8_0, Q4_0; Q8_0/Q4_0 are imported exactly into our Q8/Q4.
+// (GLM-4-0414). Tensor types F32, F16, BF16 and the quantized blocks of src/quant/gguf-blocks.ts (Q4_0,
+// Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS) in any per-tensor mix, repacked into Q4/Q8/QX.
 import { GlmError } from '../errors';
 import { normalizeConfig, UnsupportedModelError, type GlmConfig } from '../model/config';
 import type { HostWeight, LoadWeightsOptions } from '../model/weights';
 import type { ModelWeights } from '../model/weights-types';
 import { dequantize } from '../quant/index';
-import { importGgufQ4_0 } from '../quant/q4';
-import { importGgufQ8_0 } from '../quant/q8';
+import { importGgufBlocks, isGgufBlockType } from '../quant/gguf-blocks';
 import { assembleWeights, checkWeight } from './assemble';
 import { memoryByteSource, MissingFileError, TruncatedFileError } from './byte-source';
 import type { ByteSource, ModelFiles } from './byte-source';
@@ -105,7 +105,32 @@ export const GGML_TYPES: Readonly<Record<number, readonly [string, number, numbe
   39: ['MXFP4', 32, 17],
 };
 export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
-const LOADABLE_TYPES = 'F32, F16, BF16, Q8_0 and Q4_0';
+const LOADABLE_TYPES = 'F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS';
+
+/** Whether tensors of this ggml type load (dense float types, or a block type of gguf-blocks.ts). */
+export function isLoadableGgmlType(type: number): boolean {
+  return type === GGML_TYPE.F32 || type === GGML_TYPE.F16 || type === GGML_TYPE.BF16 || isGgufBlockType(ggmlTypeName(type));
+}
+
+/** The file's tensor types with their counts, most frequent first: "Q4_K x5, Q6_K x3, F32 x6". */
+export function ggufTypeMix(g: Pick<GgufFile, 'tensors'>): string {
+  const counts = new Map<string, number>();
+  for (const t of g.tensors.values()) counts.set(t.typeName, (counts.get(t.typeName) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} x${n}`).join(', ');
+}
+
+/** Refuses a file holding any tensor type this build cannot load, naming the whole mix and the fix. */
+export function checkGgufTypes(g: GgufFile): void {
+  const bad = [...g.tensors.values()].filter((t) => !isLoadableGgmlType(t.type));
+  if (bad.length === 0) return;
+  const types = [...new Set(bad.map((t) => t.typeName))];
+  throw new UnsupportedGgufTypeError(
+    `${g.source.name}: ${bad.length} tensor(s) are ${types.join(', ')} (e.g. "${bad[0]!.name}"), which this build cannot load. ` +
+      `The file's tensor types: ${ggufTypeMix(g)}. This build loads ${LOADABLE_TYPES}. ` +
+      'Re-quantize from the F16/BF16/F32 GGUF with llama-quantize (e.g. `llama-quantize model-f16.gguf out.gguf Q4_K_M`); ' +
+      'do not use --allow-requantize on an already quantized file, which compounds the rounding.',
+  );
+}
 
 export type GgufArray =
   | Uint8Array
@@ -394,7 +419,7 @@ export async function openGguf(source: ByteSource): Promise<GgufFile> {
 
 // ---- tensors ----
 
-/** Loads one tensor: dense types as float32, Q4_0/Q8_0 imported exactly, anything else refused. */
+/** Loads one tensor: dense types as float32, quantized blocks repacked (gguf-blocks.ts), anything else refused. */
 export async function readGgufTensor(info: GgufTensorInfo): Promise<HostWeight> {
   return decodeTensor(info, await info.source.read(info.byteOffset, info.byteLength));
 }
@@ -402,8 +427,7 @@ export async function readGgufTensor(info: GgufTensorInfo): Promise<HostWeight> 
 function unsupportedType(info: GgufTensorInfo): UnsupportedGgufTypeError {
   return new UnsupportedGgufTypeError(
     `${info.source.name}: tensor "${info.name}" is ${info.typeName}; this build loads ${LOADABLE_TYPES}. ` +
-      'Re-quantize the model to a supported type, e.g. `llama-quantize --pure --allow-requantize in.gguf out.gguf Q4_0` ' +
-      '(--pure keeps llama-quantize from giving output.weight and a few other tensors K-quant types).',
+      'Re-quantize from the F16/BF16/F32 GGUF with llama-quantize (not --allow-requantize from a quantized file).',
   );
 }
 
@@ -424,14 +448,12 @@ function decodeTensor(info: GgufTensorInfo, bytes: Uint8Array<ArrayBuffer>): Hos
       const data = info.type === GGML_TYPE.F16 ? f16ArrayToF32(bits) : bf16ArrayToF32(bits);
       return { dtype: 'f32', shape: [...shape], data };
     }
-    case GGML_TYPE.Q4_0:
-    case GGML_TYPE.Q8_0: {
-      const q = info.type === GGML_TYPE.Q4_0 ? importGgufQ4_0(bytes, rows, cols) : importGgufQ8_0(bytes, rows, cols);
+    default: {
+      if (!isGgufBlockType(info.typeName)) throw unsupportedType(info);
+      const q = importGgufBlocks(info.typeName, bytes, rows, cols);
       // A quantized vector (never seen in practice) is handed on dense: quantized weights are matrices.
       return shape.length === 2 ? q : { dtype: 'f32', shape: [...shape], data: dequantize(q) };
     }
-    default:
-      throw unsupportedType(info);
   }
 }
 
@@ -455,7 +477,7 @@ async function readStacked(infos: GgufTensorInfo[], shape: number[]): Promise<Ho
   if (infos.length === 1) return readGgufTensor(infos[0]!);
   const types = new Set(infos.map((i) => i.type));
   const first = infos[0]!;
-  if (types.size === 1 && (first.type === GGML_TYPE.Q4_0 || first.type === GGML_TYPE.Q8_0) && shape.length === 2) {
+  if (types.size === 1 && isGgufBlockType(first.typeName) && shape.length === 2) {
     const total = infos.reduce((s, i) => s + i.byteLength, 0);
     const bytes = new Uint8Array(total);
     let o = 0;
@@ -508,6 +530,7 @@ export function ggufSourceNames(path: string, has: (name: string) => boolean): s
 
 /** Every canonical weight of a GGUF model, one tensor at a time through `convert` (like loadWeights). */
 export async function loadGgufWeights<W = HostWeight>(config: GlmConfig, gguf: GgufFile, options: LoadWeightsOptions<W> = {}): Promise<ModelWeights<W>> {
+  checkGgufTypes(gguf);
   const where = gguf.source.name;
   const has = (name: string) => gguf.tensors.has(name);
   return assembleWeights(
@@ -559,6 +582,23 @@ function metaString(g: GgufFile, key: string): string | undefined {
 
 export const GGUF_ARCHITECTURES = ['chatglm', 'glm4'] as const;
 
+/** Context when a GGUF file does not say (or says something impossible): GLM-Edge's and GLM-4-0414's limit. */
+export const GGUF_DEFAULT_CONTEXT = 8192;
+
+/**
+ * The model's context length. llama.cpp's converter writes `chatglm.context_length` = the hidden size
+ * for Hugging Face `glm` checkpoints (GlmForCausalLM, e.g. GLM-Edge: it looks for THUDM's `seq_length`,
+ * finds none and falls back to the hidden size), which would cap a 1.5B GLM-Edge at 2048 tokens. A
+ * `chatglm` value equal to the hidden size is therefore taken as unknown and replaced by
+ * GGUF_DEFAULT_CONTEXT (8192, GLM-Edge's max_position_embeddings); the raw config records which (`_gguf`).
+ */
+function ggufContextLength(g: GgufFile, arch: string, hidden: number): number {
+  const stated = metaNumber(g, `${arch}.context_length`);
+  if (stated === undefined) return GGUF_DEFAULT_CONTEXT;
+  if (arch === 'chatglm' && stated === hidden) return GGUF_DEFAULT_CONTEXT;
+  return stated;
+}
+
 /**
  * The config.json a Hugging Face checkpoint of this model would have, built from GGUF metadata, so that
  * normalizeConfig (and anything else that reads config.json) applies unchanged. A `chatglm` file becomes
@@ -586,7 +626,7 @@ export function ggufRawConfig(g: GgufFile): Record<string, unknown> {
   const rotary = metaNumber(g, k('rope.dimension_count')) ?? headDim / 2;
   const base = metaNumber(g, k('rope.freq_base')) ?? 10000;
   const eps = metaNumber(g, k('attention.layer_norm_rms_epsilon')) ?? 1e-5;
-  const context = metaNumber(g, k('context_length')) ?? 8192;
+  const context = ggufContextLength(g, arch, hidden);
   const scaling = metaString(g, k('rope.scaling.type'));
   if (scaling !== undefined && scaling !== 'none') throw new UnsupportedModelError(`${g.source.name}: RoPE scaling "${scaling}" is not supported yet`);
 
@@ -602,7 +642,17 @@ export function ggufRawConfig(g: GgufFile): Record<string, unknown> {
     ...(token('padding') !== undefined ? { pad_token_id: token('padding') } : {}),
     ...(token('bos') !== undefined ? { bos_token_id: token('bos') } : {}),
   };
-  const origin = { architecture: arch, name: metaString(g, 'general.name') ?? null, file_type: metaNumber(g, 'general.file_type') ?? null, version: g.version };
+  const stated = metaNumber(g, k('context_length'));
+  const origin = {
+    architecture: arch,
+    name: metaString(g, 'general.name') ?? null,
+    file_type: metaNumber(g, 'general.file_type') ?? null,
+    version: g.version,
+    context_length:
+      stated === context
+        ? 'from the file'
+        : `${context} (default): the file's ${k('context_length')} ${stated ?? '(missing)'} ${stated === hidden ? "equals the hidden size, llama.cpp's converter's fallback for HF glm checkpoints" : 'is missing'}`,
+  };
 
   let raw: Record<string, unknown>;
   if (arch === 'chatglm' && rotary === headDim / 2 && !tied && outBias === mlpBias && (!outBias || qkvBias) && Number.isInteger(headDim)) {

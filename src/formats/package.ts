@@ -21,6 +21,7 @@ import type { HostWeight, LoadWeightsOptions } from '../model/weights';
 import type { ModelWeights } from '../model/weights-types';
 import { groupsPerRowOf, halfPairWords, Q4_WORDS_PER_GROUP, Q8_WORDS_PER_GROUP } from '../quant/types';
 import type { QuantizedTensor } from '../quant/types';
+import { qxWords, type QxLayout, type QxTensor } from '../quant/qx';
 import { assembleWeights, checkWeight } from './assemble';
 import { TruncatedFileError } from './byte-source';
 import type { ByteSource, ModelFiles } from './byte-source';
@@ -55,9 +56,9 @@ export class PackageFormatError extends GlmError {
   override name = 'PackageFormatError';
 }
 
-export type PackageDType = 'f32' | 'q4' | 'q8';
+export type PackageDType = 'f32' | 'q4' | 'q8' | 'qx';
 export type PackageQuant = 'none' | 'q4' | 'q8';
-export type PartName = 'data' | 'packed' | 'scales' | 'mins';
+export type PartName = 'data' | 'packed' | 'scales' | 'mins' | 'supers' | 'subs';
 
 /** Where a part's bytes are: `byteLength` bytes from `offset` of shard number `shard`, continuing at offset 0 of the next shards. */
 export interface PartRef {
@@ -68,9 +69,11 @@ export interface PartRef {
 
 export interface PackageTensor {
   dtype: PackageDType;
-  /** f32: the tensor's shape. q4/q8: [rows, cols]. */
+  /** f32: the tensor's shape. q4/q8/qx: [rows, cols]. */
   shape: number[];
   parts: Partial<Record<PartName, PartRef>>;
+  /** qx only (GGUF K-quants and Q5 blocks, src/quant/qx.ts): code width and scale layout. */
+  qx?: QxLayout;
 }
 
 export interface PackageFile {
@@ -188,20 +191,26 @@ const PARTS_OF: Record<PackageDType, { required: PartName[]; optional: PartName[
   f32: { required: ['data'], optional: [] },
   q4: { required: ['packed', 'scales'], optional: ['mins'] },
   q8: { required: ['packed', 'scales'], optional: [] },
+  qx: { required: ['packed', 'supers'], optional: ['subs'] },
 };
 
 /** Bytes each part must have for a tensor of this dtype and shape. */
-export function expectedPartBytes(dtype: PackageDType, shape: readonly number[], part: PartName): number {
+export function expectedPartBytes(dtype: PackageDType, shape: readonly number[], part: PartName, qx?: QxLayout): number {
   if (dtype === 'f32') return 4 * shape.reduce((a, b) => a * b, 1);
   const groups = shape[0]! * groupsPerRowOf(shape[1]!);
+  if (dtype === 'qx') {
+    const w = qxWords(shape[0]!, shape[1]!, qx!);
+    return 4 * (part === 'packed' ? w.packed : part === 'supers' ? w.supers : w.subs);
+  }
   if (part === 'packed') return groups * (dtype === 'q4' ? Q4_WORDS_PER_GROUP : Q8_WORDS_PER_GROUP) * 4;
   return halfPairWords(groups) * 4;
 }
 
 function checkTensor(path: string, t: unknown, shards: PackageFile[], where: string): PackageTensor {
   const at = `${where}: tensor "${path}"`;
-  if (!isObject(t) || (t.dtype !== 'f32' && t.dtype !== 'q4' && t.dtype !== 'q8')) throw new PackageFormatError(`${at}: dtype must be f32, q4 or q8`);
+  if (!isObject(t) || (t.dtype !== 'f32' && t.dtype !== 'q4' && t.dtype !== 'q8' && t.dtype !== 'qx')) throw new PackageFormatError(`${at}: dtype must be f32, q4, q8 or qx`);
   const dtype = t.dtype;
+  const qx = dtype === 'qx' ? checkQxLayout(t.qx, at) : undefined;
   if (!Array.isArray(t.shape) || !t.shape.every((d) => isCount(d) && d > 0) || (dtype !== 'f32' && t.shape.length !== 2)) {
     throw new PackageFormatError(`${at}: shape must be positive integers (two of them for q4/q8), got ${JSON.stringify(t.shape)}`);
   }
@@ -214,7 +223,7 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
     if (!isObject(ref) || !isCount(ref.shard) || !isCount(ref.offset) || !isCount(ref.byteLength)) {
       throw new PackageFormatError(`${at}: part "${name}" must be {shard, offset, byteLength} of non-negative integers`);
     }
-    const want = expectedPartBytes(dtype, shape, name as PartName);
+    const want = expectedPartBytes(dtype, shape, name as PartName, qx);
     if (ref.byteLength !== want) throw new PackageFormatError(`${at}: part "${name}" is ${ref.byteLength} bytes, shape [${shape}] of ${dtype} needs ${want}`);
     if (ref.shard >= shards.length) throw new PackageFormatError(`${at}: part "${name}" is in shard ${ref.shard}, but there are ${shards.length} shards`);
     // The part must end inside the shards that follow it.
@@ -236,7 +245,23 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
     parts[name as PartName] = { shard: ref.shard, offset: ref.offset, byteLength: ref.byteLength };
   }
   for (const name of required) if (!parts[name]) throw new PackageFormatError(`${at}: missing part "${name}"`);
-  return { dtype, shape: [...shape], parts };
+  if (qx && qx.hasSubs !== (parts.subs !== undefined)) throw new PackageFormatError(`${at}: part "subs" must be present exactly when qx.hasSubs is true`);
+  return { dtype, shape: [...shape], parts, ...(qx ? { qx } : {}) };
+}
+
+/** A qx tensor's layout record (issue #14), checked field by field. */
+function checkQxLayout(v: unknown, at: string): QxLayout {
+  if (
+    !isObject(v) ||
+    (v.bits !== 4 && v.bits !== 5 && v.bits !== 6) ||
+    (v.subgroup !== 16 && v.subgroup !== 32) ||
+    (v.superGroups !== 1 && v.superGroups !== 8) ||
+    typeof v.hasMins !== 'boolean' ||
+    typeof v.hasSubs !== 'boolean'
+  ) {
+    throw new PackageFormatError(`${at}: dtype qx needs "qx": {bits: 4|5|6, subgroup: 16|32, superGroups: 1|8, hasMins, hasSubs}, got ${JSON.stringify(v)?.slice(0, 120)}`);
+  }
+  return { bits: v.bits, subgroup: v.subgroup, superGroups: v.superGroups, hasMins: v.hasMins, hasSubs: v.hasSubs };
 }
 
 // ---- writing ----
@@ -263,6 +288,7 @@ export function shardFileName(index: number): string {
 function partsOf(w: HostWeight): [PartName, Uint8Array][] {
   const bytes = (a: Float32Array | Uint32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   if (w.dtype === 'f32') return [['data', bytes(w.data)]];
+  if (w.dtype === 'qx') return [['packed', bytes(w.packed)], ['supers', bytes(w.supers)], ...(w.subs ? [['subs', bytes(w.subs)] as [PartName, Uint8Array]] : [])];
   const out: [PartName, Uint8Array][] = [
     ['packed', bytes(w.packed)],
     ['scales', bytes(w.scales)],
@@ -392,6 +418,9 @@ export class PackageWriter {
       dtype: weight.dtype,
       shape: weight.dtype === 'f32' ? [...weight.shape] : [weight.rows, weight.cols],
       parts: {},
+      ...(weight.dtype === 'qx'
+        ? { qx: { bits: weight.bits, subgroup: weight.subgroup, superGroups: weight.superGroups, hasMins: weight.hasMins, hasSubs: weight.subs !== undefined } }
+        : {}),
     };
     for (const [name, bytes] of partsOf(weight)) entry.parts[name] = await this.writePart(bytes);
     this.tensors[path] = entry;
@@ -512,6 +541,12 @@ async function readTensor(reader: PartReader, t: PackageTensor): Promise<HostWei
   }
   const [rows, cols] = t.shape as [number, number];
   const packed = words(await part('packed'));
+  if (t.dtype === 'qx') {
+    const l = t.qx!;
+    const qx: QxTensor = { dtype: 'qx', rows, cols, groupsPerRow: groupsPerRowOf(cols), bits: l.bits, subgroup: l.subgroup, superGroups: l.superGroups, hasMins: l.hasMins, packed, supers: words(await part('supers')) };
+    if (l.hasSubs) qx.subs = words(await part('subs'));
+    return qx;
+  }
   const scales = words(await part('scales'));
   const q: QuantizedTensor =
     t.dtype === 'q4'

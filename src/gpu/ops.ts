@@ -88,7 +88,9 @@ const PROFILE_MAX_DISPATCHES = 2048; // a query set holds at most 4096 queries
 /** How long a failed map waits for device.lost to say whether the device is the cause. */
 const LOST_GRACE_MS = 250;
 
-const WEIGHT_FORMAT_CODES = { f32: 0, f16: 1, q4: 2, q8: 3 } as const;
+const WEIGHT_FORMAT_CODES = { f32: 0, f16: 1, q4: 2, q8: 3, qx: 4 } as const;
+/** formatCode() values are below this (QX layouts take 8..63), so pipeline variants multiply by it. */
+const FORMAT_CODE_COUNT = 64;
 
 function sameBuffers(a: readonly GPUBuffer[], b: readonly GPUBuffer[]): boolean {
   if (a.length !== b.length) return false;
@@ -483,7 +485,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
         throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [${n}, ${outFeatures}]`);
       }
     }
-    const fastGemv = n === 1 && w.format === 'q4' && w.cols % 32 === 0 && (activation !== 'swiglu' || w.parts.length === 1);
+    // QX rows are always whole groups (GGUF blocks); its lib supplies the same pre-scaled group dot.
+    const fastGemv = n === 1 && (w.format === 'q4' || w.format === 'qx') && w.cols % 32 === 0 && (activation !== 'swiglu' || w.parts.length === 1);
     const norm = epilogue.rmsNorm;
     if (norm && !fastGemv) {
       const { rmsNorm: _, ...rest } = epilogue;
@@ -517,10 +520,10 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     if (fastGemv) {
       const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, outWidth);
       const activationCode = activation === 'swiglu' ? 1 : activation === 'gelu' ? 2 : 0;
-      const variant = (((threadsPerRow * 2048 + workgroup) * 3 + activationCode) * 2 + (norm ? 1 : 0)) * 8 + this.formatCode(w);
+      const variant = (((threadsPerRow * 2048 + workgroup) * 3 + activationCode) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
       const pipeline = this.pipeline('matmulGemvQ4', variant, () => ({
         kernel: 'matmulGemvQ4',
-        format: 'q4',
+        format: w.format,
         constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, ACTIVATION: activationCode, NORM: norm ? 1 : 0 }),
       }));
       const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
@@ -541,7 +544,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const gemm = gemmTiling(n, outFeatures, this.maxWorkgroupsPerDimension, this.device.limits.maxComputeWorkgroupStorageSize);
     const c: Record<string, number> = gemm.constants;
     const pipeline = gemv
-      ? this.pipeline('matmulGemv', threadsPerRow * 8 + this.formatCode(w), () => ({
+      ? this.pipeline('matmulGemv', threadsPerRow * FORMAT_CODE_COUNT + this.formatCode(w), () => ({
           kernel: 'matmulGemv',
           format: w.format,
           constants: this.weightConstants(w, { WORKGROUP_SIZE: GEMV_WORKGROUP, THREADS_PER_ROW: threadsPerRow }),
@@ -807,18 +810,28 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     return p;
   }
 
-  /** A number per (format, asymmetric) for pipeline variants. */
+  /** A number per (format, asymmetric / QX layout) for pipeline variants, below FORMAT_CODE_COUNT. */
   private formatCode(w: GpuWeight): number {
+    if (w.format === 'qx') {
+      const l = w.qx!;
+      return 8 + (l.bits - 4) * 16 + (l.subgroup === 16 ? 8 : 0) + (l.superGroups === 8 ? 4 : 0) + (l.hasSubs ? 2 : 0) + (l.hasMins ? 1 : 0);
+    }
     return WEIGHT_FORMAT_CODES[w.format] * 2 + (w.format === 'q4' && w.asymmetric ? 1 : 0);
   }
 
   private weightConstants(w: GpuWeight, constants: Record<string, number>): Record<string, number> {
+    if (w.format === 'qx') {
+      const l = w.qx!;
+      return { ...constants, QX_BITS: l.bits, QX_SUBGROUP: l.subgroup, QX_SUPER_GROUPS: l.superGroups, QX_MINS: l.hasMins ? 1 : 0, QX_SUBS: l.hasSubs ? 1 : 0 };
+    }
     return w.format === 'q4' ? { ...constants, W_ASYMMETRIC: w.asymmetric ? 1 : 0 } : constants;
   }
 
-  /** A part's buffers in binding order; symmetric Q4 binds a dummy for its unused mins. */
+  /** A part's buffers in binding order; symmetric Q4 and QX without sub-scales bind a dummy third buffer. */
   private weightBuffers(w: GpuWeight, buffers: readonly GPUBuffer[]): GPUBuffer[] {
-    return w.format === 'q4' && !w.asymmetric ? [...buffers, this.dummy] : [...buffers];
+    if (w.format === 'q4' && !w.asymmetric) return [...buffers, this.dummy];
+    if (w.format === 'qx' && !w.qx!.hasSubs) return [...buffers, this.dummy];
+    return [...buffers];
   }
 
   /** A 1-D count of workgroups as a 2-D grid within maxComputeWorkgroupsPerDimension; z passes through. */

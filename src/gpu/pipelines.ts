@@ -13,6 +13,8 @@ import weightsF16Wgsl from '../../shaders/lib/weights_f16.wgsl?raw';
 import weightsF32Wgsl from '../../shaders/lib/weights_f32.wgsl?raw';
 import weightsQ4Wgsl from '../../shaders/lib/weights_q4.wgsl?raw';
 import weightsQ8Wgsl from '../../shaders/lib/weights_q8.wgsl?raw';
+import weightsQxWgsl from '../../shaders/lib/weights_qx.wgsl?raw';
+import q4NibblesWgsl from '../../shaders/lib/q4_nibbles.wgsl?raw';
 import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import addWgsl from '../../shaders/add.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
@@ -109,7 +111,8 @@ const WEIGHT_LIBS: Record<GpuWeightFormat, { source: string; bindings: number }>
   f32: { source: weightsF32Wgsl, bindings: 1 },
   f16: { source: weightsF16Wgsl, bindings: 1 },
   q8: { source: weightsQ8Wgsl, bindings: 2 },
-  q4: { source: weightsQ4Wgsl, bindings: 3 },
+  q4: { source: `${q4NibblesWgsl}\n${weightsQ4Wgsl}`, bindings: 3 },
+  qx: { source: `${q4NibblesWgsl}\n${weightsQxWgsl}`, bindings: 3 },
 };
 
 /** First binding of the weight buffers in weighted kernels (see shaders/lib/weights_*.wgsl). */

@@ -1,6 +1,7 @@
 // The handles GpuOps works with: activations (GpuTensor), weights (GpuWeight) and the KV cache
 // (GpuKvCache). Plain data; the buffers are owned by GpuOps (activations, KV cache) or by the
 // uploaded weight set.
+import type { QxLayout } from '../quant/qx';
 
 /** Storage type of activations and the KV cache: 'f16' only on devices with `shader-f16`. */
 export type GpuActDtype = 'f32' | 'f16';
@@ -25,7 +26,7 @@ export interface GpuTensor {
  * and the pipeline names (matmulF32, matmulF16, matmulQ4, matmulQ8, embedQ4, ...).
  * f16: dense values as IEEE f16 pairs in u32 words, read with unpack2x16float (no `shader-f16` needed).
  */
-export type GpuWeightFormat = 'f32' | 'f16' | 'q4' | 'q8';
+export type GpuWeightFormat = 'f32' | 'f16' | 'q4' | 'q8' | 'qx';
 
 /**
  * Rows rowStart..rowStart+rows-1 of a weight in their own buffers. A matrix larger than the device's
@@ -35,7 +36,7 @@ export type GpuWeightFormat = 'f32' | 'f16' | 'q4' | 'q8';
 export interface GpuWeightPart {
   rowStart: number;
   rows: number;
-  /** f32/f16: [data]. q8: [packed, scales]. q4: [packed, scales, mins] (mins only when asymmetric). */
+  /** f32/f16: [data]. q8: [packed, scales]. q4: [packed, scales, mins] (mins only when asymmetric). qx: [packed, supers, subs] (subs when it has sub-scales). */
   buffers: GPUBuffer[];
   bytes: number;
 }
@@ -52,6 +53,8 @@ export interface GpuWeight {
   readonly cols: number;
   /** Q4 with per-group minimums. */
   readonly asymmetric: boolean;
+  /** QX only (GGUF K-quants and Q5 blocks, src/quant/qx.ts): its code width and scale layout. */
+  readonly qx?: QxLayout;
   readonly parts: readonly GpuWeightPart[];
   readonly bytes: number;
 }

@@ -12,6 +12,7 @@ import {
   validateQuantTensor,
   type QuantizedTensor,
 } from '../quant/types';
+import { qxSubsPerGroup, qxSuperStride, type QxLayout, type QxTensor } from '../quant/qx';
 import type { GpuAllocator } from './buffers';
 import type { GpuWeight, GpuWeightFormat, GpuWeightPart } from './tensor';
 
@@ -24,8 +25,11 @@ export interface UploadWeightOptions {
 }
 
 /** Bytes of the largest buffer of one row, which bounds how many rows fit in one binding. */
-function bytesPerRow(format: GpuWeightFormat, cols: number, groupsPerRow: number): number {
+function bytesPerRow(format: GpuWeightFormat, cols: number, groupsPerRow: number, qx?: QxTensor): number {
   switch (format) {
+    case 'qx':
+      // packed (16 bytes a group) is the largest buffer unless the high bits beside the scales outgrow it.
+      return Math.max(groupsPerRow * Q4_WORDS_PER_GROUP * 4, (groupsPerRow / qx!.superGroups) * qxSuperStride(qx!) * 4);
     case 'f32':
       return cols * 4;
     case 'f16':
@@ -77,6 +81,14 @@ function partArrays(host: HostWeight, format: GpuWeightFormat, r0: number, r1: n
   const q: QuantizedTensor = host;
   const g0 = r0 * q.groupsPerRow;
   const g1 = r1 * q.groupsPerRow;
+  if (q.dtype === 'qx') {
+    // Rows are whole super-blocks, and a subgroup pair is 2 bytes: every slice starts on a word.
+    const stride = qxSuperStride(q);
+    const subWords = (g: number) => (g * qxSubsPerGroup(q.subgroup) * 2) / 4;
+    const arrays = [q.packed.subarray(g0 * Q4_WORDS_PER_GROUP, g1 * Q4_WORDS_PER_GROUP), q.supers.subarray((g0 / q.superGroups) * stride, (g1 / q.superGroups) * stride)];
+    if (q.subs) arrays.push(q.subs.subarray(subWords(g0), Math.ceil(subWords(g1))));
+    return arrays;
+  }
   const wpg = q.dtype === 'q4' ? Q4_WORDS_PER_GROUP : Q8_WORDS_PER_GROUP;
   const arrays = [q.packed.subarray(g0 * wpg, g1 * wpg), sliceHalves(q.scales, g0, g1)];
   if (q.dtype === 'q4' && q.mins) arrays.push(sliceHalves(q.mins, g0, g1));
@@ -101,6 +113,7 @@ export async function uploadWeight(
   let shape: number[];
   let groupsPerRow = 0;
   let asymmetric = false;
+  let qx: QxLayout | undefined;
   if (host.dtype === 'f32') {
     if (host.shape.length === 2) {
       [rows, cols] = host.shape as [number, number];
@@ -124,9 +137,10 @@ export async function uploadWeight(
     shape = [rows, cols];
     groupsPerRow = host.groupsPerRow;
     asymmetric = host.dtype === 'q4' && host.mins !== undefined;
+    if (host.dtype === 'qx') qx = { bits: host.bits, subgroup: host.subgroup, superGroups: host.superGroups, hasMins: host.hasMins, hasSubs: host.subs !== undefined };
   }
 
-  const ranges = splitRows(name, rows, bytesPerRow(format, cols, groupsPerRow), maxBindingBytes);
+  const ranges = splitRows(name, rows, bytesPerRow(format, cols, groupsPerRow, host.dtype === 'qx' ? host : undefined), maxBindingBytes);
   const parts: GpuWeightPart[] = [];
   const created: GPUBuffer[] = [];
   let bytes = 0;
@@ -151,5 +165,5 @@ export async function uploadWeight(
     for (const b of created) alloc.destroy(b);
     throw err;
   }
-  return { name, format, shape, rows, cols, asymmetric, parts, bytes };
+  return { name, format, shape, rows, cols, asymmetric, ...(qx ? { qx } : {}), parts, bytes };
 }

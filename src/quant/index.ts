@@ -2,7 +2,8 @@
 import { InvalidArgumentError } from '../errors';
 import { dequantizeQ4, quantizeQ4 } from './q4';
 import { dequantizeQ8, quantizeQ8 } from './q8';
-import type { QuantKind, QuantizedTensor } from './types';
+import { dequantizeQx } from './qx';
+import type { Q4Tensor, Q8Tensor, QuantKind, QuantizedTensor } from './types';
 
 export {
   GROUP_SIZE,
@@ -28,10 +29,12 @@ export {
   quantizeQ4,
   type QuantizeQ4Options,
 } from './q4';
+export { dequantizeQx, qxBytes, type QxTensor, type QxBits, type QxLayout, type QxSubgroup } from './qx';
+export { GGUF_BLOCKS, dequantizeGgufReference, importGgufBlocks, isGgufBlockType, type GgufBlockType } from './gguf-blocks';
 export { GGUF_Q8_0_BLOCK_BYTES, dequantizeQ8, importGgufQ8_0, importThudmInt8, quantizeQ8 } from './q8';
 
 /** Quantizes a row-major [rows, cols] matrix; 'q4' is the symmetric Q4 form. */
-export function quantize(data: Float32Array, rows: number, cols: number, kind: QuantKind): QuantizedTensor {
+export function quantize(data: Float32Array, rows: number, cols: number, kind: QuantKind): Q4Tensor | Q8Tensor {
   switch (kind) {
     case 'q4':
       return quantizeQ4(data, rows, cols);
@@ -50,6 +53,8 @@ export function dequantize(t: QuantizedTensor): Float32Array<ArrayBuffer> {
       return dequantizeQ4(t);
     case 'q8':
       return dequantizeQ8(t);
+    case 'qx':
+      return dequantizeQx(t);
     default:
       throw new InvalidArgumentError(`dequantize: unknown dtype ${String((t as { dtype: unknown }).dtype)}`);
   }

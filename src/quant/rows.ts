@@ -1,12 +1,22 @@
 // Row gather from quantized matrices: the embedding lookup of a q4/q8 table needs a handful of rows
 // per step, never the whole dequantized matrix.
 import { f16ToF32 } from '../formats/dtype';
+import { qxValue } from './qx';
 import { GROUP_SIZE, Q4_WORDS_PER_GROUP, Q8_WORDS_PER_GROUP, getHalf, type QuantizedTensor } from './types';
 
 /** Dequantizes rows `rowIds` of `t` into a [rowIds.length, cols] float32 array. */
 export function dequantizeRows(t: QuantizedTensor, rowIds: ArrayLike<number>): Float32Array {
-  const { cols, groupsPerRow, packed, scales } = t;
+  const { cols, groupsPerRow } = t;
   const out = new Float32Array(rowIds.length * cols);
+  if (t.dtype === 'qx') {
+    for (let i = 0; i < rowIds.length; i++) {
+      const r = rowIds[i]!;
+      if (r < 0 || r >= t.rows) throw new RangeError(`row ${r} is outside 0..${t.rows - 1}`);
+      for (let c = 0; c < cols; c++) out[i * cols + c] = qxValue(t, r * groupsPerRow + (c >> 5), c & 31);
+    }
+    return out;
+  }
+  const { packed, scales } = t;
   const mins = t.dtype === 'q4' ? t.mins : undefined;
   for (let i = 0; i < rowIds.length; i++) {
     const r = rowIds[i]!;

@@ -32,6 +32,7 @@
  */
 import { GlmError, InvalidArgumentError } from '../errors';
 import { f16ToF32, f32ToF16 } from '../formats/dtype';
+import { validateQx, type QxTensor } from './qx';
 
 /** Elements per quantization group, along cols. Also the GGUF Q4_0/Q8_0 block size. */
 export const GROUP_SIZE = 32;
@@ -68,8 +69,10 @@ export interface Q8Tensor {
   scales: Uint32Array;
 }
 
-export type QuantizedTensor = Q4Tensor | Q8Tensor;
-export type QuantKind = QuantizedTensor['dtype'];
+/** QX (qx.ts): GGUF K-quant and Q5 codes of 4-6 bits with their two-level scales. */
+export type QuantizedTensor = Q4Tensor | Q8Tensor | QxTensor;
+/** Kinds a float matrix can be quantized to (QX only comes from GGUF files). */
+export type QuantKind = 'q4' | 'q8';
 
 export function groupsPerRowOf(cols: number): number {
   return Math.ceil(cols / GROUP_SIZE);
@@ -95,6 +98,7 @@ export function q8Bytes(rows: number, cols: number): number {
 
 /** Bytes actually held by a tensor's buffers. */
 export function quantizedBytes(t: QuantizedTensor): number {
+  if (t.dtype === 'qx') return t.packed.byteLength + t.supers.byteLength + (t.subs?.byteLength ?? 0);
   return t.packed.byteLength + t.scales.byteLength + (t.dtype === 'q4' && t.mins ? t.mins.byteLength : 0);
 }
 
@@ -126,6 +130,7 @@ export function expectLength(what: string, got: number, expected: number): void 
 
 /** Checks that a tensor's buffers agree with its shape, so kernels and loops can index without checks. */
 export function validateQuantTensor(t: QuantizedTensor): void {
+  if (t.dtype === 'qx') return validateQx(t);
   checkShape(`${t.dtype} tensor`, t.rows, t.cols);
   const gpr = groupsPerRowOf(t.cols);
   if (t.groupsPerRow !== gpr) {

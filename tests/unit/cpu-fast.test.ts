@@ -10,7 +10,9 @@ import { MatmulThreadError, MatmulThreadPool, type KernelExports } from '../../s
 import { QUANT_MATMUL_WASM_SHARED, QUANT_MATMUL_WASM_UNSHARED } from '../../src/cpu/wasm/quant-matmul.wasm';
 import { InvalidArgumentError } from '../../src/errors';
 import { f16ToF32 } from '../../src/formats/dtype';
-import { dequantize, getHalf, quantizeQ4, quantizeQ8, type QuantizedTensor } from '../../src/quant';
+import { dequantize, getHalf, quantizeQ4, quantizeQ8, type Q4Tensor, type Q8Tensor } from '../../src/quant';
+
+type QuantizedTensor = Q4Tensor | Q8Tensor; // the kinds the WASM kernels run (QX runs through matmulQuant)
 import { randomArray } from '../helpers/random';
 
 /**

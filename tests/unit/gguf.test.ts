@@ -233,25 +233,30 @@ describe('GGUF header', () => {
     await expect(openGguf(memoryByteSource(absurd))).rejects.toBeInstanceOf(GgufFormatError);
   });
 
-  it('a tensor of an unsupported type fails with UnsupportedGgufTypeError naming the type', async () => {
+  it('a tensor of an unsupported type fails with UnsupportedGgufTypeError naming the type, the whole type mix and the fix', async () => {
     const hf = await hfModel('thudm-chatglm2-tiny');
     const bytes = modelToGguf(hf.config, hf.weights, { arch: 'chatglm', type: 'F32' });
     const g = await openGguf(memoryByteSource(bytes));
-    // Rewrite blk.0.ffn_down.weight as Q4_1 (type 3, 20-byte blocks of 32) with a fresh writer.
+    // Rewrite blk.0.ffn_down.weight as Q8_1 (type 9, 36-byte blocks of 32: an activation-only type) with a fresh writer.
     const tensors = [...g.tensors.values()].map((t) => ({ name: t.name, type: t.type, ne: t.ne, data: bytes.slice(t.byteOffset, t.byteOffset + t.byteLength) }));
     const down = tensors.find((t) => t.name === 'blk.0.ffn_down.weight')!;
-    down.type = 3;
-    down.data = new Uint8Array(((down.ne[0]! * down.ne[1]!) / 32) * 20);
+    down.type = 9;
+    down.data = new Uint8Array(((down.ne[0]! * down.ne[1]!) / 32) * 36);
     const metadata = [...g.metadata.entries()].map(([key, value]) => ({ key, type: g.metadataTypes.get(key)!, value, elemType: GgufValueType.INT32 }));
     const rebuilt = buildGguf({ metadata, tensors });
     const err = await loadModelFolder(ggufFiles(rebuilt)).catch((e: Error) => e);
     expect(err).toBeInstanceOf(UnsupportedGgufTypeError);
     expect((err as Error).name).toBe('UnsupportedGgufTypeError');
-    expect((err as Error).message).toContain('Q4_1');
-    expect((err as Error).message).toContain('blk.0.ffn_down.weight');
-    // A K-quant (Q6_K: 256-element blocks of 210 bytes), as llama-quantize gives output.weight without --pure.
+    const message = (err as Error).message;
+    expect(message).toContain('Q8_1');
+    expect(message).toContain('blk.0.ffn_down.weight');
+    expect(message).toContain(`F32 x${tensors.length - 1}, Q8_1 x1`); // the file's whole tensor-type mix
+    expect(message).toMatch(/F16\/BF16\/F32 GGUF with llama-quantize/);
+    expect(message).toMatch(/not use --allow-requantize/);
+    // K-quants load (issue #14): a Q6_K output.weight, as llama-quantize writes it without --pure, is a QX tensor.
     const k = await openGguf(memoryByteSource(buildGguf({ tensors: [{ name: 'output.weight', type: 14, ne: [256, 2], data: new Uint8Array(420) }] })));
-    await expect(readGgufTensor(k.tensors.get('output.weight')!)).rejects.toThrow(/"output.weight" is Q6_K.*--pure/);
+    const q6 = await readGgufTensor(k.tensors.get('output.weight')!);
+    expect(q6.dtype).toBe('qx');
   });
 
   it('a non-GLM architecture is refused by name', async () => {

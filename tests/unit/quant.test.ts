@@ -17,7 +17,8 @@ import {
   quantizeQ4,
   quantizeQ8,
   quantizedBytes,
-  type QuantizedTensor,
+  type Q4Tensor,
+  type Q8Tensor,
 } from '../../src/quant';
 import { randomArray, seededRandom } from '../helpers/random';
 
@@ -257,7 +258,7 @@ describe('quantize -> dequantize error bound', () => {
       for (const [rows, cols] of shapes) {
         for (const magnitude of [1, 1000, 1e-6]) {
           const x = testMatrix(rows, cols, rows * 1000 + cols, magnitude);
-          const t: QuantizedTensor = kind === 'q4a' ? quantizeQ4(x, rows, cols, { asymmetric: true }) : quantize(x, rows, cols, kind);
+          const t: Q4Tensor | Q8Tensor = kind === 'q4a' ? quantizeQ4(x, rows, cols, { asymmetric: true }) : quantize(x, rows, cols, kind);
           const deq = dequantize(t);
           expect(deq.length).toBe(rows * cols);
           for (let r = 0; r < rows; r++) {

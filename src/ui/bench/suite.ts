@@ -22,6 +22,7 @@ import type { LayerWeights, ModelWeights, NormWeights } from '../../model/weight
 import { tensorBytes } from '../../planner/sizes';
 import { ModelSession } from '../../runtime/session';
 import { GROUP_SIZE, Q4_WORDS_PER_GROUP, groupsPerRowOf, type Q4Tensor } from '../../quant/types';
+import { GGUF_FILE_BITS_PER_WEIGHT, ggufMixType, randomGgufTypeWeight, type BenchGgufType } from './gguf-mix';
 
 export const BENCH_REPORT_VERSION = 1;
 
@@ -41,6 +42,11 @@ export interface BenchOptions {
   f16?: boolean;
   /** Also time the decode GEMV at every launch shape of the sweep (lanes per row x workgroup size). */
   sweep?: boolean;
+  /**
+   * Build the model in llama-quantize's type mix for this GGUF file type (e.g. 'Q4_K_M': Q4_K, Q5_K
+   * attn_qkv, Q6_K output and some ffn_down, with its fallbacks; gguf-mix.ts) instead of plain q4.
+   */
+  ggufType?: BenchGgufType;
   /** Skip parts (e.g. a quick check of the page). */
   skip?: { kernels?: boolean; model?: boolean };
   onProgress?(message: string): void;
@@ -81,6 +87,11 @@ export interface ModelResult {
   weightBytes: number;
   /** Weights read per decoded token (every layer + the lm_head; the embedding reads one row). */
   bytesPerToken: number;
+  /**
+   * With ggufType: the GGUF type of each matrix (counts), and the bytes those matrices read per token
+   * occupy in the GGUF file, so bytesPerToken / fileBytesPerToken is what the engine's forms add.
+   */
+  gguf: { fileType: BenchGgufType; typeCounts: Record<string, number>; fileBytesPerToken: number; gpuOverFile: number } | null;
   prefill: {
     tokens: number;
     seconds: number;
@@ -486,28 +497,50 @@ function setPath(root: Record<string, unknown>, path: string, value: unknown): v
 }
 
 /** Uploads random weights for `config` one tensor at a time (the host copy is dropped after each). */
-async function uploadRandomModel(ops: GpuOps, config: GlmConfig, say: (m: string) => void): Promise<{ weights: ModelWeights<GpuWeight>; bytes: number }> {
+async function uploadRandomModel(
+  ops: GpuOps,
+  config: GlmConfig,
+  say: (m: string) => void,
+  ggufType?: BenchGgufType,
+): Promise<{ weights: ModelWeights<GpuWeight>; bytes: number; gguf: ModelResult['gguf'] }> {
   const { model, lmHeadTied } = weightRecipes(config);
   const root: Record<string, unknown> = {};
   let bytes = 0;
   let seed = 1;
+  const typeCounts: Record<string, number> = {};
+  let fileBytesPerToken = 0;
   for (const [i, r] of model.entries()) {
-    const host: HostWeight = r.shape.length === 2 ? randomQ4(r.shape[0]!, r.shape[1]!, seed++) : randomVector(r.shape[0]!, r.path, seed++);
+    let host: HostWeight;
+    if (r.shape.length !== 2) host = randomVector(r.shape[0]!, r.path, seed++);
+    else if (!ggufType) host = randomQ4(r.shape[0]!, r.shape[1]!, seed++);
+    else {
+      const [rows, cols] = r.shape as [number, number];
+      const type = ggufMixType(ggufType, r.path, cols, config.numLayers, lmHeadTied);
+      typeCounts[type] = (typeCounts[type] ?? 0) + 1;
+      // A decode step reads every matrix but the embedding (one row of it, on the CPU or gathered).
+      if (r.path !== 'embedding' || lmHeadTied) fileBytesPerToken += (rows * cols * GGUF_FILE_BITS_PER_WEIGHT[type]) / 8;
+      host = randomGgufTypeWeight(type, rows, cols, rng(seed++));
+    }
     const w = await ops.uploadWeight(host, r.path);
     bytes += w.bytes;
     setPath(root, r.path, w);
     if (i % 4 === 0) say(`Uploading random weights: ${i + 1}/${model.length} tensors`);
   }
   if (lmHeadTied) root.lmHead = root.embedding;
-  return {
-    weights: {
-      embedding: root.embedding as GpuWeight,
-      layers: root.layers as LayerWeights<GpuWeight>[],
-      finalNorm: root.finalNorm as NormWeights<GpuWeight>,
-      lmHead: root.lmHead as GpuWeight,
-    },
-    bytes,
+  const weights: ModelWeights<GpuWeight> = {
+    embedding: root.embedding as GpuWeight,
+    layers: root.layers as LayerWeights<GpuWeight>[],
+    finalNorm: root.finalNorm as NormWeights<GpuWeight>,
+    lmHead: root.lmHead as GpuWeight,
   };
+  let gguf: ModelResult['gguf'] = null;
+  if (ggufType) {
+    // GPU bytes of the same matrices (the vectors are f32 in both and left out of the comparison).
+    const matrices = weights.layers.flatMap((l) => [l.qkv.weight, l.attnOut.weight, l.mlpUp.weight, l.mlpDown.weight]).concat(weights.lmHead);
+    const gpuBytes = matrices.reduce((sum, w) => sum + w.bytes, 0);
+    gguf = { fileType: ggufType, typeCounts, fileBytesPerToken, gpuOverFile: gpuBytes / fileBytesPerToken };
+  }
+  return { weights, bytes, gguf };
 }
 
 // ------------------------------------------------------------------------------------------ kernels and model
@@ -622,7 +655,7 @@ export function prefillFlops(config: GlmConfig, n: number): number {
 }
 
 async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOptions, readBps: number, fmaFlops: number, say: (m: string) => void): Promise<ModelResult> {
-  const { weights, bytes } = await uploadRandomModel(ops, config, say);
+  const { weights, bytes, gguf } = await uploadRandomModel(ops, config, say, options.ggufType);
   const prompt = promptIds(config, Math.max(config.family === 'chatglm1' ? 3 : 1, options.promptTokens));
   const decodeTokens = Math.max(2, options.decodeTokens);
   const session = new ModelSession(ops, config, weights, prompt.length + decodeTokens + 2);
@@ -698,6 +731,7 @@ async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOption
       hidden: config.hiddenSize,
       weightBytes: bytes,
       bytesPerToken,
+      gguf,
       prefill: {
         tokens: prompt.length,
         seconds: prefillSec,

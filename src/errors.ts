@@ -45,3 +45,20 @@ export function isGlmError(err: unknown, name?: string): err is Error {
   if (!(err instanceof Error)) return false;
   return name === undefined ? err.name.endsWith('Error') : err.name === name;
 }
+
+// ---- Chat API (issue #19) ----
+
+/** A request field the engine does not implement (or an unknown one): named, never silently ignored. */
+export class UnsupportedFieldError extends GlmError {
+  override name = 'UnsupportedFieldError';
+}
+
+/** A JSON schema (response_format or a tool's parameters) uses a keyword constrained decoding does not cover. */
+export class UnsupportedSchemaError extends GlmError {
+  override name = 'UnsupportedSchemaError';
+}
+
+/** An AbortSignal given to load() or create() was aborted before the work could finish. */
+export class AbortError extends GlmError {
+  override name = 'AbortError';
+}

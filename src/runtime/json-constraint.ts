@@ -180,8 +180,12 @@ type ArrNode = Extract<Node, { k: 'arr' }>;
 type Frame =
   /** Awaiting the first byte of a value. */
   | { t: 'val'; node: Node }
-  /** Inside a string (a value, or a free object key); chars counted without UTF-8 continuation bytes. */
-  | { t: 'str'; min: number; max: number; chars: number; esc: boolean; key: boolean }
+  /**
+   * Inside a string (a value, or a free object key). Its bytes must be well-formed UTF-8 (so that the
+   * decoded text has exactly `chars` characters): `cont` continuation bytes are still due, the next one
+   * in [lo, hi] (tighter after E0, ED, F0, F4: no overlong forms, surrogates or code points past U+10FFFF).
+   */
+  | { t: 'str'; min: number; max: number; chars: number; esc: boolean; key: boolean; cont: number; lo: number; hi: number }
   /** Matching one of several fixed byte strings (true/false/null, enum values, declared keys). */
   | { t: 'lit'; cands: Uint8Array[]; pos: number; keyNames: string[] | null }
   | { t: 'num'; integer: boolean; text: string }
@@ -212,7 +216,7 @@ function anyAt(depth: number): Node {
 function start(node: Node, b: number): Frame | typeof REJECT {
   switch (node.k) {
     case 'str':
-      return b === 0x22 ? { t: 'str', min: node.minLength, max: node.maxLength, chars: 0, esc: false, key: false } : REJECT;
+      return b === 0x22 ? { t: 'str', min: node.minLength, max: node.maxLength, chars: 0, esc: false, key: false, cont: 0, lo: 0x80, hi: 0xbf } : REJECT;
     case 'num':
       return b === 0x2d || DIGIT(b) ? { t: 'num', integer: node.integer, text: String.fromCharCode(b) } : REJECT;
     case 'bool':
@@ -232,7 +236,7 @@ function start(node: Node, b: number): Frame | typeof REJECT {
       }
       return REJECT;
     case 'any': {
-      if (b === 0x22) return { t: 'str', min: 0, max: Infinity, chars: 0, esc: false, key: false };
+      if (b === 0x22) return { t: 'str', min: 0, max: Infinity, chars: 0, esc: false, key: false, cont: 0, lo: 0x80, hi: 0xbf };
       if (b === 0x2d || DIGIT(b)) return { t: 'num', integer: false, text: String.fromCharCode(b) };
       if (b === 0x74 || b === 0x66) return startLit([encoder.encode('true'), encoder.encode('false')], b, null);
       if (b === 0x6e) return startLit([encoder.encode('null')], b, null);
@@ -316,13 +320,30 @@ export function stepByte(state: JsonState, b: number): StepResult {
         if (![0x22, 0x5c, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74].includes(b)) return REJECT;
         return { f: { ...f, esc: false }, up };
       }
+      if (f.cont > 0) {
+        if (b < f.lo || b > f.hi) return REJECT;
+        return { f: { ...f, cont: f.cont - 1, lo: 0x80, hi: 0xbf }, up };
+      }
       if (b === 0x22) return f.chars >= f.min ? finish(up, { key: null, isKey: f.key }) : REJECT;
       if (b < 0x20 || b === 0x7f) return REJECT;
-      const newChar = b < 0x80 || b >= 0xc0; // UTF-8 continuation bytes do not start a character
-      const chars = f.chars + (newChar ? 1 : 0);
-      if (chars > f.max) return REJECT;
-      if (b === 0x5c) return { f: { ...f, chars, esc: true }, up };
-      return { f: { ...f, chars }, up };
+      if (f.chars + 1 > f.max) return REJECT;
+      if (b === 0x5c) return { f: { ...f, chars: f.chars + 1, esc: true }, up };
+      if (b < 0x80) return { f: { ...f, chars: f.chars + 1 }, up };
+      // A UTF-8 lead byte: how many continuation bytes follow, and the range of the first.
+      let cont: number;
+      let lo = 0x80;
+      let hi = 0xbf;
+      if (b >= 0xc2 && b <= 0xdf) cont = 1;
+      else if (b >= 0xe0 && b <= 0xef) {
+        cont = 2;
+        if (b === 0xe0) lo = 0xa0;
+        if (b === 0xed) hi = 0x9f;
+      } else if (b >= 0xf0 && b <= 0xf4) {
+        cont = 3;
+        if (b === 0xf0) lo = 0x90;
+        if (b === 0xf4) hi = 0x8f;
+      } else return REJECT;
+      return { f: { ...f, chars: f.chars + 1, cont, lo, hi }, up };
     }
     case 'lit': {
       const keep: Uint8Array[] = [];
@@ -347,7 +368,9 @@ export function stepByte(state: JsonState, b: number): StepResult {
     }
     case 'num': {
       const text = f.text + String.fromCharCode(b);
-      if (text.length <= MAX_NUMBER_BYTES && (f.integer ? INTEGER_PREFIX : NUMBER_PREFIX).test(text)) return { f: { ...f, text }, up };
+      // Within the length cap, and never at the cap unfinished (one more digit must still fit).
+      const fits = text.length < MAX_NUMBER_BYTES || (text.length === MAX_NUMBER_BYTES && NUMBER_DONE.test(text));
+      if (fits && (f.integer ? INTEGER_PREFIX : NUMBER_PREFIX).test(text)) return { f: { ...f, text }, up };
       if (!NUMBER_DONE.test(f.text)) return REJECT;
       const after = finish(up, { key: null, isKey: false });
       return after === REJECT ? REJECT : stepByte(after, b);
@@ -369,7 +392,7 @@ export function stepByte(state: JsonState, b: number): StepResult {
             );
             return lit === REJECT ? REJECT : { f: lit, up: self };
           }
-          return { f: { t: 'str', min: 0, max: Infinity, chars: 0, esc: false, key: true }, up: self };
+          return { f: { t: 'str', min: 0, max: Infinity, chars: 0, esc: false, key: true, cont: 0, lo: 0x80, hi: 0xbf }, up: self };
         }
         case 'colon':
           return b === 0x3a ? { f: { t: 'val', node: f.cur! }, up: { f: { ...f, phase: 'value' }, up } } : REJECT;
@@ -422,17 +445,51 @@ function missingCost(f: Extract<Frame, { t: 'obj' }>, leadingComma: boolean): nu
   return cost + (leadingComma ? n : n - 1);
 }
 
+/** missingCost without `name` (the pair being written now, which comes first). */
+function missingCostAfter(f: Extract<Frame, { t: 'obj' }>, name: string): number {
+  let cost = 0;
+  for (const p of f.node.props) {
+    if (p.name !== name && f.node.required.has(p.name) && !f.seen.includes(p.name)) cost += pairCost(p) + 1;
+  }
+  return cost;
+}
+
+/**
+ * Bytes that finish the object `parent` whose key is being read by `key` (a declared-key lit or a free
+ * key string): the rest of the key, ':', the cheapest value, the missing required pairs and '}'.
+ */
+function keyCost(key: Frame, parent: Extract<Frame, { t: 'obj' }>): number {
+  if (key.t === 'lit' && key.keyNames) {
+    let best = Infinity;
+    key.cands.forEach((c, i) => {
+      const name = key.keyNames![i]!;
+      const prop = parent.node.props.find((p) => p.name === name)!;
+      best = Math.min(best, c.length - key.pos + 1 + minLen(prop.node) + missingCostAfter(parent, name) + 1);
+    });
+    return best;
+  }
+  if (key.t === 'str') return (key.esc ? 1 : 0) + key.cont + 1 + 1 + minLen(parent.node.extra!) + 1;
+  return 0;
+}
+
 /** The fewest bytes that complete the value from `state` (0 when it is complete or may end here). */
 export function minClose(state: JsonState): number {
   let total = 0;
   for (let s = state; s !== null; s = s.up) {
     const f = s.f;
+    // A key in progress is costed together with its object (the value it will need depends on it).
+    if ((f.t === 'lit' && f.keyNames) || (f.t === 'str' && f.key)) {
+      const parent = s.up!.f as Extract<Frame, { t: 'obj' }>;
+      total += keyCost(f, parent);
+      s = s.up!;
+      continue;
+    }
     switch (f.t) {
       case 'val':
         total += minLen(f.node);
         break;
       case 'str':
-        total += (f.esc ? 1 : 0) + Math.max(0, f.min - f.chars) + 1;
+        total += (f.esc ? 1 : 0) + f.cont + Math.max(0, f.min - f.chars) + 1;
         break;
       case 'lit': {
         let best = Infinity;
@@ -507,35 +564,79 @@ export { REJECT };
 // The vocabulary side
 // ---------------------------------------------------------------------------------------------------------
 
-/** Every token's bytes, sorted, for the prefix-sharing walk; special tokens and byte-less ids are left out. */
+/** Sorted token ids and the common prefix of each with the one before (for the prefix-sharing walk). */
+interface SortedIds {
+  order: Int32Array;
+  shared: Int32Array;
+}
+
+function sortByBytes(ids: number[], bytes: ReadonlyArray<Uint8Array | null>): SortedIds {
+  const cmp = (a: Uint8Array, b: Uint8Array) => {
+    const n = Math.min(a.length, b.length);
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+    return a.length - b.length;
+  };
+  ids.sort((x, y) => cmp(bytes[x]!, bytes[y]!));
+  const shared = new Int32Array(ids.length);
+  for (let i = 1; i < ids.length; i++) {
+    const a = bytes[ids[i - 1]!]!;
+    const b = bytes[ids[i]!]!;
+    let j = 0;
+    while (j < a.length && j < b.length && a[j] === b[j]) j++;
+    shared[i] = j;
+  }
+  return { order: Int32Array.from(ids), shared };
+}
+
+/** Characters of `b` when it is plain string content (whole UTF-8 characters, no quote, backslash or control), else -1. */
+function plainChars(b: Uint8Array): number {
+  let chars = 0;
+  for (let i = 0; i < b.length; ) {
+    const x = b[i]!;
+    if (x < 0x20 || x === 0x22 || x === 0x5c || x === 0x7f) return -1;
+    const n = x < 0x80 ? 1 : x >= 0xc2 && x <= 0xdf ? 2 : x >= 0xe0 && x <= 0xef ? 3 : x >= 0xf0 && x <= 0xf4 ? 4 : 0;
+    if (n === 0 || i + n > b.length) return -1;
+    // Only the simple continuation range is taken as plain; the rarer lead bytes go through the walk.
+    if (n > 1 && (x === 0xe0 || x === 0xed || x === 0xf0 || x === 0xf4)) return -1;
+    for (let j = 1; j < n; j++) if (b[i + j]! < 0x80 || b[i + j]! > 0xbf) return -1;
+    chars++;
+    i += n;
+  }
+  return chars;
+}
+
+/**
+ * Every token's bytes, sorted, for the prefix-sharing walk; special tokens and byte-less ids are left
+ * out. Tokens that are plain string content are also listed apart with their character counts: inside
+ * a string (most steps of a JSON reply) they are allowed by counting, not by stepping their bytes.
+ */
 export class VocabBytes {
-  /** Token ids in ascending byte order of their bytes. */
-  readonly order: Int32Array;
-  /** Length of the common prefix of order[i] and order[i - 1] (0 for i = 0). */
-  readonly shared: Int32Array;
+  readonly all: SortedIds;
+  /** Tokens that are not plain string content, sorted (the only ones walked inside a string). */
+  readonly special: SortedIds;
+  readonly plainIds: Int32Array;
+  readonly plainCharCounts: Int32Array;
   constructor(
     readonly vocabSize: number,
     readonly bytes: ReadonlyArray<Uint8Array | null>,
   ) {
     const ids: number[] = [];
+    const other: number[] = [];
+    const plain: number[] = [];
+    const counts: number[] = [];
     bytes.forEach((b, id) => {
-      if (b && b.length > 0) ids.push(id);
+      if (!b || b.length === 0) return;
+      ids.push(id);
+      const c = plainChars(b);
+      if (c > 0) {
+        plain.push(id);
+        counts.push(c);
+      } else other.push(id);
     });
-    const cmp = (a: Uint8Array, b: Uint8Array) => {
-      const n = Math.min(a.length, b.length);
-      for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-      return a.length - b.length;
-    };
-    ids.sort((x, y) => cmp(bytes[x]!, bytes[y]!));
-    this.order = Int32Array.from(ids);
-    this.shared = new Int32Array(ids.length);
-    for (let i = 1; i < ids.length; i++) {
-      const a = bytes[ids[i - 1]!]!;
-      const b = bytes[ids[i]!]!;
-      let j = 0;
-      while (j < a.length && j < b.length && a[j] === b[j]) j++;
-      this.shared[i] = j;
-    }
+    this.all = sortByBytes(ids, bytes);
+    this.special = sortByBytes(other, bytes);
+    this.plainIds = Int32Array.from(plain);
+    this.plainCharCounts = Int32Array.from(counts);
   }
 }
 
@@ -574,10 +675,23 @@ export class JsonConstraint {
     if (ending) for (const id of this.stopIds) set(id);
     // After this token, tokensLeft - 1 remain: one for the end token, the rest one byte each at worst.
     const room = tokensLeft - 2;
+    const top = this.state?.f;
     if (this.state !== null && room >= 0) {
-      const { order, shared } = this.vocab;
+      let walk = this.vocab.all;
+      if (top && top.t === 'str' && !top.esc && top.cont === 0) {
+        // Plain tokens in a string: allowed while the string stays within maxLength and the rest fits.
+        const base = minClose(this.state);
+        const short = Math.max(0, top.min - top.chars);
+        const { plainIds, plainCharCounts } = this.vocab;
+        for (let j = 0; j < plainIds.length; j++) {
+          const c = plainCharCounts[j]!;
+          if (top.chars + c <= top.max && base - Math.min(c, short) <= room) set(plainIds[j]!);
+        }
+        walk = this.vocab.special;
+      }
+      const { order, shared } = walk;
       const bytes = this.vocab.bytes;
-      // states[d] = the state after the first d bytes of the current token; rejectedAt = first failing depth.
+      // states[d] = the state after the first d bytes of the current token.
       const states: Array<JsonState> = [this.state];
       let valid = 1; // states[0..valid-1] are for the current prefix
       for (let i = 0; i < order.length; i++) {

@@ -140,8 +140,10 @@ export class GpuSampler {
   private recent: GPUBuffer;
   private recentCapacity: number;
   private readonly scaled: GPUBuffer;
-  private readonly partials: GPUBuffer;
-  private readonly candidates: GPUBuffer;
+  /** [numChunks] (max key, its id, bits of f32 sum exp(z - max), 0): read by the logprobs pass. */
+  readonly partials: GPUBuffer;
+  /** [numChunks * k] (key, id) per chunk in top-k mode: read by the logprobs pass. */
+  readonly candidates: GPUBuffer;
   private readonly nucleusState: GPUBuffer;
   private readonly staging: GPUBuffer;
   private readonly argmaxGroup: GPUBindGroup;
@@ -165,8 +167,8 @@ export class GpuSampler {
     this.recentCapacity = 64;
     this.recent = device.createBuffer({ label: 'sampler.recent', size: this.recentCapacity * 4, usage: storage | GPUBufferUsage.COPY_DST });
     this.scaled = device.createBuffer({ label: 'sampler.z', size: vocabSize * 4, usage: storage });
-    this.partials = device.createBuffer({ label: 'sampler.partials', size: this.numChunks * 16, usage: storage });
-    this.candidates = device.createBuffer({ label: 'sampler.candidates', size: this.numChunks * GPU_TOP_K_CAP * 8, usage: storage });
+    this.partials = device.createBuffer({ label: 'sampler.partials', size: this.numChunks * 16, usage: storage | GPUBufferUsage.COPY_SRC });
+    this.candidates = device.createBuffer({ label: 'sampler.candidates', size: this.numChunks * GPU_TOP_K_CAP * 8, usage: storage | GPUBufferUsage.COPY_SRC });
     this.nucleusState = device.createBuffer({ label: 'sampler.nucleus', size: NUCLEUS_STATE_BYTES, usage: storage });
     this.result = device.createBuffer({ label: 'sampler.result', size: 4, usage: storage | GPUBufferUsage.COPY_SRC });
     this.staging = device.createBuffer({ label: 'sampler.staging', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -23,3 +23,22 @@ export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
 export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+// Chat API (#19): the OpenAI-shaped request/response types beyond the core ones above.
+export type {
+  ChatCompletionChoice,
+  ChatCompletionChunkChoice,
+  ChatCompletionContentPartText,
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+  ChatCompletionTool,
+  ChatCompletionToolChoice,
+  ChoiceLogprobs,
+  Completion,
+  CompletionChunk,
+  CompletionRequest,
+  JsonSchema,
+  ResponseFormat,
+  TokenLogprob,
+  TopLogprob,
+} from './runtime/api-types';
+export type { RequestOptions } from './worker/client';

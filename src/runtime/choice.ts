@@ -101,12 +101,13 @@ async function pickNext(o: ChoiceOptions, logits: unknown, step: number, adj: Lo
     step,
   };
   const ops = session.ops;
-  if (ops.sampleNextDetailed) {
-    const r = await ops.sampleNextDetailed(logits, { ...device, adjust: adj, topLogprobs: o.topLogprobs });
-    if (r) return { id: r.id, lp: r.logprobs ?? null };
-  } else if (ops.sampleNext && adj === null && o.topLogprobs === null) {
+  if (adj === null && o.topLogprobs === null && ops.sampleNext) {
+    // A plain step: the device's sampler alone (no adjustment pass).
     const id = await ops.sampleNext(logits, device);
     if (id !== null) return { id, lp: null };
+  } else if (ops.sampleNextDetailed) {
+    const r = await ops.sampleNextDetailed(logits, { ...device, adjust: adj, topLogprobs: o.topLogprobs });
+    if (r) return { id: r.id, lp: r.logprobs ?? null };
   }
   const raw = await ops.read(logits);
   const adjusted = adj ? applyAdjustments(raw, adj) : raw;

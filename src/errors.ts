@@ -77,3 +77,20 @@ export class ModelDeletedError extends GlmError {
 export class WorkerBlockedError extends GlmError {
   override name = 'WorkerBlockedError';
 }
+
+// ---- Chat API (issue #19) ----
+
+/** A request field the engine does not implement (or an unknown one): named, never silently ignored. */
+export class UnsupportedFieldError extends GlmError {
+  override name = 'UnsupportedFieldError';
+}
+
+/** A JSON schema (response_format or a tool's parameters) uses a keyword constrained decoding does not cover. */
+export class UnsupportedSchemaError extends GlmError {
+  override name = 'UnsupportedSchemaError';
+}
+
+/** An AbortSignal given to load() or create() was aborted before the work could finish. */
+export class AbortError extends GlmError {
+  override name = 'AbortError';
+}

@@ -41,3 +41,22 @@ export { convertIntoCache, indexedDbTarget, type ConversionTarget, type Conversi
 // issue #18: storage and network faults, strict CSP
 export { DownloadTimeoutError, CacheStorageError, ModelDeletedError, WorkerBlockedError } from './errors';
 export { DEFAULT_STALL_TIMEOUT_MS, DEFAULT_DEADLINE_MS, CACHE_DB_NAME, type RequestTimeouts, type SkippedRecord } from './loader/index';
+// Chat API (#19): the OpenAI-shaped request/response types beyond the core ones above.
+export type {
+  ChatCompletionChoice,
+  ChatCompletionChunkChoice,
+  ChatCompletionContentPartText,
+  ChatCompletionMessageParam,
+  ChatCompletionMessageToolCall,
+  ChatCompletionTool,
+  ChatCompletionToolChoice,
+  ChoiceLogprobs,
+  Completion,
+  CompletionChunk,
+  CompletionRequest,
+  JsonSchema,
+  ResponseFormat,
+  TokenLogprob,
+  TopLogprob,
+} from './runtime/api-types';
+export type { RequestOptions } from './worker/client';

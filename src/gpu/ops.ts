@@ -16,7 +16,8 @@ import { DeviceLostError, GlmError, InvalidArgumentError } from '../errors';
 import { f16ArrayToF32, f32ArrayToF16 } from '../formats/dtype';
 import { ropeInvFreq } from '../cpu/ops';
 import type { GlmConfig } from '../model/config';
-import type { DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import { mergeLogprobs } from './logprobs';
 import { GPU_SAMPLE_INVALID_ID, GPU_TOP_K_CAP, GpuSampler } from './sampling';
 import type { HostWeight } from '../model/weights';
 import { mapWeights, type ModelWeights } from '../model/weights-types';
@@ -129,6 +130,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private profiling = false;
   private lostError: DeviceLostError | undefined;
   private sampler: GpuSampler | undefined;
+  /** A second sampler whose top-k pass gives the logprobs (its parameters differ from the draw's). */
+  private logprobSampler: GpuSampler | undefined;
   private disposed = false;
   private readonly lost: Promise<DeviceLostError>;
 
@@ -308,6 +311,78 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     return id;
   }
 
+  /**
+   * sampleNext with a request's logit adjustments applied on the GPU first (shaders/logit_adjust.wgsl:
+   * bias, penalties, JSON mask) and, when asked, the logprobs computed there: the step reads back the id,
+   * the chosen logit, and the logprob pass's chunk sums and candidates (a few KiB), not the logits.
+   */
+  async sampleNextDetailed(logits: GpuTensor, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null> {
+    this.alive();
+    if (logits.rows !== 1) throw new RangeError(`sampleNextDetailed: logits must be one row, got ${logits.rows}`);
+    const vocab = logits.cols;
+    if (params.topK > GPU_TOP_K_CAP && params.topK < vocab) return null;
+    const topN = params.topLogprobs;
+    if (topN !== null && !(vocab > Math.max(1, topN))) return null;
+    if (!this.sampler || this.sampler.vocabSize !== vocab) {
+      this.sampler?.destroy();
+      this.sampler = await GpuSampler.create(this.device, vocab);
+    }
+    const sampler = this.sampler;
+    // Adjusted f32 logits (also the f16 -> f32 widening the sampler needs).
+    const adjusted = this.scratch(vocab * 4, 'adjusted logits');
+    const adj = params.adjust;
+    const numBias = adj ? adj.biasIds.length : 0;
+    const bias = new Uint32Array(Math.max(2, numBias * 2));
+    if (adj) {
+      const values = new Uint32Array(adj.biasValues.buffer, adj.biasValues.byteOffset, adj.biasValues.length);
+      for (let j = 0; j < numBias; j++) {
+        bias[2 * j] = adj.biasIds[j]!;
+        bias[2 * j + 1] = values[j]!;
+      }
+    }
+    const mask = adj?.mask ?? null;
+    this.dispatch(
+      this.pipeline('logitAdjust', 0, () => ({ kernel: 'logitAdjust', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
+      (p) => p.u32(vocab).u32(numBias).u32(mask ? 1 : 0).u32(0xff800000),
+      [logits.buffer, adjusted, this.stepData(bias, 'logit bias'), mask ? this.stepData(mask, 'logit mask') : this.dummy],
+      this.grid1d(Math.ceil(vocab / ELEMENTWISE_WORKGROUP)),
+    );
+    this.encode((pass) => sampler.encode(pass, { buffer: adjusted, offset: 0 }, params));
+    if (topN === null) {
+      const id = new Uint32Array(await this.readBuffer(sampler.result, 4))[0]!;
+      if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
+      return { id };
+    }
+    if (!this.logprobSampler || this.logprobSampler.vocabSize !== vocab) {
+      this.logprobSampler?.destroy();
+      this.logprobSampler = await GpuSampler.create(this.device, vocab);
+    }
+    const lp = this.logprobSampler;
+    const k = Math.max(1, topN);
+    // Top-k mode at temperature 1 without penalty: per-chunk max, sum exp and top k of the adjusted logits.
+    this.encode((pass) => lp.encode(pass, { buffer: adjusted, offset: 0 }, { temperature: 1, topK: k, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 }));
+    const chosen = this.scratch(4, 'chosen logit');
+    this.dispatch(
+      this.pipeline('logprobGather', 0, () => ({ kernel: 'logprobGather' })),
+      (p) => p.u32(vocab).u32(0xff800000),
+      [adjusted, chosen, sampler.result],
+      [1, 1, 1],
+    );
+    const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    const partialBytes = lp.numChunks * 16;
+    const candidateBytes = lp.numChunks * k * 8;
+    const [idRaw, chosenRaw, partialsRaw, candidatesRaw] = await this.submitAndMap([
+      { src: sampler.result, dst: this.pool.acquire(4, usage, 'readback'), bytes: 4 },
+      { src: chosen, dst: this.pool.acquire(4, usage, 'readback'), bytes: 4 },
+      { src: lp.partials, dst: this.pool.acquire(partialBytes, usage, 'readback'), bytes: partialBytes },
+      { src: lp.candidates, dst: this.pool.acquire(candidateBytes, usage, 'readback'), bytes: candidateBytes },
+    ]);
+    const id = new Uint32Array(idRaw!)[0]!;
+    if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
+    const logprobs = mergeLogprobs(new Uint32Array(partialsRaw!), new Uint32Array(candidatesRaw!), k, topN, new Float32Array(chosenRaw!)[0]!);
+    return { id, logprobs };
+  }
+
   /** Ends the step like read(), but returns `bytes` raw bytes of any buffer (e.g. a sampled id). */
   async readBuffer(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.alive();
@@ -390,6 +465,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     this.stepBuffers = [];
     this.invFreqs.clear();
     this.profiler?.querySet.destroy();
+    this.logprobSampler?.destroy();
+    this.logprobSampler = undefined;
     this.alloc.destroyAll();
     this.weightBytes = 0;
     this.kvCacheBytes = 0;

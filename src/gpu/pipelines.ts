@@ -31,6 +31,8 @@ import rmsNormWgsl from '../../shaders/rms_norm.wgsl?raw';
 import ropeKvAppendWgsl from '../../shaders/rope_kv_append.wgsl?raw';
 import swigluWgsl from '../../shaders/swiglu.wgsl?raw';
 import toF32Wgsl from '../../shaders/to_f32.wgsl?raw';
+import logitAdjustWgsl from '../../shaders/logit_adjust.wgsl?raw';
+import logprobGatherWgsl from '../../shaders/logprob_gather.wgsl?raw';
 import { ShaderError } from '../errors';
 import type { GpuActDtype, GpuWeightFormat } from './tensor';
 
@@ -103,6 +105,9 @@ const KERNELS = {
   add: { file: 'add.wgsl', source: addWgsl, libs: [], bindings: ['uniform', 'read', 'read', 'write'], weighted: false },
   toF32: { file: 'to_f32.wgsl', source: toF32Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   copyRows: { file: 'copy_rows.wgsl', source: copyRowsWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  /** A request's logit_bias / penalties / JSON mask before the sampler (#19). */
+  logitAdjust: { file: 'logit_adjust.wgsl', source: logitAdjustWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
+  logprobGather: { file: 'logprob_gather.wgsl', source: logprobGatherWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read'], weighted: false },
 } satisfies Record<string, KernelDef>;
 
 export type KernelName = keyof typeof KERNELS;

@@ -31,7 +31,7 @@ import sampleNucleusWgsl from '../../shaders/sample_nucleus.wgsl?raw';
 import samplePartialWgsl from '../../shaders/sample_partial.wgsl?raw';
 import sampleTopkWgsl from '../../shaders/sample_topk.wgsl?raw';
 import { InvalidArgumentError } from '../errors';
-import { GREEDY_TEMPERATURE, TOP_P_EPSILON } from '../runtime/sampler';
+import { GREEDY_TEMPERATURE, TOP_P_EPSILON, toU32 } from '../runtime/sampler';
 import { compileShader, createComputePipeline } from './shader';
 
 /**
@@ -81,26 +81,9 @@ export type GpuSampleMode = 'greedy' | 'top-k' | 'top-p' | 'full';
 
 const MODE_CODE: Record<GpuSampleMode, number> = { greedy: 0, 'top-k': 1, 'top-p': 2, full: 3 };
 
-// PCG-RXS-M-XS, as pcg_hash in shaders/lib/sampling_common.wgsl (u32 arithmetic through Math.imul / >>> 0).
-function pcgHash(x: number): number {
-  const state = (Math.imul(x >>> 0, 747796405) + 2891336453) >>> 0;
-  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
-  return ((word >>> 22) ^ word) >>> 0;
-}
-
-function toU32(value: number, what: string): number {
-  if (!Number.isFinite(value)) throw new InvalidArgumentError(`${what} must be a finite number, got ${value}`);
-  return Math.trunc(value) >>> 0;
-}
-
-/**
- * The uniform u in [0, 1) that the GPU sampler draws with at (seed, step): 24 bits of
- * pcg(pcg(seed) + step), exactly as uniform_for() in WGSL. Seed and step are truncated to u32.
- */
-export function uniformFor(seed: number, step: number): number {
-  const h = pcgHash((pcgHash(toU32(seed, 'seed')) + toU32(step, 'step')) >>> 0);
-  return (h >>> 8) / 16777216;
-}
+// uniformFor (the draw's uniform, bit for bit the WGSL uniform_for) lives beside the CPU sampler, which draws
+// with it too: one random stream for both devices.
+export { uniformFor } from '../runtime/sampler';
 
 interface Plan {
   mode: GpuSampleMode;
@@ -157,8 +140,10 @@ export class GpuSampler {
   private recent: GPUBuffer;
   private recentCapacity: number;
   private readonly scaled: GPUBuffer;
-  private readonly partials: GPUBuffer;
-  private readonly candidates: GPUBuffer;
+  /** [numChunks] (max key, its id, bits of f32 sum exp(z - max), 0): read by the logprobs pass. */
+  readonly partials: GPUBuffer;
+  /** [numChunks * k] (key, id) per chunk in top-k mode: read by the logprobs pass. */
+  readonly candidates: GPUBuffer;
   private readonly nucleusState: GPUBuffer;
   private readonly staging: GPUBuffer;
   private readonly argmaxGroup: GPUBindGroup;
@@ -182,8 +167,8 @@ export class GpuSampler {
     this.recentCapacity = 64;
     this.recent = device.createBuffer({ label: 'sampler.recent', size: this.recentCapacity * 4, usage: storage | GPUBufferUsage.COPY_DST });
     this.scaled = device.createBuffer({ label: 'sampler.z', size: vocabSize * 4, usage: storage });
-    this.partials = device.createBuffer({ label: 'sampler.partials', size: this.numChunks * 16, usage: storage });
-    this.candidates = device.createBuffer({ label: 'sampler.candidates', size: this.numChunks * GPU_TOP_K_CAP * 8, usage: storage });
+    this.partials = device.createBuffer({ label: 'sampler.partials', size: this.numChunks * 16, usage: storage | GPUBufferUsage.COPY_SRC });
+    this.candidates = device.createBuffer({ label: 'sampler.candidates', size: this.numChunks * GPU_TOP_K_CAP * 8, usage: storage | GPUBufferUsage.COPY_SRC });
     this.nucleusState = device.createBuffer({ label: 'sampler.nucleus', size: NUCLEUS_STATE_BYTES, usage: storage });
     this.result = device.createBuffer({ label: 'sampler.result', size: 4, usage: storage | GPUBufferUsage.COPY_SRC });
     this.staging = device.createBuffer({ label: 'sampler.staging', size: 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -9,7 +9,6 @@
 // about as an `observation` message right after it; the reply reports what was retrieved (`knowledge`).
 import { GlmError } from '../errors';
 import type { ModelFiles } from '../formats/byte-source';
-import type { ChatMessage } from '../tokenizer/chat';
 import { WordNetRetriever, type KnowledgeHit } from './retrieval';
 import { parseWordNetKbBytes } from './wordnet';
 
@@ -77,17 +76,28 @@ export async function knowledgeOf(files: ModelFiles): Promise<{ source: string; 
   return { source: descriptor.source, retriever };
 }
 
+/** A chat message as requests carry it: content is a string, OpenAI's text parts, or absent. */
+interface MessageLike {
+  role: string;
+  content?: string | null | ReadonlyArray<{ type: string; text?: string }>;
+}
+
+function textOf(m: MessageLike): string {
+  if (typeof m.content === 'string') return m.content;
+  return (m.content ?? []).map((p) => (p.type === 'text' ? (p.text ?? '') : '')).join('');
+}
+
 /**
  * The messages with each user message's retrieved entry inserted after it (unless the caller already put
  * an observation there), and the hit of the last user message.
  */
-export function withKnowledge(messages: ChatMessage[], retriever: Retriever): { messages: ChatMessage[]; hit: KnowledgeHit | null } {
-  const out: ChatMessage[] = [];
+export function withKnowledge<M extends MessageLike>(messages: readonly M[], retriever: Retriever): { messages: Array<M | { role: 'observation'; content: string }>; hit: KnowledgeHit | null } {
+  const out: Array<M | { role: 'observation'; content: string }> = [];
   let hit: KnowledgeHit | null = null;
   messages.forEach((m, i) => {
     out.push(m);
     if (m.role !== 'user') return;
-    const found = messages[i + 1]?.role === 'observation' ? null : retriever.retrieve(m.content);
+    const found = messages[i + 1]?.role === 'observation' ? null : retriever.retrieve(textOf(m));
     if (found) out.push({ role: 'observation', content: found.entry });
     hit = found;
   });

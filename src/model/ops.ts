@@ -5,6 +5,7 @@
 // Activations are 2-D: [tokens, width]. Weights are [out_features, in_features]. The KV cache of
 // each layer holds K and V as [capacity, numKvHeads * headDim].
 import type { GlmConfig } from './config';
+import type { LogitAdjustments, TokenLogprobs } from '../runtime/logits-process';
 
 /** The new tokens of one forward call and where they sit in the sequence. */
 export interface ForwardBatch {
@@ -75,8 +76,26 @@ export interface Ops<T, W, C> {
    * the caller then reads the logits and samples on the CPU.
    */
   sampleNext?(logits: T, params: DeviceSampleParams): Promise<number | null>;
+  /**
+   * Optional: sampleNext with the request's logit adjustments (bias, penalties, JSON mask) applied on the
+   * device first, and the log-probabilities computed there (a few numbers read back, not the logits).
+   * Null when the device cannot take these parameters (the caller reads the logits instead).
+   */
+  sampleNextDetailed?(logits: T, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
+}
+
+/** What sampleNextDetailed adds to a draw (semantics of src/runtime/logits-process.ts). */
+export interface DeviceSampleExtras {
+  adjust: LogitAdjustments | null;
+  /** null: no logprobs; else how many alternatives (0..20). */
+  topLogprobs: number | null;
+}
+
+export interface DeviceSample {
+  id: number;
+  logprobs?: TokenLogprobs;
 }
 
 /** Sampling parameters for Ops.sampleNext; semantics of src/runtime/sampler.ts. */

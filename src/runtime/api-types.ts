@@ -3,30 +3,133 @@ import type { ChatMessage } from '../tokenizer/chat';
 import type { KnowledgeHit } from '../knowledge/retrieval';
 
 export type { ChatMessage, KnowledgeHit };
-export type FinishReason = 'stop' | 'length' | 'abort';
+export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_calls';
+
+/** A text part of a message's content (OpenAI's content-parts form); other part types are a named error. */
+export interface ChatCompletionContentPartText {
+  type: 'text';
+  text: string;
+}
+
+/** A call the model made (response), or one it made earlier (request history). */
+export interface ChatCompletionMessageToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; /** JSON text of the arguments object. */ arguments: string };
+}
+
+/**
+ * A request message. `tool` (OpenAI) and `observation` (GLM) carry a tool's result; an assistant message
+ * with `tool_calls` is a call the model made earlier. `metadata` is GLM's own field (the tool name on a
+ * call); it is filled from `tool_calls` when those are given.
+ */
+export interface ChatCompletionMessageParam {
+  role: 'system' | 'user' | 'assistant' | 'tool' | 'observation';
+  content?: string | null | ChatCompletionContentPartText[];
+  name?: string;
+  tool_calls?: ChatCompletionMessageToolCall[];
+  tool_call_id?: string;
+  metadata?: string;
+}
+
+/** JSON Schema, the subset json-constraint.ts supports (anything else is a named error). */
+export type JsonSchema = { [key: string]: unknown };
+
+export interface ChatCompletionTool {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: JsonSchema; strict?: boolean };
+}
+
+export type ChatCompletionToolChoice = 'auto' | 'none' | { type: 'function'; function: { name: string } };
+
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; json_schema: { name: string; description?: string; schema?: JsonSchema; strict?: boolean | null } };
 
 export interface ChatCompletionRequest {
-  messages: ChatMessage[];
+  messages: ChatCompletionMessageParam[];
+  /** Accepted for OpenAI compatibility; the loaded model answers whatever it names. */
+  model?: string;
   stream?: boolean;
+  /** include_usage: a last chunk with `usage` and empty `choices`. */
+  stream_options?: { include_usage?: boolean } | null;
   /** Most new tokens to generate (default 256; always bounded by the context left). */
-  max_tokens?: number;
-  /** 0 = greedy (the default is 0.8 when sampling parameters are given, else 0). */
-  temperature?: number;
-  top_p?: number;
-  top_k?: number;
-  repetition_penalty?: number;
+  max_tokens?: number | null;
+  /** OpenAI's newer name for max_tokens. */
+  max_completion_tokens?: number | null;
+  /** 0 = greedy. Left out: the model's generation_config.json (do_sample/temperature), else 0 (greedy). */
+  temperature?: number | null;
+  top_p?: number | null;
+  top_k?: number | null;
+  repetition_penalty?: number | null;
+  /** OpenAI penalties in [-2, 2]: logit -= frequency * count(id in reply) + presence * (count > 0). */
+  frequency_penalty?: number | null;
+  presence_penalty?: number | null;
+  /** Token id (as a string key, like OpenAI) -> bias in [-100, 100] added to its logit before sampling. */
+  logit_bias?: Record<string, number> | null;
+  /** Log-probabilities of the chosen tokens; with top_logprobs (0..20) the most likely alternatives. */
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
   /** Strings that end the reply; they are not included in it. */
-  stop?: string | string[];
-  /** Seed of the sampler: the same seed and request give the same reply. */
-  seed?: number;
+  stop?: string | string[] | null;
+  /** Seed of the sampler: the same seed and request give the same reply, on the CPU and on the GPU. */
+  seed?: number | null;
+  /** Choices to generate (1..8), one after the other from the shared prompt cache. */
+  n?: number | null;
+  /** json_object / json_schema: constrained decoding, the reply always parses (and validates). */
+  response_format?: ResponseFormat | null;
+  tools?: ChatCompletionTool[] | null;
+  tool_choice?: ChatCompletionToolChoice | null;
+  /** GLM models make one call per turn; false is accepted, true (the default) is too. */
+  parallel_tool_calls?: boolean | null;
+  /** End-user id (OpenAI); accepted and not used. */
+  user?: string;
+}
+
+/** A plain text completion request (no chat template): completions.create. */
+export interface CompletionRequest extends Omit<ChatCompletionRequest, 'messages' | 'tools' | 'tool_choice' | 'parallel_tool_calls' | 'response_format' | 'logprobs' | 'top_logprobs'> {
+  prompt: string;
+  /** OpenAI's legacy form: the number of alternatives (0..20) per token, or null. */
+  logprobs?: number | null;
+  /** Text prepended to the returned text (the prompt itself with true). */
+  echo?: boolean;
 }
 
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
-  /** Prompt tokens actually run through the model (fewer than prompt_tokens when the KV cache was reused). */
+  /** Prompt tokens taken from the KV cache of the previous request instead of being run again. */
+  prompt_tokens_details: { cached_tokens: number };
+  /** Prompt tokens actually run through the model (prompt_tokens - cached_tokens). */
   prefilled_tokens: number;
+}
+
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of the token (a token may hold part of a character). */
+  bytes: number[];
+}
+
+export interface TokenLogprob extends TopLogprob {
+  top_logprobs: TopLogprob[];
+}
+
+export interface ChoiceLogprobs {
+  content: TokenLogprob[];
+}
+
+export interface ChatCompletionChunkChoice {
+  index: number;
+  delta: {
+    role?: 'assistant';
+    content?: string;
+    tool_calls?: Array<{ index: number; id?: string; type?: 'function'; function: { name?: string; arguments?: string } }>;
+  };
+  finish_reason: FinishReason | null;
+  logprobs?: ChoiceLogprobs | null;
 }
 
 export interface ChatCompletionChunk {
@@ -34,11 +137,20 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: [{ index: 0; delta: { role?: 'assistant'; content?: string }; finish_reason: FinishReason | null }];
-  /** Present on the last chunk only. */
+  /** One choice per chunk; empty in the usage chunk of stream_options.include_usage. */
+  choices: ChatCompletionChunkChoice[];
+  /** On the last chunk (without include_usage), or the usage chunk alone (with it). */
   usage?: Usage;
   /** First chunk only, for a model with a knowledge base: what the retrieval step found for the last question (null: nothing looked up). */
   knowledge?: KnowledgeHit | null;
+}
+
+export interface ChatCompletionChoice {
+  index: number;
+  /** content is "" when the model called a tool (see tool_calls). */
+  message: { role: 'assistant'; content: string; tool_calls?: ChatCompletionMessageToolCall[] };
+  finish_reason: FinishReason;
+  logprobs: ChoiceLogprobs | null;
 }
 
 export interface ChatCompletion {
@@ -46,10 +158,35 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: FinishReason }];
+  choices: ChatCompletionChoice[];
   usage: Usage;
   /** For a model with a knowledge base: the entry the reply was given for the last question (null: nothing looked up). */
   knowledge?: KnowledgeHit | null;
+}
+
+export interface CompletionChoice {
+  index: number;
+  text: string;
+  finish_reason: FinishReason;
+  logprobs: { tokens: string[]; token_logprobs: number[]; top_logprobs: Array<Record<string, number>> | null; text_offset: number[] } | null;
+}
+
+export interface Completion {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: CompletionChoice[];
+  usage: Usage;
+}
+
+export interface CompletionChunk {
+  id: string;
+  object: 'text_completion';
+  created: number;
+  model: string;
+  choices: CompletionChoice[] | Array<Omit<CompletionChoice, 'finish_reason'> & { finish_reason: FinishReason | null }>;
+  usage?: Usage;
 }
 
 export interface LoadProgress {
@@ -83,6 +220,8 @@ export interface EngineLoadOptions {
   hfEndpoint?: string;
   /** Package shard size in bytes when a Hub model is converted into the cache (default 64 MiB). */
   convertShardSize?: number;
+  /** Aborting it stops the load (between files and tensors) with an AbortError. */
+  signal?: AbortSignal;
 }
 
 export interface ModelInfo {

@@ -1,27 +1,34 @@
 // The in-thread engine: load a model, keep one chat session (KV cache) and answer OpenAI-shaped chat
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
-import { GlmError, InvalidArgumentError, ModelNeedsConversionError } from '../errors';
+import { AbortError, GlmError, InvalidArgumentError, ModelNeedsConversionError, UnsupportedFieldError } from '../errors';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
 import { checkTokenizerFitsModel } from '../tokenizer/types';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
-import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { catalogueModel } from './catalogue';
 import { loadBackend, type LoadedBackend } from './backend';
-import { createRng, sample, type SamplingParams } from './sampler';
+import type { SamplingParams } from './sampler';
+import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice';
+import { generationDefaults, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
+import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariable, type ToolPlan } from './tools';
+import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
+import { vocabularyBytes } from '../tokenizer/token-bytes';
 import { ContextOverflowError, type ModelSession } from './session';
 import type {
   LoadProgress,
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
+  ChatCompletionChunkChoice,
+  Completion,
+  CompletionChunk,
+  CompletionRequest,
   EngineLoadOptions,
   EngineStats,
-  FinishReason,
   ModelInfo,
   Usage,
 } from './api-types';
@@ -35,8 +42,6 @@ export class GenerationInProgressError extends GlmError {
 
 const DEFAULT_MAX_TOKENS = 256;
 const DEFAULT_CONTEXT_CAP = 4096;
-/** Ids the repetition penalty looks back over. */
-const REPETITION_WINDOW = 64;
 
 /** Which prompt format a loaded model speaks. */
 export function chatFamilyFor(config: GlmConfig, tokenizer: GlmTokenizer): ChatFamily {
@@ -46,19 +51,6 @@ export function chatFamilyFor(config: GlmConfig, tokenizer: GlmTokenizer): ChatF
   // its SentencePiece vocab; ChatGLM2 has neither.
   if (tokenizer.kind === 'tokenizer.json' || tokenizer.kind === 'tiktoken') return 'glm4';
   return tokenizer.tokenToId('<|user|>') !== undefined ? 'chatglm3' : 'chatglm2';
-}
-
-/** Lets queued messages (abort, page calls) run between tokens, even when a step is fully synchronous. */
-function yieldToEventLoop(): Promise<void> {
-  if (typeof MessageChannel === 'undefined') return new Promise((ok) => setTimeout(ok, 0));
-  return new Promise((ok) => {
-    const ch = new MessageChannel();
-    ch.port1.onmessage = () => {
-      ch.port1.close();
-      ok();
-    };
-    ch.port2.postMessage(null);
-  });
 }
 
 /** The tokenizer of a model folder (tokenizer.json, or a SentencePiece model for ChatGLM-6B/2/3). */
@@ -89,6 +81,10 @@ interface Loaded {
   contextLength: number;
   /** The package's knowledge base (read on first use), when it has one and the load did not turn it off. */
   knowledge: { source: string; retriever: () => Promise<Retriever> } | null;
+  /** Sampling defaults from generation_config.json (used where a request leaves a field out). */
+  defaults: GenerationDefaults;
+  /** Token bytes, built on the first JSON-mode request or logprobs (a pass over the vocabulary). */
+  vocab: VocabBytes | null;
 }
 
 /** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
@@ -159,6 +155,7 @@ export async function defaultResolver(source: string, onProgress: (p: LoadProgre
 export class GlmEngine {
   private loaded: Loaded | null = null;
   private abortRequested = false;
+  private loadAborted = false;
   private running = false;
   private lastStats = { prefillTokPerSec: null as number | null, decodeTokPerSec: null as number | null, prefilled: 0, reused: 0 };
 
@@ -167,7 +164,18 @@ export class GlmEngine {
   async load(source: string | ModelFiles, options: EngineLoadOptions = {}): Promise<ModelInfo> {
     if (this.running) throw new GenerationInProgressError('a generation is running: abort it before loading another model');
     this.unload();
-    const progress = options.onProgress ?? (() => {});
+    this.loadAborted = false;
+    const signal = options.signal;
+    const checkAbort = () => {
+      if (this.loadAborted || signal?.aborted) throw new AbortError('the load was aborted');
+    };
+    checkAbort();
+    // Every progress report is a point where an abort takes effect (between files and tensors).
+    const report = options.onProgress ?? (() => {});
+    const progress = (p: LoadProgress) => {
+      checkAbort();
+      report(p);
+    };
     const files = typeof source === 'string' ? await this.resolve(source, progress, options) : source;
     const name = typeof source === 'string' ? source : files.location;
     progress({ phase: 'config', done: 0, total: 1, text: `opening ${name}` });
@@ -194,6 +202,15 @@ export class GlmEngine {
     }
     const contextLength = Math.min(contextCap, config.maxSequenceLength);
     const family = chatFamilyFor(config, tokenizer);
+    let defaults: GenerationDefaults = {};
+    try {
+      checkAbort();
+      defaults = await readGenerationDefaults(files);
+      checkAbort();
+    } catch (err) {
+      backend.dispose();
+      throw err;
+    }
     this.loaded = {
       name,
       backend,
@@ -203,6 +220,8 @@ export class GlmEngine {
       session: backend.newSession(contextLength),
       contextLength,
       knowledge,
+      defaults,
+      vocab: null,
     };
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
@@ -228,9 +247,10 @@ export class GlmEngine {
     this.loaded = null;
   }
 
-  /** Stops a running generation before its next token; it finishes with finish_reason "abort". */
+  /** Stops a running generation before its next token (finish_reason "abort"), or a running load (AbortError). */
   abort(): void {
     if (this.running) this.abortRequested = true;
+    this.loadAborted = true;
   }
 
   resetChat(): void {
@@ -279,19 +299,68 @@ export class GlmEngine {
     onChunk?: (chunk: ChatCompletionChunk) => void,
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
-    validateRequest({ ...request, messages: [{ role: 'user', content: prompt }] });
+    validateChatRequest({ ...request, messages: [{ role: 'user', content: prompt }] }, l.backend.model.config.vocabSize);
     const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
-    return this.exclusive(() => this.run(l, promptIds, request, onChunk));
+    return this.exclusive(() => this.run(l, promptIds, request, null, onChunk));
   }
 
-  /** Like generate(), but also returns the generated ids. */
+  /** OpenAI's completions.create: a text_completion for `prompt` (no chat template). */
+  async createCompletion(request: CompletionRequest, onChunk?: (chunk: CompletionChunk) => void): Promise<Completion> {
+    const l = this.require();
+    validateCompletionRequest(request, l.backend.model.config.vocabSize);
+    const { prompt, echo, logprobs, ...rest } = request;
+    const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
+    const chat: Omit<ChatCompletionRequest, 'messages'> = { ...rest, ...(logprobs !== undefined && logprobs !== null ? { logprobs: true, top_logprobs: logprobs } : {}) };
+    const toText = (c: ChatCompletionChunk): CompletionChunk => ({
+      id: c.id,
+      object: 'text_completion',
+      created: c.created,
+      model: c.model,
+      choices: c.choices
+        .filter((ch) => ch.delta.content || ch.finish_reason)
+        .map((ch) => ({ index: ch.index, text: ch.delta.content ?? '', finish_reason: ch.finish_reason, logprobs: null })),
+      ...(c.usage ? { usage: c.usage } : {}),
+    });
+    const { completion } = await this.exclusive(() => this.run(l, promptIds, chat, null, onChunk ? (c) => {
+      const t = toText(c);
+      if (t.choices.length > 0 || t.usage) onChunk(t);
+    } : undefined));
+    return {
+      id: completion.id.replace('chatcmpl-', 'cmpl-'),
+      object: 'text_completion',
+      created: completion.created,
+      model: completion.model,
+      choices: completion.choices.map((ch) => ({
+        index: ch.index,
+        text: (echo ? prompt : '') + ch.message.content,
+        finish_reason: ch.finish_reason,
+        logprobs: ch.logprobs
+          ? {
+              tokens: ch.logprobs.content.map((t) => t.token),
+              token_logprobs: ch.logprobs.content.map((t) => t.logprob),
+              top_logprobs: ch.logprobs.content.map((t) => Object.fromEntries(t.top_logprobs.map((x) => [x.token, x.logprob]))),
+              text_offset: offsets(ch.logprobs.content.map((t) => t.token), echo ? prompt.length : 0),
+            }
+          : null,
+      })),
+      usage: completion.usage,
+    };
+  }
+
+  /** Like generate(), but also returns the generated ids (of the first choice). */
   async generateWithIds(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
-    validateRequest(request);
+    validateChatRequest(request, l.backend.model.config.vocabSize);
     // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.
     const retrieved = l.knowledge ? withKnowledge(request.messages, await l.knowledge.retriever()) : null;
-    const promptIds = renderChat(l.family, retrieved?.messages ?? request.messages, l.tokenizer).ids;
-    return this.exclusive(() => this.run(l, promptIds, request, onChunk, retrieved ? retrieved.hit : undefined));
+    const tools = planTools(l.family, retrieved?.messages ?? request.messages, request.tools, request.tool_choice, templateReadsToolsVariable(l.tokenizer.chatTemplate));
+    const rendered = renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
+    let promptIds = rendered.ids;
+    // A forced call starts the reply with the function's name line; JSON mode with the "\n" a GLM
+    // reply opens with (as the templates render an assistant turn), so the value itself comes next.
+    if (tools.forced) promptIds = [...promptIds, ...l.tokenizer.encode(forcedCallPrefix(tools.forced), { addSpecialTokens: false })];
+    else if (wantsJson(request) && (l.family === 'glm4' || l.family === 'chatglm3')) promptIds = [...promptIds, ...l.tokenizer.encode('\n', { addSpecialTokens: false })];
+    return this.exclusive(() => this.run(l, promptIds, request, tools, onChunk, retrieved ? retrieved.hit : undefined));
   }
 
   private async exclusive<R>(work: () => Promise<R>): Promise<R> {
@@ -306,22 +375,28 @@ export class GlmEngine {
     }
   }
 
+  private vocabOf(l: Loaded): VocabBytes {
+    l.vocab ??= new VocabBytes(l.backend.model.config.vocabSize, vocabularyBytes(l.tokenizer));
+    return l.vocab;
+  }
+
   private async run(
     l: Loaded,
     promptIds: number[],
     request: Omit<ChatCompletionRequest, 'messages'>,
+    tools: ToolPlan | null,
     onChunk?: (chunk: ChatCompletionChunk) => void,
     knowledge?: KnowledgeHit | null,
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null, usage?: Usage): ChatCompletionChunk => ({
+    const chunk = (choices: ChatCompletionChunkChoice[], usage?: Usage): ChatCompletionChunk => ({
       id,
       object: 'chat.completion.chunk',
       created,
       model: l.name,
-      choices: [{ index: 0, delta, finish_reason: finish }],
+      choices,
       ...(usage ? { usage } : {}),
     });
 
@@ -330,121 +405,112 @@ export class GlmEngine {
         `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the conversation (or resetChat and send fewer messages)`,
       );
     }
+    const d = l.defaults;
+    const params: SamplingParams = {
+      temperature: pick(request.temperature, d.temperature, 0),
+      topK: pick(request.top_k, d.top_k, 0),
+      topP: pick(request.top_p, d.top_p, 1),
+      repetitionPenalty: pick(request.repetition_penalty, d.repetition_penalty, 1),
+    };
+    const maxTokens = Math.min(request.max_completion_tokens ?? request.max_tokens ?? d.max_new_tokens ?? DEFAULT_MAX_TOKENS, l.contextLength - promptIds.length);
+    const stop = request.stop ?? [];
+    const stops = Array.isArray(stop) ? stop : [stop];
+    const n = request.n ?? 1;
+    const baseSeed = request.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const includeUsage = request.stream_options?.include_usage === true;
+    const logitBias = new Map(Object.entries(request.logit_bias ?? {}).map(([k, v]) => [Number(k), v]));
+    const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : null;
+    const schema = jsonSchemaOf(request, tools);
+    const needsBytes = schema !== null || topLogprobs !== null;
+    const vocab = needsBytes ? this.vocabOf(l) : null;
+    const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
+
     const session = l.session;
     const reused = reusablePrefix(l, session.tokens, promptIds);
     session.truncate(reused);
     const fresh = promptIds.slice(reused);
 
-    const params: SamplingParams = {
-      temperature: request.temperature ?? 0,
-      topK: request.top_k,
-      topP: request.top_p,
-      repetitionPenalty: request.repetition_penalty,
-    };
-    const maxTokens = Math.min(request.max_tokens ?? DEFAULT_MAX_TOKENS, l.contextLength - promptIds.length);
-    const stops = request.stop === undefined ? [] : Array.isArray(request.stop) ? request.stop : [request.stop];
-    const holdBack = stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
-
-    onChunk?.({ ...chunk({ role: 'assistant', content: '' }, null), ...cited });
-    const seed = request.seed ?? Math.floor(Math.random() * 2 ** 32);
-    const rng = createRng(seed);
-    // The next token: drawn on the device when it can (the GPU reads back one id, not the logits),
-    // else from the logits on the CPU. Each backend is reproducible for a given seed.
-    const pick = async (logits: unknown, step: number): Promise<number> => {
-      const recentIds = session.tokens.slice(-REPETITION_WINDOW);
-      const onDevice = await session.ops.sampleNext?.(logits, {
-        temperature: params.temperature,
-        topK: params.topK ?? 0,
-        topP: params.topP ?? 1,
-        repetitionPenalty: params.repetitionPenalty ?? 1,
-        recentIds: Int32Array.from(recentIds),
-        seed,
-        step,
-      });
-      return onDevice ?? sample(await session.ops.read(logits), { ...params, recentIds }, rng);
-    };
     const t0 = performance.now();
-    let logits = await session.append(fresh, 'last');
-    let next = await pick(logits, 0);
-    const prefillMs = performance.now() - t0;
-
-    const detok = new StreamingDetokenizer(l.tokenizer);
-    const generated: number[] = [];
-    let text = ''; // everything decoded so far (stop strings cut it)
-    let emitted = 0; // chars of `text` already sent
-    let finish: FinishReason = 'length';
-    let stoppedByString = false;
-    let stripLeadingNewline = l.family === 'glm4';
+    let prefillMs = 0;
+    const results: ChoiceResult[] = [];
     const t1 = performance.now();
-    const emit = (upTo: number) => {
-      if (upTo > emitted) {
-        onChunk?.(chunk({ content: text.slice(emitted, upTo) }, null));
-        emitted = upTo;
+    for (let index = 0; index < n; index++) {
+      // Choice i > 0 starts again from the prompt: its cache is kept, only the last prompt token reruns.
+      if (index > 0) {
+        session.truncate(promptIds.length - 1);
+        if (this.abortRequested) break;
       }
-    };
-
-    while (generated.length < maxTokens) {
-      await yieldToEventLoop();
-      if (this.abortRequested) {
-        finish = 'abort';
-        break;
-      }
-      if (l.stopIds.includes(next)) {
-        finish = 'stop';
-        break;
-      }
-      generated.push(next);
-      text += detok.push(next);
-      if (stripLeadingNewline && text.length > 0) {
-        // GLM-4 answers "<|assistant|>\n<reply>"; its chat template puts that "\n" back when the reply is
-        // sent as history, so the reply itself starts after it.
-        if (text.startsWith('\n')) text = text.slice(1);
-        stripLeadingNewline = false;
-      }
-      const hit = firstStop(text, stops);
-      if (hit >= 0) {
-        text = text.slice(0, hit);
-        finish = 'stop';
-        stoppedByString = true;
-        break;
-      }
-      emit(text.length - holdBack);
-      if (generated.length === maxTokens) break;
-      logits = await session.append([next], 'last');
-      next = await pick(logits, generated.length);
+      const logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last');
+      if (index === 0) prefillMs = performance.now() - t0;
+      onChunk?.({ ...chunk([{ index, delta: { role: 'assistant', content: '' }, finish_reason: null }]), ...(index === 0 ? cited : {}) });
+      const onDelta = (delta: ChoiceDelta) => {
+        const out: ChatCompletionChunkChoice = { index, delta: {}, finish_reason: null };
+        if (delta.content !== undefined) out.delta.content = delta.content;
+        if (delta.toolCall) {
+          const { id: callId, name, arguments: args } = delta.toolCall;
+          out.delta.tool_calls = [{ index: 0, ...(callId ? { id: callId, type: 'function' as const } : {}), function: { ...(name !== undefined ? { name } : {}), ...(args !== undefined ? { arguments: args } : {}) } }];
+        }
+        if (delta.logprobs) out.logprobs = { content: delta.logprobs };
+        onChunk?.(chunk([out]));
+      };
+      const result = await runChoice(
+        {
+          session,
+          tokenizer: l.tokenizer,
+          family: l.family,
+          stopIds: l.stopIds,
+          params,
+          // Choice i draws from its own stream; choice 0 from the request's seed itself.
+          seed: (baseSeed + Math.imul(index, 0x9e3779b9)) >>> 0,
+          maxTokens,
+          stops,
+          logitBias,
+          frequencyPenalty: request.frequency_penalty ?? 0,
+          presencePenalty: request.presence_penalty ?? 0,
+          constraint: root && vocab ? new JsonConstraint(root, vocab, l.stopIds) : null,
+          tokenBytes: (tid) => (vocab ? vocab.bytes[tid] ?? null : null),
+          topLogprobs,
+          callable: tools?.callable ?? [],
+          forced: tools?.forced ?? null,
+          stripLeadingNewline: l.family === 'glm4' && !tools?.forced && schema === null,
+          aborted: () => this.abortRequested,
+          onDelta,
+        },
+        logits,
+      );
+      results.push(result);
+      const last: ChatCompletionChunkChoice = { index, delta: {}, finish_reason: result.finish };
+      onChunk?.(chunk([last], includeUsage || index < n - 1 ? undefined : usageOf(promptIds.length, reused, results)));
     }
-    if (!stoppedByString) {
-      // Bytes of an unfinished character at the end are decoded as they are (e.g. U+FFFD).
-      text += detok.flush();
-      const hit = firstStop(text, stops);
-      if (hit >= 0) text = text.slice(0, hit);
-    }
-    emit(text.length);
-    const decodeMs = performance.now() - t1;
-
+    const decodeMs = performance.now() - t1 - prefillMs;
+    const usage = usageOf(promptIds.length, reused, results);
+    if (includeUsage) onChunk?.(chunk([], usage));
+    const generatedCount = results.reduce((s, r) => s + r.ids.length, 0);
     this.lastStats = {
       prefillTokPerSec: fresh.length > 0 && prefillMs > 0 ? (fresh.length / prefillMs) * 1000 : null,
-      decodeTokPerSec: generated.length > 1 && decodeMs > 0 ? ((generated.length - 1) / decodeMs) * 1000 : null,
+      decodeTokPerSec: generatedCount > 1 && decodeMs > 0 ? ((generatedCount - 1) / decodeMs) * 1000 : null,
       prefilled: fresh.length,
       reused,
     };
-    const usage: Usage = {
-      prompt_tokens: promptIds.length,
-      completion_tokens: generated.length,
-      total_tokens: promptIds.length + generated.length,
-      prefilled_tokens: fresh.length,
-    };
-    onChunk?.(chunk({}, finish, usage));
     const completion: ChatCompletion = {
       id,
       object: 'chat.completion',
       created,
       model: l.name,
-      choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: finish }],
+      choices: results.map((r, index) => ({
+        index,
+        message: {
+          role: 'assistant',
+          content: r.text,
+          ...(r.call ? { tool_calls: [{ id: r.call.id, type: 'function' as const, function: { name: r.call.name, arguments: r.call.arguments } }] } : {}),
+        },
+        finish_reason: r.finish,
+        logprobs: r.logprobs ? { content: r.logprobs } : null,
+      })),
       usage,
       ...cited,
     };
-    return { completion, ids: generated };
+    return { completion, ids: results[0]?.ids ?? [] };
   }
 
   private require(): Loaded {
@@ -470,32 +536,58 @@ function reusablePrefix(l: Loaded, cached: readonly number[], prompt: readonly n
   return Math.max(0, common);
 }
 
-function firstStop(text: string, stops: string[]): number {
-  let best = -1;
-  for (const s of stops) {
-    if (!s) continue;
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
+function usageOf(promptTokens: number, cached: number, results: readonly ChoiceResult[]): Usage {
+  const completion = results.reduce((sum, r) => sum + r.ids.length, 0);
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completion,
+    total_tokens: promptTokens + completion,
+    prompt_tokens_details: { cached_tokens: cached },
+    prefilled_tokens: promptTokens - cached,
+  };
 }
 
-function validateRequest(r: ChatCompletionRequest): void {
-  if (!Array.isArray(r.messages) || r.messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array of {role, content}');
-  for (const m of r.messages) {
-    if (!m || typeof m.content !== 'string' || !['system', 'user', 'assistant', 'observation'].includes(m.role)) {
-      throw new InvalidArgumentError(`bad message ${JSON.stringify(m)}: role must be system/user/assistant/observation and content a string`);
-    }
+function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
+  const t = r.response_format?.type;
+  return t === 'json_object' || t === 'json_schema';
+}
+
+/** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
+function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPlan | null): 'object' | Record<string, unknown> | null {
+  const f = r.response_format;
+  if (tools?.forced) {
+    if (f && f.type !== 'text') throw new UnsupportedFieldError('response_format cannot be combined with a forced tool call (the arguments are JSON already)');
+    return argumentsSchema(tools.forced);
   }
-  const check = (name: string, v: number | undefined, ok: (v: number) => boolean, rule: string) => {
-    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))) throw new InvalidArgumentError(`${name} must be ${rule}, got ${v}`);
-  };
-  check('max_tokens', r.max_tokens, (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1');
-  check('temperature', r.temperature, (v) => v >= 0, '>= 0');
-  check('top_p', r.top_p, (v) => v > 0 && v <= 1, 'in (0, 1]');
-  check('top_k', r.top_k, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
-  check('repetition_penalty', r.repetition_penalty, (v) => v > 0, '> 0');
-  check('seed', r.seed, (v) => Number.isInteger(v), 'an integer');
+  if (f === undefined || f === null || f.type === 'text') return null;
+  if (tools && tools.callable.length > 0) throw new UnsupportedFieldError('response_format json_* cannot be combined with tools the model may call');
+  if (f.type === 'json_object') return 'object';
+  if (f.type === 'json_schema') {
+    const schema = f.json_schema?.schema;
+    if (!f.json_schema || typeof f.json_schema !== 'object') throw new InvalidArgumentError('response_format json_schema needs {json_schema: {name, schema}}');
+    return schema ?? {};
+  }
+  throw new UnsupportedFieldError(`response_format type ${JSON.stringify((f as { type?: unknown }).type)} is not supported: use text, json_object or json_schema`);
+}
+
+/** Character offsets of each token in the text (completions' logprobs.text_offset). */
+function offsets(tokens: readonly string[], start: number): number[] {
+  let at = start;
+  return tokens.map((t) => {
+    const o = at;
+    at += t.length;
+    return o;
+  });
+}
+
+/** generation_config.json's sampling defaults; absent or unreadable -> none. */
+async function readGenerationDefaults(files: ModelFiles): Promise<GenerationDefaults> {
+  if (!(await files.exists('generation_config.json'))) return {};
+  try {
+    return generationDefaults(JSON.parse(await files.readText('generation_config.json')) as Record<string, unknown>);
+  } catch {
+    return {};
+  }
 }
 
 /** The backend's CPU kernel description, when it has CPU layers (a page shows it; strict CSP changes it). */

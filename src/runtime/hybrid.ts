@@ -8,7 +8,7 @@ import { GpuOps, type GpuOpsOptions } from '../gpu/ops';
 import type { GpuKvCache, GpuTensor, GpuWeight } from '../gpu/tensor';
 import type { GpuContext } from '../gpu/device';
 import type { GlmConfig } from '../model/config';
-import type { DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import type { ModelFiles } from '../formats/byte-source';
 import { loadModelFolder } from '../model/load';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
@@ -132,6 +132,9 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
   }
   sampleNext(logits: HybridTensor, params: DeviceSampleParams): Promise<number | null> {
     return logits.device === 'gpu' ? this.gpu.sampleNext(logits.t, params) : Promise.resolve(null);
+  }
+  sampleNextDetailed(logits: HybridTensor, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null> {
+    return logits.device === 'gpu' ? this.gpu.sampleNextDetailed(logits.t, params) : Promise.resolve(null);
   }
   read(x: HybridTensor): Promise<Float32Array> {
     return x.device === 'cpu' ? this.cpu.read(x.t) : this.gpu.read(x.t);

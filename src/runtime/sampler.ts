@@ -25,6 +25,29 @@ export const GREEDY_TEMPERATURE = 1e-5;
  */
 export const TOP_P_EPSILON = 1e-6;
 
+// PCG-RXS-M-XS, as pcg_hash in shaders/lib/sampling_common.wgsl (u32 arithmetic through Math.imul / >>> 0).
+function pcgHash(x: number): number {
+  const state = (Math.imul(x >>> 0, 747796405) + 2891336453) >>> 0;
+  const word = Math.imul(((state >>> ((state >>> 28) + 4)) ^ state) >>> 0, 277803737) >>> 0;
+  return ((word >>> 22) ^ word) >>> 0;
+}
+
+export function toU32(value: number, what: string): number {
+  if (!Number.isFinite(value)) throw new InvalidArgumentError(`${what} must be a finite number, got ${value}`);
+  return Math.trunc(value) >>> 0;
+}
+
+/**
+ * The uniform u in [0, 1) of the draw at (seed, step): 24 bits of pcg(pcg(seed) + step), exactly as
+ * uniform_for() in the GPU sampler's WGSL. The engine draws with it on the CPU too (one random stream
+ * for both devices: a seeded request gives the same reply wherever the head runs). Seed and step are
+ * truncated to u32.
+ */
+export function uniformFor(seed: number, step: number): number {
+  const h = pcgHash((pcgHash(toU32(seed, 'seed')) + toU32(step, 'step')) >>> 0);
+  return (h >>> 8) / 16777216;
+}
+
 /** Deterministic uniform [0, 1) generator (mulberry32): a seeded run repeats exactly. */
 export function createRng(seed: number): () => number {
   if (!Number.isFinite(seed)) throw new InvalidArgumentError(`rng seed must be a finite number, got ${seed}`);

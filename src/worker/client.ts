@@ -3,10 +3,14 @@
 // the same interface, including an OpenAI-style `chat.completions.create`.
 import * as Comlink from 'comlink';
 import { GlmEngine } from '../runtime/engine';
+import { AbortError } from '../errors';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
   ChatCompletionRequest,
+  Completion,
+  CompletionChunk,
+  CompletionRequest,
   EngineLoadOptions,
   EngineStats,
   ModelInfo,
@@ -16,15 +20,27 @@ import { registryEntry } from '../runtime/registry';
 import { isHubRepoId } from '../loader/hub-id';
 import { catalogueModel } from '../runtime/catalogue';
 
+/** Per-call options of create(): an AbortSignal stops the generation within one token (finish_reason "abort"). */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
 export interface Engine {
+  /** options.signal aborts the load (AbortError), between files and tensors. */
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
   unload(): Promise<void>;
   chat: {
     completions: {
-      create(request: ChatCompletionRequest & { stream: true }): Promise<AsyncIterable<ChatCompletionChunk>>;
-      create(request: ChatCompletionRequest & { stream?: false }): Promise<ChatCompletion>;
-      create(request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+      create(request: ChatCompletionRequest & { stream: true }, options?: RequestOptions): Promise<AsyncIterable<ChatCompletionChunk>>;
+      create(request: ChatCompletionRequest & { stream?: false | null }, options?: RequestOptions): Promise<ChatCompletion>;
+      create(request: ChatCompletionRequest, options?: RequestOptions): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
     };
+  };
+  /** Plain text completion (no chat template), OpenAI's completions API. */
+  completions: {
+    create(request: CompletionRequest & { stream: true }, options?: RequestOptions): Promise<AsyncIterable<CompletionChunk>>;
+    create(request: CompletionRequest & { stream?: false | null }, options?: RequestOptions): Promise<Completion>;
+    create(request: CompletionRequest, options?: RequestOptions): Promise<Completion | AsyncIterable<CompletionChunk>>;
   };
   /** Stops a running generation within one token (finish_reason "abort"). */
   abort(): Promise<void>;
@@ -49,6 +65,7 @@ export interface CreateEngineOptions {
 interface Backend {
   load(source: string, options: Omit<EngineLoadOptions, 'onProgress'>, onProgress?: EngineLoadOptions['onProgress']): Promise<ModelInfo>;
   generate(request: ChatCompletionRequest, onChunk?: (c: ChatCompletionChunk) => void): Promise<ChatCompletion>;
+  complete(request: CompletionRequest, onChunk?: (c: CompletionChunk) => void): Promise<Completion>;
   unload(): Promise<void> | void;
   abort(): Promise<void> | void;
   resetChat(): Promise<void> | void;
@@ -57,9 +74,13 @@ interface Backend {
   counters(): Promise<{ tokensEvaluated: number; cachedTokens: number }> | { tokensEvaluated: number; cachedTokens: number };
 }
 
-/** Turns a callback stream into an async iterator; errors of the generation end the iteration with a throw. */
-function streamOf(start: (onChunk: (c: ChatCompletionChunk) => void) => Promise<unknown>): AsyncIterable<ChatCompletionChunk> {
-  const queue: ChatCompletionChunk[] = [];
+/**
+ * Turns a callback stream into an async iterator; errors of the generation end the iteration with a
+ * throw. Leaving the loop early (break, return, a throw in its body) aborts the generation and waits
+ * until the engine is free, so the next create() can start at once.
+ */
+function streamOf<C>(start: (onChunk: (c: C) => void) => Promise<unknown>, abort: () => Promise<void> | void): AsyncIterable<C> {
+  const queue: C[] = [];
   let done = false;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
@@ -67,7 +88,7 @@ function streamOf(start: (onChunk: (c: ChatCompletionChunk) => void) => Promise<
     wake?.();
     wake = null;
   };
-  start((c) => {
+  const running = start((c) => {
     queue.push(c);
     notify();
   }).then(
@@ -83,16 +104,23 @@ function streamOf(start: (onChunk: (c: ChatCompletionChunk) => void) => Promise<
   );
   return {
     async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (queue.length > 0) {
-          yield queue.shift()!;
-          continue;
+      try {
+        for (;;) {
+          if (queue.length > 0) {
+            yield queue.shift()!;
+            continue;
+          }
+          if (done) {
+            if (failure) throw failure;
+            return;
+          }
+          await new Promise<void>((ok) => (wake = ok));
         }
-        if (done) {
-          if (failure) throw failure;
-          return;
+      } finally {
+        if (!done) {
+          await abort();
+          await running;
         }
-        await new Promise<void>((ok) => (wake = ok));
       }
     },
   };
@@ -100,27 +128,46 @@ function streamOf(start: (onChunk: (c: ChatCompletionChunk) => void) => Promise<
 
 function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
   let active: Promise<unknown> | null = null;
-  const create = async (request: ChatCompletionRequest): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
-    if (request.stream) {
-      // The generation starts now; the first chunk (role) is queued even if iteration starts later.
-      let started!: Promise<unknown>;
-      const iterable = streamOf((onChunk) => (started = backend.generate(request, onChunk)));
-      active = started.catch(() => {});
-      return iterable;
-    }
-    const p = backend.generate(request);
+  /** Starts `work`, wiring an AbortSignal to engine.abort(); a signal aborted already rejects with AbortError. */
+  const guarded = <R>(signal: AbortSignal | undefined, work: () => Promise<R>): Promise<R> => {
+    if (signal?.aborted) return Promise.reject(new AbortError('the request was aborted before it started'));
+    const onAbort = () => void backend.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const p = work();
     active = p.catch(() => {});
+    void p.finally(() => signal?.removeEventListener('abort', onAbort)).catch(() => {});
     return p;
   };
+  const createWith = <Req extends { stream?: boolean | null }, Whole, Chunk>(run: (req: Req, onChunk?: (c: Chunk) => void) => Promise<Whole>) =>
+    async (request: Req, options: RequestOptions = {}): Promise<Whole | AsyncIterable<Chunk>> => {
+      if (request && typeof request === 'object' && 'signal' in request) {
+        throw new TypeError('pass the AbortSignal as the second argument: create(request, { signal })');
+      }
+      if (request?.stream) {
+        // The generation starts now; the first chunk (role) is queued even if iteration starts later.
+        // Errors of the request (a bad field included) end the iteration with a throw.
+        return streamOf<Chunk>(
+          (onChunk) => guarded(options.signal, () => run(request, onChunk)),
+          () => backend.abort(),
+        );
+      }
+      return guarded(options.signal, () => run(request));
+    };
+  const create = createWith<ChatCompletionRequest, ChatCompletion, ChatCompletionChunk>((req, onChunk) => backend.generate(req, onChunk));
+  const complete = createWith<CompletionRequest, Completion, CompletionChunk>((req, onChunk) => backend.complete(req, onChunk));
   return {
     load: (source, options = {}) => {
-      const { onProgress, ...rest } = options;
-      return backend.load(source, rest, onProgress);
+      const { onProgress, signal, ...rest } = options;
+      if (signal?.aborted) return Promise.reject(new AbortError('the load was aborted before it started'));
+      const onAbort = () => void backend.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      return backend.load(source, rest, onProgress).finally(() => signal?.removeEventListener('abort', onAbort));
     },
     unload: async () => {
       await backend.unload();
     },
     chat: { completions: { create: create as Engine['chat']['completions']['create'] } },
+    completions: { create: complete as Engine['completions']['create'] },
     abort: async () => {
       await backend.abort();
       await active;
@@ -155,6 +202,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     const backend: Backend = {
       load: (source, opts, onProgress) => engine.load(source, { ...opts, ...(onProgress ? { onProgress } : {}) }),
       generate: (req, onChunk) => engine.generate(req, onChunk),
+      complete: (req, onChunk) => engine.createCompletion(req, onChunk),
       unload: () => engine.unload(),
       abort: () => engine.abort(),
       resetChat: () => engine.resetChat(),
@@ -169,6 +217,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const backend: Backend = {
     load: (source, opts, onProgress) => remote.load(pageRelative(source), opts, onProgress ? Comlink.proxy(onProgress) : undefined),
     generate: (req, onChunk) => remote.generate(req, onChunk ? Comlink.proxy(onChunk) : undefined),
+    complete: (req, onChunk) => remote.complete(req, onChunk ? Comlink.proxy(onChunk) : undefined),
     unload: () => remote.unload(),
     abort: () => remote.abort(),
     resetChat: () => remote.resetChat(),

@@ -2,7 +2,7 @@
 // freezes. The page talks to it through comlink (see client.ts). Errors cross as {name, message, stack}.
 import * as Comlink from 'comlink';
 import { GlmEngine } from '../runtime/engine';
-import type { ChatCompletionChunk, ChatCompletionRequest, EngineLoadOptions, LoadProgress } from '../runtime/api-types';
+import type { ChatCompletionChunk, ChatCompletionRequest, CompletionChunk, CompletionRequest, EngineLoadOptions, LoadProgress } from '../runtime/api-types';
 
 const engine = new GlmEngine();
 
@@ -20,6 +20,13 @@ const api = {
     // acknowledged before returning keeps the last chunk (finish_reason, usage) from being dropped.
     const delivered: Promise<unknown>[] = [];
     const completion = await engine.generate(request, onChunk ? (c) => void delivered.push(Promise.resolve(onChunk(c)).catch(() => {})) : undefined);
+    await Promise.all(delivered);
+    return completion;
+  },
+  async complete(request: CompletionRequest, onChunk?: (chunk: CompletionChunk) => unknown) {
+    // As generate(): the result waits for every chunk call to be acknowledged.
+    const delivered: Promise<unknown>[] = [];
+    const completion = await engine.createCompletion(request, onChunk ? (c) => void delivered.push(Promise.resolve(onChunk(c)).catch(() => {})) : undefined);
     await Promise.all(delivered);
     return completion;
   },

@@ -3,7 +3,7 @@
 //  - random: seeded random weights (attention matters: good for KV-reuse and abort tests);
 //  - scripted: every layer's output projections are zero, so the residual stream is the current token's
 //    embedding and the model is a bigram table we choose: after `<|assistant|>` it says `script` then stops.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSafetensors, type TensorToWrite } from './safetensors-writer';
 import { FIXTURES_DIR } from './fixtures';
@@ -44,7 +44,10 @@ export function tinyChatConfig(): Record<string, unknown> {
  * With `scriptIds`, the model deterministically continues `<|assistant|>` (3008) with those ids and then
  * `<|user|>` (a stop id); the ids must be distinct and at most HIDDEN - 1 long.
  */
-export function writeTinyChatModel(dir: string, opts: { seed?: number; scriptIds?: number[] } = {}): string {
+export function writeTinyChatModel(
+  dir: string,
+  opts: { seed?: number; scriptIds?: number[]; chatTemplate?: string; generationConfig?: Record<string, unknown>; maxPositions?: number; startAfter?: number } = {},
+): string {
   mkdirSync(dir, { recursive: true });
   const seed = opts.seed ?? 7;
   let s = seed;
@@ -56,7 +59,8 @@ export function writeTinyChatModel(dir: string, opts: { seed?: number; scriptIds
   const embedding = script ? new Float32Array(VOCAB * HIDDEN) : rnd(VOCAB * HIDDEN, 0.5);
   const lmHead = script ? new Float32Array(VOCAB * HIDDEN) : rnd(VOCAB * HIDDEN, 0.3);
   if (script) {
-    const chain = [3008, ...script, 3007];
+    // The script starts after `startAfter` (default <|assistant|>: the last token of a GLM-4 prompt).
+    const chain = [opts.startAfter ?? 3008, ...script, 3007];
     if (new Set(chain).size !== chain.length || chain.length > HIDDEN) throw new Error('script ids must be distinct and short');
     // Token chain[i] embeds as the one-hot e_i; lm_head row chain[i+1] reads e_i: a bigram table.
     for (let i = 0; i < chain.length - 1; i++) {
@@ -83,9 +87,45 @@ export function writeTinyChatModel(dir: string, opts: { seed?: number; scriptIds
   }
   add('model.norm.weight', [HIDDEN], new Float32Array(HIDDEN).fill(1));
   add('lm_head.weight', [VOCAB, HIDDEN], lmHead);
-  writeFileSync(resolve(dir, 'config.json'), JSON.stringify(tinyChatConfig(), null, 1));
+  writeFileSync(resolve(dir, 'config.json'), JSON.stringify({ ...tinyChatConfig(), ...(opts.maxPositions ? { max_position_embeddings: opts.maxPositions } : {}) }, null, 1));
   writeFileSync(resolve(dir, 'model.safetensors'), buildSafetensors(tensors));
   copyFileSync(resolve(TOKENIZER_DIR, 'tokenizer.json'), resolve(dir, 'tokenizer.json'));
   copyFileSync(resolve(TOKENIZER_DIR, 'tokenizer_config.json'), resolve(dir, 'tokenizer_config.json'));
+  if (opts.chatTemplate !== undefined) {
+    const config = JSON.parse(readFileSync(resolve(TOKENIZER_DIR, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(resolve(dir, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: opts.chatTemplate }));
+  }
+  if (opts.generationConfig) writeFileSync(resolve(dir, 'generation_config.json'), JSON.stringify(opts.generationConfig));
   return dir;
+}
+
+/**
+ * Ids that spell `text` with no id used twice (the scripted model is a bigram table, so a script cannot
+ * repeat an id): a depth-first search over the vocabulary's pieces, longest first. Throws when none exists.
+ */
+export function distinctScript(tokenizer: { vocabSize: number; decode(ids: number[]): string; specialIds: Readonly<Record<string, number>> }, text: string): number[] {
+  const specials = new Set(Object.values(tokenizer.specialIds));
+  const pieces: Array<{ id: number; text: string }> = [];
+  for (let id = 0; id < tokenizer.vocabSize; id++) {
+    if (specials.has(id)) continue;
+    const t = tokenizer.decode([id]);
+    if (t.length > 0 && !t.includes('\ufffd')) pieces.push({ id, text: t });
+  }
+  pieces.sort((a, b) => b.text.length - a.text.length);
+  const used = new Set<number>();
+  const out: number[] = [];
+  const search = (at: number): boolean => {
+    if (at === text.length) return true;
+    for (const p of pieces) {
+      if (used.has(p.id) || !text.startsWith(p.text, at)) continue;
+      used.add(p.id);
+      out.push(p.id);
+      if (search(at + p.text.length)) return true;
+      used.delete(p.id);
+      out.pop();
+    }
+    return false;
+  };
+  if (!search(0) || out.length > 60) throw new Error(`no short script of distinct ids spells ${JSON.stringify(text)}`);
+  return out;
 }

@@ -1,0 +1,229 @@
+// One choice of a request: the decode loop from the prompt's last logits to a finish reason, with
+// everything a request can ask of a step: logit_bias and the OpenAI penalties, the JSON mask, logprobs,
+// stop ids and strings, and tool-call detection. engine.ts prefills the prompt and calls this once per
+// choice (n > 1: again from the shared prompt cache).
+import type { ChatFamily } from '../tokenizer/chat';
+import type { GlmTokenizer } from '../tokenizer/types';
+import { StreamingDetokenizer } from '../tokenizer/stream';
+import type { ChatCompletionTool, FinishReason, TokenLogprob } from './api-types';
+import type { JsonConstraint } from './json-constraint';
+import { applyAdjustments, buildAdjustments, logprobsOf, type LogitAdjustments, type TokenLogprobs } from './logits-process';
+import { sample, uniformFor, type SamplingParams } from './sampler';
+import type { ModelSession } from './session';
+import { mayBeToolCall, newToolCallId, parseToolCall, type ParsedCall } from './tools';
+
+/** Ids the repetition penalty looks back over. */
+export const REPETITION_WINDOW = 64;
+
+export interface ChoiceOptions {
+  session: ModelSession<unknown, unknown, unknown>;
+  tokenizer: GlmTokenizer;
+  family: ChatFamily;
+  stopIds: readonly number[];
+  params: SamplingParams;
+  seed: number;
+  maxTokens: number;
+  stops: readonly string[];
+  logitBias: ReadonlyMap<number, number>;
+  frequencyPenalty: number;
+  presencePenalty: number;
+  /** JSON mode or a forced call's arguments; null for free text. */
+  constraint: JsonConstraint | null;
+  /** Bytes of each id (json-constraint's view of the vocabulary, also the logprobs' `bytes`). */
+  tokenBytes: (id: number) => Uint8Array | null;
+  /** null: no logprobs; else how many alternatives per token (0..20). */
+  topLogprobs: number | null;
+  /** Tools the reply may call (detected in its text). */
+  callable: readonly ChatCompletionTool[];
+  /** tool_choice named this tool: the prompt already ends with its name line, the reply is its arguments. */
+  forced: ChatCompletionTool | null;
+  /** GLM-4 replies start with "\n" after <|assistant|> (the template adds it back in history). */
+  stripLeadingNewline: boolean;
+  aborted: () => boolean;
+  /** A piece of the reply to stream (content or a tool-call part) with the logprobs of its tokens. */
+  onDelta?: (delta: ChoiceDelta) => void;
+}
+
+export interface ChoiceDelta {
+  content?: string;
+  toolCall?: { id?: string; name?: string; arguments?: string };
+  logprobs?: TokenLogprob[];
+}
+
+export interface ChoiceResult {
+  text: string;
+  ids: number[];
+  finish: FinishReason;
+  call: (ParsedCall & { id: string }) | null;
+  logprobs: TokenLogprob[] | null;
+}
+
+/** Lets queued messages (abort, page calls) run between tokens, even when a step is fully synchronous. */
+export function yieldToEventLoop(): Promise<void> {
+  if (typeof MessageChannel === 'undefined') return new Promise((ok) => setTimeout(ok, 0));
+  return new Promise((ok) => {
+    const ch = new MessageChannel();
+    ch.port1.onmessage = () => {
+      ch.port1.close();
+      ok();
+    };
+    ch.port2.postMessage(null);
+  });
+}
+
+function firstStop(text: string, stops: readonly string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    if (!s) continue;
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The next id from `logits`: on the device when it can take the whole request (the GPU reads back the
+ * id, and the logprobs' few numbers, not the logits), else from the logits read back here. Both draw
+ * with uniformFor(seed, step), so the reply does not depend on where the head ran.
+ */
+async function pickNext(o: ChoiceOptions, logits: unknown, step: number, adj: LogitAdjustments | null): Promise<{ id: number; lp: TokenLogprobs | null }> {
+  const { session, params } = o;
+  const recentIds = session.tokens.slice(-REPETITION_WINDOW);
+  const device = {
+    temperature: params.temperature,
+    topK: params.topK ?? 0,
+    topP: params.topP ?? 1,
+    repetitionPenalty: params.repetitionPenalty ?? 1,
+    recentIds: Int32Array.from(recentIds),
+    seed: o.seed,
+    step,
+  };
+  const ops = session.ops;
+  if (adj === null && o.topLogprobs === null && ops.sampleNext) {
+    // A plain step: the device's sampler alone (no adjustment pass).
+    const id = await ops.sampleNext(logits, device);
+    if (id !== null) return { id, lp: null };
+  } else if (ops.sampleNextDetailed) {
+    const r = await ops.sampleNextDetailed(logits, { ...device, adjust: adj, topLogprobs: o.topLogprobs });
+    if (r) return { id: r.id, lp: r.logprobs ?? null };
+  }
+  const raw = await ops.read(logits);
+  const adjusted = adj ? applyAdjustments(raw, adj) : raw;
+  const id = sample(adjusted, { ...params, recentIds }, () => uniformFor(o.seed, step));
+  return { id, lp: o.topLogprobs === null ? null : logprobsOf(adjusted, id, o.topLogprobs) };
+}
+
+/** Runs one choice from the prompt's last logits. */
+export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promise<ChoiceResult> {
+  const { tokenizer, constraint } = o;
+  const generated: number[] = [];
+  const adjustmentsFor = () =>
+    buildAdjustments({
+      logitBias: o.logitBias,
+      frequencyPenalty: o.frequencyPenalty,
+      presencePenalty: o.presencePenalty,
+      generated,
+      mask: constraint ? constraint.mask(o.maxTokens - generated.length) : null,
+    });
+  const logprobEntry = (id: number, lp: TokenLogprobs): TokenLogprob => {
+    const entry = (i: number, logprob: number) => {
+      const token = tokenizer.decode([i]);
+      const bytes = o.tokenBytes(i) ?? encoder.encode(token);
+      return { token, logprob, bytes: [...bytes] };
+    };
+    return { ...entry(id, lp.logprob), top_logprobs: lp.top.map((t) => entry(t.id, t.logprob)) };
+  };
+
+  let next = await pickNext(o, promptLogits, 0, adjustmentsFor());
+  const detok = new StreamingDetokenizer(tokenizer);
+  let text = '';
+  let emitted = 0;
+  let finish: FinishReason = 'length';
+  let stoppedByString = false;
+  let stripNewline = o.stripLeadingNewline;
+  const holdBack = o.stops.reduce((m, s) => Math.max(m, s.length - 1), 0);
+  const logprobs: TokenLogprob[] | null = o.topLogprobs === null ? null : [];
+  let pendingLogprobs: TokenLogprob[] = [];
+  // Tool calls: 'text' streams content; 'maybe' holds it back while the first line could name a tool;
+  // 'call' collects the arguments (sent whole at the end, once they parse).
+  let mode: 'text' | 'maybe' | 'call' = o.forced ? 'call' : o.callable.length > 0 ? 'maybe' : 'text';
+  const callId = newToolCallId();
+  if (o.forced) o.onDelta?.({ toolCall: { id: callId, name: o.forced.function.name, arguments: '' } });
+
+  const emitContent = (upTo: number) => {
+    if (upTo > emitted) {
+      const piece: ChoiceDelta = { content: text.slice(emitted, upTo) };
+      if (pendingLogprobs.length > 0) piece.logprobs = pendingLogprobs;
+      pendingLogprobs = [];
+      o.onDelta?.(piece);
+      emitted = upTo;
+    }
+  };
+
+  while (generated.length < o.maxTokens) {
+    await yieldToEventLoop();
+    if (o.aborted()) {
+      finish = 'abort';
+      break;
+    }
+    const id = next.id;
+    if (o.stopIds.includes(id)) {
+      finish = 'stop';
+      break;
+    }
+    generated.push(id);
+    constraint?.accept(o.tokenBytes(id));
+    if (logprobs && next.lp) {
+      const e = logprobEntry(id, next.lp);
+      logprobs.push(e);
+      pendingLogprobs.push(e);
+    }
+    text += detok.push(id);
+    if (stripNewline && text.length > 0) {
+      // GLM-4 answers "<|assistant|>\n<reply>"; its chat template puts that "\n" back when the reply is
+      // sent as history, so the reply itself starts after it.
+      if (text.startsWith('\n')) text = text.slice(1);
+      stripNewline = false;
+    }
+    const hit = firstStop(text, o.stops);
+    if (hit >= 0) {
+      text = text.slice(0, hit);
+      finish = 'stop';
+      stoppedByString = true;
+      break;
+    }
+    if (mode === 'maybe' && !mayBeToolCall(text, o.callable)) mode = 'text';
+    if (mode === 'maybe' && text.includes('\n')) {
+      mode = 'call';
+      o.onDelta?.({ toolCall: { id: callId, name: text.slice(0, text.indexOf('\n')).trim(), arguments: '' } });
+    }
+    if (mode === 'text') emitContent(text.length - holdBack);
+    if (generated.length === o.maxTokens) break;
+    const logits = await o.session.append([id], 'last');
+    next = await pickNext(o, logits, generated.length, adjustmentsFor());
+  }
+  if (!stoppedByString) {
+    // Bytes of an unfinished character at the end are decoded as they are (e.g. U+FFFD).
+    text += detok.flush();
+    const hit = firstStop(text, o.stops);
+    if (hit >= 0) text = text.slice(0, hit);
+  }
+
+  let call: ChoiceResult['call'] = null;
+  if (mode === 'call' || mode === 'maybe') {
+    const parsed = o.forced ? parseToolCall(o.family, `${o.forced.function.name}\n${text}`, [o.forced]) : parseToolCall(o.family, text, o.callable);
+    if (parsed) {
+      call = { ...parsed, id: callId };
+      const piece: ChoiceDelta = { toolCall: { arguments: parsed.arguments } };
+      if (pendingLogprobs.length > 0) piece.logprobs = pendingLogprobs;
+      pendingLogprobs = [];
+      o.onDelta?.(piece);
+      if (finish === 'stop') finish = 'tool_calls';
+    } else mode = 'text'; // not a call after all: the text is the reply
+  }
+  if (mode === 'text') emitContent(text.length);
+  if (pendingLogprobs.length > 0) o.onDelta?.({ logprobs: pendingLogprobs });
+  return { text: call ? '' : text, ids: generated, finish, call, logprobs };
+}

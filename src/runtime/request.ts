@@ -1,0 +1,195 @@
+// Checking and resolving a chat/completion request: every field is either implemented or a named error
+// (UnsupportedFieldError naming it), bad values are InvalidArgumentError, and the fields a request leaves
+// out take the model's generation_config.json defaults where it has them.
+import { InvalidArgumentError, UnsupportedFieldError } from '../errors';
+import type { ChatCompletionMessageParam, ChatCompletionRequest, CompletionRequest } from './api-types';
+
+/** Fields of ChatCompletionRequest the engine implements (see README "Chat API"). */
+const CHAT_FIELDS = new Set([
+  'messages',
+  'model',
+  'stream',
+  'stream_options',
+  'max_tokens',
+  'max_completion_tokens',
+  'temperature',
+  'top_p',
+  'top_k',
+  'repetition_penalty',
+  'frequency_penalty',
+  'presence_penalty',
+  'logit_bias',
+  'logprobs',
+  'top_logprobs',
+  'stop',
+  'seed',
+  'n',
+  'response_format',
+  'tools',
+  'tool_choice',
+  'parallel_tool_calls',
+  'user',
+]);
+
+const COMPLETION_FIELDS = new Set([...CHAT_FIELDS, 'prompt', 'echo'].filter((f) => !['messages', 'tools', 'tool_choice', 'parallel_tool_calls', 'response_format', 'top_logprobs'].includes(f)));
+
+/** OpenAI fields with a known meaning that this engine does not implement, and why. */
+const NOT_IMPLEMENTED: Record<string, string> = {
+  functions: 'the deprecated functions field is not supported: pass tools instead',
+  function_call: 'the deprecated function_call field is not supported: pass tool_choice instead',
+  audio: 'GLM chat models here produce text only',
+  modalities: 'GLM chat models here produce text only',
+  prediction: 'predicted outputs are not supported',
+  service_tier: 'there is no service tier in a local engine',
+  store: 'completions are not stored',
+  metadata: 'request metadata is not stored',
+  reasoning_effort: 'reasoning effort is not supported',
+  web_search_options: 'web search is not supported',
+  best_of: 'best_of is not supported: use n',
+  suffix: 'suffix (fill-in-the-middle) is not supported',
+};
+
+/** Largest n: each choice is a full generation, run one after the other. */
+export const MAX_CHOICES = 8;
+/** OpenAI's cap on top_logprobs. */
+export const MAX_TOP_LOGPROBS = 20;
+
+function checkFields(r: object, known: ReadonlySet<string>, what: string): void {
+  for (const key of Object.keys(r)) {
+    if (known.has(key)) continue;
+    const why = NOT_IMPLEMENTED[key];
+    throw new UnsupportedFieldError(why ? `${what} field "${key}": ${why}` : `${what} field "${key}" is not a field this engine knows; remove it (see the README's Chat API table)`);
+  }
+}
+
+type NumberRule = [field: string, ok: (v: number) => boolean, rule: string];
+
+const NUMBER_RULES: NumberRule[] = [
+  ['max_tokens', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
+  ['max_completion_tokens', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
+  ['temperature', (v) => v >= 0, '>= 0'],
+  ['top_p', (v) => v > 0 && v <= 1, 'in (0, 1]'],
+  ['top_k', (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0'],
+  ['repetition_penalty', (v) => v > 0, '> 0'],
+  ['frequency_penalty', (v) => v >= -2 && v <= 2, 'in [-2, 2]'],
+  ['presence_penalty', (v) => v >= -2 && v <= 2, 'in [-2, 2]'],
+  ['seed', (v) => Number.isInteger(v), 'an integer'],
+  ['n', (v) => Number.isInteger(v) && v >= 1 && v <= MAX_CHOICES, `an integer in [1, ${MAX_CHOICES}]`],
+  ['top_logprobs', (v) => Number.isInteger(v) && v >= 0 && v <= MAX_TOP_LOGPROBS, `an integer in [0, ${MAX_TOP_LOGPROBS}]`],
+];
+
+function checkCommon(r: Record<string, unknown>, vocabSize: number): void {
+  for (const [field, ok, rule] of NUMBER_RULES) {
+    const v = r[field];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new InvalidArgumentError(`${field} must be ${rule}, got ${JSON.stringify(v)}`);
+  }
+  if (r.stream !== undefined && r.stream !== null && typeof r.stream !== 'boolean') throw new InvalidArgumentError('stream must be true or false');
+  const so = r.stream_options;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Object.keys(so).some((k) => k !== 'include_usage')) throw new UnsupportedFieldError('stream_options supports only include_usage');
+    if (!r.stream) throw new InvalidArgumentError('stream_options is only allowed with stream: true');
+  }
+  const stop = r.stop;
+  if (stop !== undefined && stop !== null && typeof stop !== 'string' && !(Array.isArray(stop) && stop.every((s) => typeof s === 'string'))) {
+    throw new InvalidArgumentError('stop must be a string or an array of strings');
+  }
+  const bias = r.logit_bias;
+  if (bias !== undefined && bias !== null) {
+    if (typeof bias !== 'object' || Array.isArray(bias)) throw new InvalidArgumentError('logit_bias must be an object {"token id": bias}');
+    for (const [key, value] of Object.entries(bias)) {
+      const id = Number(key);
+      if (!/^\d+$/.test(key) || id >= vocabSize) throw new InvalidArgumentError(`logit_bias key "${key}" is not a token id in [0, ${vocabSize})`);
+      if (typeof value !== 'number' || !(value >= -100 && value <= 100)) throw new InvalidArgumentError(`logit_bias[${key}] must be a number in [-100, 100], got ${JSON.stringify(value)}`);
+    }
+  }
+  if (r.model !== undefined && typeof r.model !== 'string') throw new InvalidArgumentError('model must be a string');
+  if (r.user !== undefined && typeof r.user !== 'string') throw new InvalidArgumentError('user must be a string');
+}
+
+const ROLES = ['system', 'user', 'assistant', 'tool', 'observation'];
+
+/** The text of a message's content: a string, or text parts joined (OpenAI's content-parts form). */
+export function contentText(m: ChatCompletionMessageParam, index: number): string {
+  const c = m.content;
+  if (c === undefined || c === null) return '';
+  if (typeof c === 'string') return c;
+  if (!Array.isArray(c)) throw new InvalidArgumentError(`message ${index}: content must be a string or an array of parts`);
+  return c
+    .map((part, j) => {
+      if (part && part.type === 'text' && typeof part.text === 'string') return part.text;
+      const type = (part as { type?: unknown } | null)?.type;
+      throw new UnsupportedFieldError(`message ${index} content part ${j} has type ${JSON.stringify(type)}: only "text" parts are supported`);
+    })
+    .join('');
+}
+
+export function validateChatRequest(r: ChatCompletionRequest, vocabSize: number): void {
+  if (r === null || typeof r !== 'object') throw new InvalidArgumentError('the request must be an object');
+  checkFields(r, CHAT_FIELDS, 'request');
+  if (!Array.isArray(r.messages) || r.messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array of {role, content}');
+  r.messages.forEach((m, i) => {
+    if (!m || typeof m !== 'object' || !ROLES.includes(m.role)) {
+      throw new InvalidArgumentError(`bad message ${i} ${JSON.stringify(m)}: role must be one of ${ROLES.join('/')}`);
+    }
+    const known = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'metadata']);
+    for (const key of Object.keys(m)) if (!known.has(key)) throw new UnsupportedFieldError(`message ${i} field "${key}" is not supported`);
+    contentText(m, i);
+    if (m.tool_calls !== undefined && m.role !== 'assistant') throw new InvalidArgumentError(`message ${i}: only assistant messages carry tool_calls`);
+    if ((m.content === undefined || m.content === null) && !(m.role === 'assistant' && m.tool_calls?.length)) {
+      throw new InvalidArgumentError(`message ${i} (${m.role}) has no content`);
+    }
+  });
+  checkCommon(r as unknown as Record<string, unknown>, vocabSize);
+  if (r.logprobs !== undefined && r.logprobs !== null && typeof r.logprobs !== 'boolean') throw new InvalidArgumentError('logprobs must be true or false (top_logprobs gives the alternatives)');
+  if (r.top_logprobs !== undefined && r.top_logprobs !== null && !r.logprobs) throw new InvalidArgumentError('top_logprobs needs logprobs: true');
+}
+
+export function validateCompletionRequest(r: CompletionRequest, vocabSize: number): void {
+  if (r === null || typeof r !== 'object') throw new InvalidArgumentError('the request must be an object');
+  checkFields(r, COMPLETION_FIELDS, 'completion request');
+  if (typeof r.prompt !== 'string') throw new InvalidArgumentError('prompt must be a string (arrays of prompts and token-id prompts are not supported)');
+  checkCommon(r as unknown as Record<string, unknown>, vocabSize);
+  const lp = r.logprobs;
+  if (lp !== undefined && lp !== null && !(typeof lp === 'number' && Number.isInteger(lp) && lp >= 0 && lp <= MAX_TOP_LOGPROBS)) {
+    throw new InvalidArgumentError(`logprobs of a completion is the number of alternatives, an integer in [0, ${MAX_TOP_LOGPROBS}]`);
+  }
+  if (r.echo !== undefined && typeof r.echo !== 'boolean') throw new InvalidArgumentError('echo must be true or false');
+}
+
+/** Sampling defaults a model ships in generation_config.json (HF's names). */
+export interface GenerationDefaults {
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  repetition_penalty?: number;
+  max_new_tokens?: number;
+}
+
+/**
+ * Reads the sampling defaults of generation_config.json: temperature/top_p/top_k only when do_sample is
+ * true (HF ignores them otherwise: greedy), repetition_penalty and max_new_tokens always.
+ */
+export function generationDefaults(config: Record<string, unknown> | null | undefined): GenerationDefaults {
+  if (!config || typeof config !== 'object') return {};
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+  const out: GenerationDefaults = {};
+  if (config.do_sample === true) {
+    const t = num(config.temperature);
+    if (t !== undefined && t >= 0) out.temperature = t;
+    const p = num(config.top_p);
+    if (p !== undefined && p > 0 && p <= 1) out.top_p = p;
+    const k = num(config.top_k);
+    if (k !== undefined && Number.isInteger(k) && k >= 0) out.top_k = k;
+  }
+  const r = num(config.repetition_penalty);
+  if (r !== undefined && r > 0) out.repetition_penalty = r;
+  const m = num(config.max_new_tokens);
+  if (m !== undefined && Number.isInteger(m) && m >= 1) out.max_new_tokens = m;
+  return out;
+}
+
+/** A value the request gave, else the model's default, else the engine's. */
+export function pick<T>(given: T | null | undefined, modelDefault: T | undefined, engineDefault: T): T {
+  return given ?? modelDefault ?? engineDefault;
+}

@@ -45,3 +45,10 @@ export function isGlmError(err: unknown, name?: string): err is Error {
   if (!(err instanceof Error)) return false;
   return name === undefined ? err.name.endsWith('Error') : err.name === name;
 }
+
+// --- issue #15 (installable package) ---
+
+/** The engine's Web Worker could not start (its script missing or failing to load) or stopped answering. */
+export class WorkerStartError extends GlmError {
+  override name = 'WorkerStartError';
+}

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" />
 // Public library entry: the engine API (createEngine, OpenAI-style chat), the planner, model
 // formats and the error classes a page can branch on by `name`.
 export * from './errors';

@@ -8,6 +8,7 @@ import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
+import { platform } from '#platform';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -93,51 +94,19 @@ export const CACHE_SCHEME = 'glm-cache:';
 export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void) => Promise<ModelFiles>;
 
 /**
- * Browsers: a glm-webgpu package (manifest.json) goes through the IndexedDB shard cache (downloaded once,
- * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
+ * A registry id, a `glm-cache:` id, or what the platform opens (src/platform/): browsers read URLs, a
+ * glm-webgpu package through the IndexedDB shard cache (downloaded once, resumable, checked); Node reads
+ * folder paths or URLs.
  */
 export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
   const entry = registryEntry(source);
-  if (entry) {
-    const inBrowser = typeof location !== 'undefined' && typeof process === 'undefined';
-    if (inBrowser) source = new URL(entry.url, location.href).href;
-    else {
-      const { fileURLToPath } = await import('node:url');
-      const { existsSync } = await import('node:fs');
-      // src/runtime/ (tests) and dist/cli/ (the CLI) both sit two folders below the package root.
-      const beside = fileURLToPath(new URL(`../../${entry.path}`, import.meta.url));
-      source = existsSync(beside) ? beside : entry.path;
-    }
-  }
+  if (entry) source = platform.registryLocation(entry);
   if (source.startsWith(CACHE_SCHEME)) {
     // A package the page already downloaded into IndexedDB (same origin, so the same database).
     const { cachedModelFiles } = await import('../loader/cache');
     return cachedModelFiles(source.slice(CACHE_SCHEME.length));
   }
-  const { httpModelFiles } = await import('../formats/http-files');
-  const isBrowser = typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
-  if (/^https?:\/\//.test(source) || isBrowser) {
-    const base = isBrowser && typeof location !== 'undefined' ? new URL(source, location.href).href : source;
-    const http = httpModelFiles(base.endsWith('/') ? base : `${base}/`);
-    if (isBrowser && typeof indexedDB !== 'undefined' && (await http.exists('manifest.json'))) {
-      const { loadModelPackage } = await import('../loader/cache');
-      const pkg = await loadModelPackage(base, {
-        onProgress: (p) =>
-          onProgress({
-            phase: 'download',
-            done: p.bytesDone,
-            total: p.bytesTotal,
-            rate: p.rate,
-            etaSeconds: p.etaSeconds,
-            text: `downloading: ${p.shardsDone}/${p.shardsTotal} files`,
-          }),
-      });
-      return pkg.files;
-    }
-    return http;
-  }
-  const { nodeModelFiles } = await import('../formats/node-files');
-  return nodeModelFiles(source);
+  return platform.openModelFiles(source, onProgress);
 }
 
 export class GlmEngine {

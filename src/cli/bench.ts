@@ -20,7 +20,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--f16', 'f16 activations and KV cache (asks Dawn for shader-f16 on NVIDIA: toggle vulkan_enable_f16_on_nvidia)')
     .option('--sweep', 'also time the decode GEMV at every launch shape of the sweep')
     .option('--json [file]', 'print the report as JSON (or write it to a file)')
-    .action(async (opts: { preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; json?: boolean | string }) => {
+    .action(async (opts: {
+      preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; json?: boolean | string;
+    }) => {
       const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
       const gpu = await createNodeGpu(flags);
       const report = await runBenchSuite(gpu, {

@@ -315,7 +315,9 @@ export async function loadModelPackage(url: string, options: LoadPackageOptions 
  */
 export function cachedModelFiles(
   id: string,
-  options: RetryOptions & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
+  options: RetryOptions & {
+    env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void;
+  } = {},
 ): ModelFiles {
   const env = defaultLoaderEnv(options.env);
   let info: Promise<{ manifest: PackageManifest; url: string }> | null = null;

@@ -99,7 +99,9 @@ async function readBody(res: Response, expected: number, url: string, onBytes: (
   return out;
 }
 
-async function attempt(url: string, init: RequestInit, env: FetchEnv, expected: PackageFile | null, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
+async function attempt(
+  url: string, init: RequestInit, env: FetchEnv, expected: PackageFile | null, onBytes: (n: number) => void,
+): Promise<Uint8Array<ArrayBuffer>> {
   let res: Response;
   try {
     res = await env.fetch(url, init);

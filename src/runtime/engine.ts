@@ -228,7 +228,9 @@ export class GlmEngine {
   }
 
   /** Like generate(), but also returns the generated ids. */
-  async generateWithIds(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<{ completion: ChatCompletion; ids: number[] }> {
+  async generateWithIds(
+    request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void,
+  ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateRequest(request);
     const promptIds = renderChat(l.family, request.messages, l.tokenizer).ids;

@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 // Public library entry: the engine API (createEngine, OpenAI-style chat), the planner, model
 // formats and the error classes a page can branch on by `name`.
 export * from './errors';
@@ -24,3 +24,6 @@ export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
 export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+
+// --- issue #15 (installable package): every error class and the documented list of names ---
+export * from './error-catalogue';

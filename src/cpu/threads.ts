@@ -20,11 +20,11 @@
 // instantiates the kernels over the new memory, counts itself done and goes back to waiting. That one
 // waits for every worker, since a worker without the new arena's kernels could not take its blocks.
 //
-// Under Node the workers are worker_threads started from source text (`matmulThreadRuntime.toString()`),
-// which works the same from vitest, the bundled CLI and tsc output, with no worker file to locate (code
-// coverage instrumentation would break it: it injects counters the worker does not have). In browsers
-// they are module workers of ./matmul-worker.ts (bundled by Vite; nested workers are allowed in
-// dedicated workers). Both run the same `matmulThreadRuntime`.
+// The workers are started from source text (`matmulThreadRuntime.toString()`): worker_threads under
+// Node, module workers from a Blob URL in browsers (nested workers are allowed in dedicated workers).
+// So there is no worker file to locate: it works the same from vitest, the bundled CLI, an app's
+// bundler, a CDN folder and the one-file widget (code coverage instrumentation would break it: it
+// injects counters the worker does not have). See src/platform/ for the two ways to start one.
 import { GlmError } from '../errors';
 import { platform } from '#platform';
 import type { MatmulThreadHandle } from '../platform/types';
@@ -159,7 +159,9 @@ export function matmulThreadRuntime() {
       }
     };
     port.onMessage((raw) => {
-      const msg = raw as { type: string; module?: WebAssembly.Module; ctrl?: SharedArrayBuffer; index?: number; memories?: WebAssembly.Memory[]; memory?: WebAssembly.Memory };
+      const msg = raw as {
+        type: string; module?: WebAssembly.Module; ctrl?: SharedArrayBuffer; index?: number; memories?: WebAssembly.Memory[]; memory?: WebAssembly.Memory;
+      };
       if (msg.type === 'init') {
         try {
           module = msg.module;
@@ -219,12 +221,9 @@ export function hardwareThreads(): Promise<number> {
 
 type ThreadHandle = MatmulThreadHandle;
 
-/** One worker running matmulThreadRuntime: a worker_thread from source text (Node) or matmul-worker.ts. */
+/** One worker running matmulThreadRuntime, started from its source text by the platform. */
 function spawnThread(): Promise<ThreadHandle> {
-  const nodeSource =
-    `const { parentPort } = require('node:worker_threads');\n` +
-    `(${matmulThreadRuntime.toString()})().serve({ post: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.on('message', h) });\n`;
-  return platform.spawnMatmulThread(nodeSource);
+  return platform.spawnMatmulThread(matmulThreadRuntime.toString());
 }
 
 export interface ThreadPoolOptions {

@@ -42,10 +42,15 @@ export const platform: Platform = {
   async hardwareThreads() {
     return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 0;
   },
-  async spawnMatmulThread(): Promise<MatmulThreadHandle> {
-    // `new Worker(new URL(literal, import.meta.url))`: the one form Vite, webpack 5, Rollup plugins and
-    // plain ES modules on a static host all understand, so the worker file travels with the library.
-    const worker = new Worker(new URL('../cpu/matmul-worker.ts', import.meta.url), { type: 'module', name: 'glm-matmul' });
+  async spawnMatmulThread(runtimeSource: string): Promise<MatmulThreadHandle> {
+    // From source text, not from a file: nothing to locate next to an app's bundle, a CDN folder or the
+    // one-file widget, whose own worker runs from a blob: URL that cannot resolve relative paths anyway.
+    const source =
+      `(${runtimeSource})().serve({ post: (m) => self.postMessage(m), onMessage: (h) => self.addEventListener('message', (e) => h(e.data)) });\n`;
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url, { type: 'module', name: 'glm-matmul' });
+    // The worker has fetched its script once it answers; the URL can go.
+    worker.addEventListener('message', () => URL.revokeObjectURL(url), { once: true });
     return {
       post: (m) => worker.postMessage(m),
       onMessage: (h) => worker.addEventListener('message', (e) => h(e.data)),

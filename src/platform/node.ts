@@ -76,9 +76,12 @@ export const platform: Platform = {
   async hardwareThreads() {
     return availableParallelism();
   },
-  async spawnMatmulThread(nodeSource: string): Promise<MatmulThreadHandle> {
+  async spawnMatmulThread(runtimeSource: string): Promise<MatmulThreadHandle> {
     const { Worker: NodeWorker } = await import('node:worker_threads');
-    const worker = new NodeWorker(nodeSource, { eval: true, name: 'glm-matmul' });
+    const source =
+      `const { parentPort } = require('node:worker_threads');\n` +
+      `(${runtimeSource})().serve({ post: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.on('message', h) });\n`;
+    const worker = new NodeWorker(source, { eval: true, name: 'glm-matmul' });
     return {
       post: (m) => worker.postMessage(m),
       onMessage: (h) => void worker.on('message', h),

@@ -28,10 +28,10 @@ export interface Platform {
   /** Hardware threads of this machine (0 when unknown). */
   hardwareThreads(): Promise<number>;
   /**
-   * Starts one CPU matmul worker. Node runs `nodeSource` (the runtime as source text) in a
-   * worker_thread; browsers start the bundled module worker src/cpu/matmul-worker.ts.
+   * Starts one CPU matmul worker from `runtimeSource`, the source text of matmulThreadRuntime
+   * (src/cpu/threads.ts): a worker_thread under Node, a module worker from a Blob URL in browsers.
    */
-  spawnMatmulThread(nodeSource: string): Promise<MatmulThreadHandle>;
+  spawnMatmulThread(runtimeSource: string): Promise<MatmulThreadHandle>;
   /** Where a registry model (`load('glm-demo')`) is read from: a URL (browsers) or a folder path (Node). */
   registryLocation(entry: RegistryEntry): string;
   /** Model files for a source that is no registry id and no `glm-cache:` id: a URL or a folder. */

@@ -11,9 +11,11 @@ const send = document.querySelector<HTMLButtonElement>('#send')!;
 
 const engine = await createEngine();
 const history: ChatMessage[] = [];
+// ?backend=cpu|gpu|auto (default auto: the planner picks the GPU when the browser has WebGPU).
+const backend = (new URLSearchParams(location.search).get('backend') ?? 'auto') as 'cpu' | 'gpu' | 'auto';
 
 try {
-  const info = await engine.load('glm-demo', { onProgress: (p) => (status.textContent = p.text) });
+  const info = await engine.load('glm-demo', { backend, onProgress: (p) => (status.textContent = p.text) });
   status.textContent = `ready: ${info.family}, ${info.numLayers} layers on ${info.backend}`;
   send.disabled = false;
 } catch (err) {

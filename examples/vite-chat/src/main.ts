@@ -28,9 +28,11 @@ form.addEventListener('submit', async (event) => {
   if (!text) return;
   send.disabled = true;
   history.push({ role: 'user', content: text });
-  log.insertAdjacentHTML('beforeend', '<p class="user"></p><p class="assistant"></p>');
-  log.querySelector<HTMLParagraphElement>('.user:last-of-type')!.textContent = text;
-  const out = log.querySelector<HTMLParagraphElement>('.assistant:last-of-type')!;
+  const asked = log.appendChild(document.createElement('p'));
+  asked.className = 'user';
+  asked.textContent = text;
+  const out = log.appendChild(document.createElement('p'));
+  out.className = 'assistant';
   const stream = await engine.chat.completions.create({ messages: history, stream: true, max_tokens: 96, temperature: 0 });
   for await (const chunk of stream) out.textContent += chunk.choices[0].delta.content ?? '';
   history.push({ role: 'assistant', content: out.textContent ?? '' });

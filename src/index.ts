@@ -27,3 +27,21 @@ export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededErr
 
 // --- issue #15 (installable package): every error class and the documented list of names ---
 export * from './error-catalogue';
+// What the project's own pages (src/ui: chat page, widget) use, so they are honest examples of this API:
+// the model catalogue, the planner verdict, the browser model cache and the package manifest.
+export { isPresetName } from './model/presets';
+export { classifyAdapter, type AdapterClass } from './planner/planner';
+export { GiB } from './planner/units';
+export type { WeightQuant } from './planner/sizes';
+export { CACHE_SCHEME } from './runtime/engine';
+export { MODEL_REGISTRY, type RegistryEntry } from './runtime/registry';
+export { MANIFEST_FILE, parseManifest, type PackageManifest } from './formats/package';
+export {
+  modelIdFromUrl,
+  packageBaseUrl,
+  recordKey,
+  idbStore,
+  type CachedModelInfo,
+  type DownloadProgress,
+  type ModelRecord,
+} from './loader/index';

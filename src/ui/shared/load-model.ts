@@ -1,9 +1,9 @@
 // Loading a model into an engine from a URL, shared by the chat page and the widget:
 //   package (manifest.json) -> loadModelPackage into IndexedDB (byte progress) -> engine.load('glm-cache:<id>')
 //   Hugging Face folder     -> engine.load(url): the worker reads the safetensors by HTTP range requests
-import { loadModelPackage, type DownloadProgress } from '../../loader/index';
-import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../runtime/api-types';
-import type { Engine } from '../../worker/client';
+import { loadModelPackage, type DownloadProgress } from '../../index';
+import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../index';
+import type { Engine } from '../../index';
 import { cacheSource } from './cache-source';
 import { inspectSource, type SourceInfo } from './model-source';
 

@@ -1,10 +1,10 @@
 // What a model URL points at, read before anything big is downloaded: a glm-webgpu package
 // (manifest.json: config, quant and every file's size) or a Hugging Face style folder (config.json +
 // safetensors, read by HTTP range requests). Enough to size the model and ask the planner.
-import { MissingFileError } from '../../formats/byte-source';
-import { MANIFEST_FILE, parseManifest, type PackageManifest } from '../../formats/package';
-import { listCachedModels, modelIdFromUrl, packageBaseUrl, recordKey, idbStore, type ModelRecord } from '../../loader/index';
-import { normalizeConfig, type GlmConfig } from '../../model/config';
+import { MissingFileError } from '../../index';
+import { MANIFEST_FILE, parseManifest, type PackageManifest } from '../../index';
+import { listCachedModels, modelIdFromUrl, packageBaseUrl, recordKey, idbStore, type ModelRecord } from '../../index';
+import { normalizeConfig, type GlmConfig } from '../../index';
 
 export interface SourceInfo {
   /** Absolute base URL, ending with "/". */

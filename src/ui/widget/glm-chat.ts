@@ -15,8 +15,8 @@
 // reaches in nor gets out. The engine runs in the widget's own Web Worker, bundled inline (Vite's
 // ?worker&inline) so the element is one file; the model is loaded the first time the chat is opened.
 import EngineWorker from '../shared/engine-worker?worker&inline';
-import type { ChatMessage, ModelInfo } from '../../runtime/api-types';
-import { createEngine, type Engine } from '../../worker/client';
+import type { ChatMessage, ModelInfo } from '../../index';
+import { createEngine, type Engine } from '../../index';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice } from '../shared/load-model';

@@ -139,6 +139,17 @@ describe('pkg: browser examples in headless Chromium', () => {
     await screenshot(page, 'pkg-vite-chat');
   });
 
+  it('webpack 5 app: the library and its engine worker bundled from node_modules, answers', async () => {
+    // Optional dependencies stay out (Dawn); webpack needs none.
+    const dir = example('webpack-app', { omitOptional: true });
+    sh('npm', ['run', 'build', '--silent'], { cwd: dir });
+    const emitted = readdirSync(join(dir, 'dist'));
+    expect(emitted, emitted.join(', ')).toContain('glm-webgpu-engine.js'); // the worker, named by its `name` option
+    const { page, logs } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}`);
+    await page.waitForSelector('#reply[data-done]', { timeout: 180_000 }).catch(() => {});
+    expect(await page.textContent('#reply'), `${await page.textContent('#status')}\n${logs.join('\n')}`).toMatch(GLOSS);
+  });
+
   it('static folder: the <glm-chat> widget from one script tag in node_modules answers', async () => {
     const dir = example('widget-html', { omitOptional: true });
     const { page, logs } = await open(dir, 'index.html');

@@ -1,9 +1,10 @@
 // One config, three builds (see package.json "build"):
 //   vite build              -> dist/web: the static pages (chat, widget demo, bench, smoke) + their workers
-//   vite build --mode lib   -> dist/lib: the library (ES module) for bundlers
+//   vite build --mode lib   -> dist/lib/browser: the library (ES modules) for browsers and bundlers
+//   vite build --mode lib-node -> dist/lib/node: the library for Node (Dawn)
 //   vite build --mode cli   -> dist/cli: the Node CLI (Dawn's `webgpu` package stays external)
 //   vite build --mode widget -> dist/web/glm-chat.js: the embeddable <glm-chat> element (one script tag) + its worker files beside it
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin, type UserConfig } from 'vite';
 import { resolve } from 'node:path';
 import { builtinModules } from 'node:module';
 
@@ -15,7 +16,26 @@ export const isolationHeaders = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
-export default defineConfig(({ mode }) => {
+/**
+ * Library builds: Vite writes a worker reference as
+ * `new Worker(new URL(new URL("assets/x.js", import.meta.url).href, "" + import.meta.url))`, a form no
+ * bundler recognises as a worker. Rewrite it to the plain `new Worker(new URL("./assets/x.js",
+ * import.meta.url))` that Vite, webpack 5 and browsers all understand, so an app bundling the library
+ * from node_modules bundles (or copies) the worker with it.
+ */
+function plainWorkerUrls(): Plugin {
+  const viteForm = /new URL\(\s*(?:\/\*\s*@vite-ignore\s*\*\/\s*)?new URL\((["'`])([^"'`]+)\1,\s*import\.meta\.url\)\.href,\s*(["'`])\3\s*\+\s*import\.meta\.url\s*\)/g;
+  return {
+    name: 'glm-plain-worker-urls',
+    renderChunk(code) {
+      if (!viteForm.test(code)) return null;
+      viteForm.lastIndex = 0;
+      return { code: code.replace(viteForm, (_m, _q, path: string) => `new URL(${JSON.stringify(path.startsWith('.') ? path : `./${path}`)}, import.meta.url)`), map: null };
+    },
+  };
+}
+
+export default defineConfig(({ mode }): UserConfig => {
   if (mode === 'cli') {
     return {
       publicDir: false,
@@ -34,8 +54,8 @@ export default defineConfig(({ mode }) => {
     };
   }
   if (mode === 'widget') {
-    // dist/web/glm-chat.js: the <glm-chat> element as ONE ES module (worker and its imports inlined), so a
-    // page embeds it with a single script tag. Runs after the pages build, into the same folder.
+    // dist/web/glm-chat.js: the <glm-chat> element as one ES module, so a page embeds it with a single
+    // script tag. Runs after the pages build, into the same folder.
     // Its engine worker is a file beside it (glm-chat-engine-worker.js, found relative to glm-chat.js), not a
     // blob: URL, so the widget works under a strict CSP (`worker-src 'self'`); see README "Content-Security-Policy".
     return {
@@ -52,15 +72,49 @@ export default defineConfig(({ mode }) => {
     };
   }
   if (mode === 'lib') {
+    // dist/lib/browser: the library for browsers and bundlers (the package's "browser"/"default" export),
+    // plus its worker entry. Dependencies are bundled in, so the files also work as plain ES modules from
+    // a static folder or CDN. Workers are emitted beside them under fixed names and referenced as
+    // `new Worker(new URL('./assets/engine-worker.js', import.meta.url))`, the form Vite, webpack 5 and
+    // browsers all resolve relative to the library file itself (base './').
+    return {
+      publicDir: false,
+      base: './',
+      build: {
+        outDir: resolve(root, 'dist/lib/browser'),
+        emptyOutDir: true,
+        target: 'es2022',
+        lib: {
+          entry: { 'glm-webgpu': resolve(root, 'src/index.ts'), worker: resolve(root, 'src/worker/engine-worker.ts') },
+          formats: ['es'],
+          fileName: (_format, name) => `${name}.js`,
+        },
+        rollupOptions: { output: { chunkFileNames: 'chunks/[name]-[hash].js' } },
+      },
+      plugins: [plainWorkerUrls()],
+      // Each worker is one self-contained file: an app's bundler may copy it as a plain asset.
+      worker: {
+        format: 'es',
+        plugins: () => [plainWorkerUrls()],
+        rollupOptions: { output: { entryFileNames: 'assets/[name].js', codeSplitting: false } },
+      },
+    };
+  }
+  if (mode === 'lib-node') {
+    // dist/lib/node: the library for Node (the package's "node" export): Dawn through the optional
+    // `webgpu` package, model folders on disk; dependencies stay imports of the installed packages.
     return {
       publicDir: false,
       build: {
-        outDir: resolve(root, 'dist/lib'),
+        ssr: true,
+        outDir: resolve(root, 'dist/lib/node'),
         emptyOutDir: true,
-        lib: { entry: resolve(root, 'src/index.ts'), formats: ['es'], fileName: 'glm-webgpu' },
-        rollupOptions: { external: ['webgpu', /^node:/] },
+        target: 'node20',
+        rollupOptions: {
+          input: { 'glm-webgpu': resolve(root, 'src/index.ts') },
+          output: { format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js' },
+        },
       },
-      worker: { format: 'es' },
     };
   }
   return {

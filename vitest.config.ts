@@ -2,6 +2,7 @@
 //   unit: plain Node.            npm run test:unit
 //   gpu:  Node + Dawn (WebGPU).  npm run test:gpu   (SwiftShader here, a real GPU on the device machine)
 //   e2e:  built pages in headless Chromium via playwright-core.  npm run test:e2e
+//   pkg:  the packed tarball installed into fresh copies of examples/, built and run.  npm run test:pkg
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -37,6 +38,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'pkg',
+          include: ['tests/pkg/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['tests/pkg/prerequisites.ts'],
+          fileParallelism: false,
+          testTimeout: 400_000,
+          hookTimeout: 400_000,
         },
       },
     ],

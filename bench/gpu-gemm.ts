@@ -1,7 +1,8 @@
 // Prefill GEMM benchmark: shaders/matmul_gemm.wgsl at GLM-4-9B's matrix shapes (Q4 weights, f32
 // activations) against the FMA rate the same device reaches in a plain WGSL FMA loop.
 //
-//   npx vite build --mode cli --ssr bench/gpu-gemm.ts --outDir dist/bench && node dist/bench/main.js [--tokens 512] [--baseline old_gemm.wgsl] [--variant label=file.wgsl] [--quick] [--smoke]
+//   npx vite build --mode cli --ssr bench/gpu-gemm.ts --outDir dist/bench && \
+//     node dist/bench/main.js [--tokens 512] [--baseline old_gemm.wgsl] [--variant label=file.wgsl] [--quick] [--smoke]
 //
 // Per matrix and tile shape: time per GEMM (best of 3 timed batches, each one submit of many
 // dispatches), TFLOP/s (2·n·rows·cols per GEMM) and the ratio to the measured FMA peak. `*` marks the

@@ -94,3 +94,10 @@ export class UnsupportedSchemaError extends GlmError {
 export class AbortError extends GlmError {
   override name = 'AbortError';
 }
+
+// --- issue #15 (installable package) ---
+
+/** The engine's Web Worker could not start (its script missing or failing to load) or stopped answering. */
+export class WorkerStartError extends GlmError {
+  override name = 'WorkerStartError';
+}

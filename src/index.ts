@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // Public library entry: the engine API (createEngine, OpenAI-style chat), the planner, model
 // formats and the error classes a page can branch on by `name`.
 export * from './errors';
@@ -7,6 +8,7 @@ export type {
   ChatCompletionChunk,
   ChatCompletionRequest,
   ChatMessage,
+  KnowledgeHit,
   EngineLoadOptions,
   EngineStats,
   FinishReason,
@@ -22,7 +24,7 @@ export { PRESETS, presetNames, type PresetName } from './model/presets';
 export { planPlacement, explainPlan, defaultGpuBudget, PlanInfeasibleError, type Plan, type PlanInput } from './planner/planner';
 export { tensorSizes } from './planner/sizes';
 export { parseBytes, formatBytes } from './planner/units';
-export { loadModelPackage, listCachedModels, deleteCachedModel, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
+export { loadModelPackage, listCachedModels, deleteCachedModel, cachedModelRecord, QuotaExceededError, ShardHashMismatchError, UnsupportedPackageVersionError } from './loader/index';
 // Tokenizer and chat-template errors, and the tokenizer bounds (issues #14, #18).
 export {
   TokenizerError,
@@ -36,7 +38,7 @@ export { MAX_TOKEN_ID } from './tokenizer/types';
 export { TEMPLATE_LIMITS } from './tokenizer/template';
 // Issue #14: Hugging Face Hub sources converted into the cache, and the catalogue of real GLM models.
 export { MODEL_CATALOGUE, catalogueModel, catalogueSizes, type CatalogueModel, type CatalogueSizes } from './runtime/catalogue';
-export { parseHubSource, isHubRepoId, hubCacheId, convertHubModel, DEFAULT_HF_ENDPOINT, type HubSource, type HubLoadOptions } from './loader/hub';
+export { parseHubSource, isHubRepoId, hubCacheId, hubModelFiles, convertHubModel, DEFAULT_HF_ENDPOINT, type HubSource, type HubLoadOptions } from './loader/hub';
 export { convertIntoCache, indexedDbTarget, type ConversionTarget, type ConversionProgress, type ConversionCheckpoint } from './loader/convert-cache';
 // issue #18: storage and network faults, strict CSP
 export { DownloadTimeoutError, CacheStorageError, ModelDeletedError, WorkerBlockedError } from './errors';
@@ -60,3 +62,24 @@ export type {
   TopLogprob,
 } from './runtime/api-types';
 export type { RequestOptions } from './worker/client';
+
+// --- issue #15 (installable package): every error class and the documented list of names ---
+export * from './error-catalogue';
+// What the project's own pages (src/ui: chat page, widget) use, so they are honest examples of this API:
+// the model catalogue, the planner verdict, the browser model cache and the package manifest.
+export { isPresetName } from './model/presets';
+export { classifyAdapter, type AdapterClass } from './planner/planner';
+export { GiB } from './planner/units';
+export type { WeightQuant } from './planner/sizes';
+export { CACHE_SCHEME } from './runtime/engine';
+export { MODEL_REGISTRY, type RegistryEntry } from './runtime/registry';
+export { MANIFEST_FILE, parseManifest, type PackageManifest, type PackageQuant } from './formats/package';
+export {
+  modelIdFromUrl,
+  packageBaseUrl,
+  recordKey,
+  idbStore,
+  type CachedModelInfo,
+  type DownloadProgress,
+  type ModelRecord,
+} from './loader/index';

@@ -58,13 +58,17 @@ const streamTo = (write: (s: string) => void) => (c: ChatCompletionChunk) => {
 };
 
 /** `generate --prompt`: raw continuation, or with --chat the model's chat format around the prompt. */
-export async function generateFromPrompt(opts: EngineCliOptions & SamplingCliOptions & { prompt: string; chat?: boolean; system?: string; json?: boolean }): Promise<void> {
+export async function generateFromPrompt(
+  opts: EngineCliOptions & SamplingCliOptions & { prompt: string; chat?: boolean; system?: string; json?: boolean },
+): Promise<void> {
   const engine = await cliEngine(opts);
   try {
     const request = samplingRequest(opts);
     const onChunk = opts.json ? undefined : streamTo((s) => process.stdout.write(s));
     const messages: ChatMessage[] = [...(opts.system ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user', content: opts.prompt }];
-    const { completion, ids } = opts.chat ? await engine.generateWithIds({ ...request, messages }, onChunk) : await engine.complete(opts.prompt, request, onChunk);
+    const { completion, ids } = opts.chat
+      ? await engine.generateWithIds({ ...request, messages }, onChunk)
+      : await engine.complete(opts.prompt, request, onChunk);
     if (opts.json) {
       const s = engine.stats();
       process.stdout.write(

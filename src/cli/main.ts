@@ -8,6 +8,7 @@ import { registerModelCommands } from './model-commands';
 import { registerChatCommands } from './chat-commands';
 import { registerBenchCommand } from './bench';
 import { registerConvertCommand } from './convert';
+import { packageVersion } from '../platform/node';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -16,7 +17,7 @@ export const EXIT_USAGE = 2;
 export function buildProgram(): Command {
   const program = new Command('glm-webgpu')
     .description('Run GLM chat models (ChatGLM-6B, ChatGLM2/3, GLM-4, GLM-4-0414, GLM-Edge) on WebGPU with INT4 weights')
-    .version('0.1.0')
+    .version(packageVersion())
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerAdapterCommand(program);

@@ -22,10 +22,11 @@ interface CommonOptions {
 
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
   const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, a package URL, or a Hugging Face repo id / Hub URL / .gguf URL (converted into the cache once; HF_ENDPOINT picks a mirror)';
+  // logits needs an explicit model; generate falls back to the embedded demo model.
+  const declare = idsRequired ? 'requiredOption' : 'option';
+  cmd[declare]('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]));
+  cmd[declare]('--ids <ids>', 'comma-separated input token ids', parseIdList);
   return cmd
-    // logits needs an explicit model; generate falls back to the embedded demo model.
-    [idsRequired ? 'requiredOption' : 'option']('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]))
-    [idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList)
     .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)
     .option('--cpu-budget <bytes>', 'memory for CPU-placed layers (default 8GiB)', parseBytesOption)
@@ -41,7 +42,8 @@ function checkIds(ids: number[], vocab: number): void {
 export function registerModelCommands(program: Command): void {
   addCommonOptions(program.command('logits').description('print the logits at every input position as JSON {"logits": [[...], ...]}')).action(
     async (opts: CommonOptions) => {
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
+      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) });
+      const backend = await loadBackend(files, { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);
@@ -64,7 +66,11 @@ export function registerModelCommands(program: Command): void {
     .option('--temperature <t>', '0 = greedy', parseNumber, 0)
     .option('--ignore-eos', "keep going past the model's end-of-sequence ids")
     .option('--json', 'print {"ids": [...], "stats": {...}} (with --prompt also "text")')
-    .action(async (opts: Partial<CommonOptions> & CommonOptions & SamplingCliOptions & { prompt?: string; chat?: boolean; system?: string; ignoreEos?: boolean; json?: boolean }) => {
+    .action(async (
+      opts: Partial<CommonOptions> & CommonOptions & SamplingCliOptions & {
+        prompt?: string; chat?: boolean; system?: string; ignoreEos?: boolean; json?: boolean;
+      },
+    ) => {
       if (opts.prompt !== undefined) {
         if (opts.ids) throw new UsageError('give either --ids or --prompt, not both');
         return generateFromPrompt({ ...opts, prompt: opts.prompt });
@@ -72,7 +78,8 @@ export function registerModelCommands(program: Command): void {
       if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
       if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
-      const backend = await loadBackend(await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }), { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
+      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) });
+      const backend = await loadBackend(files, { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
         checkIds(opts.ids, config.vocabSize);

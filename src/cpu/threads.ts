@@ -20,12 +20,14 @@
 // instantiates the kernels over the new memory, counts itself done and goes back to waiting. That one
 // waits for every worker, since a worker without the new arena's kernels could not take its blocks.
 //
-// Under Node the workers are worker_threads started from source text (`matmulThreadRuntime.toString()`),
-// which works the same from vitest, the bundled CLI and tsc output, with no worker file to locate (code
-// coverage instrumentation would break it: it injects counters the worker does not have). In browsers
-// they are module workers of ./matmul-worker.ts (bundled by Vite; nested workers are allowed in
-// dedicated workers). Both run the same `matmulThreadRuntime`.
+// The workers are started from source text (`matmulThreadRuntime.toString()`): worker_threads under
+// Node, module workers from a Blob URL in browsers (nested workers are allowed in dedicated workers).
+// So there is no worker file to locate: it works the same from vitest, the bundled CLI, an app's
+// bundler, a CDN folder and the one-file widget (code coverage instrumentation would break it: it
+// injects counters the worker does not have). See src/platform/ for the two ways to start one.
 import { GlmError } from '../errors';
+import { platform } from '#platform';
+import type { MatmulThreadHandle } from '../platform/types';
 
 /** A matmul worker failed, stopped answering, or could not start. */
 export class MatmulThreadError extends GlmError {
@@ -157,7 +159,9 @@ export function matmulThreadRuntime() {
       }
     };
     port.onMessage((raw) => {
-      const msg = raw as { type: string; module?: WebAssembly.Module; ctrl?: SharedArrayBuffer; index?: number; memories?: WebAssembly.Memory[]; memory?: WebAssembly.Memory };
+      const msg = raw as {
+        type: string; module?: WebAssembly.Module; ctrl?: SharedArrayBuffer; index?: number; memories?: WebAssembly.Memory[]; memory?: WebAssembly.Memory;
+      };
       if (msg.type === 'init') {
         try {
           module = msg.module;
@@ -194,24 +198,12 @@ export function matmulThreadRuntime() {
 
 type Runtime = ReturnType<typeof matmulThreadRuntime>;
 
-/**
- * import() of a Node built-in that bundlers leave alone: the browser build then neither bundles nor
- * warns about it, and Node (vitest, the CLI bundle) resolves it at run time. Only called under Node.
- */
-function nodeImport<T>(specifier: string): Promise<T> {
-  return import(/* @vite-ignore */ specifier) as Promise<T>;
-}
-
-export function isNode(): boolean {
-  return typeof process !== 'undefined' && typeof process.versions === 'object' && typeof process.versions.node === 'string';
-}
-
 /** Whether this thread can run the threaded path, and why not when it cannot. */
 export function threadSupport(): { supported: boolean; reason?: string } {
   if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics === 'undefined') {
     return { supported: false, reason: 'SharedArrayBuffer is unavailable (the page is not cross-origin isolated: serve it with COOP/COEP headers)' };
   }
-  if (isNode()) return { supported: true };
+  if (platform.name === 'node') return { supported: true };
   const g = globalThis as { crossOriginIsolated?: boolean; WorkerGlobalScope?: unknown; document?: unknown };
   if (g.crossOriginIsolated !== true) return { supported: false, reason: 'the page is not cross-origin isolated (COOP/COEP headers missing)' };
   // Atomics.wait throws on a page's main thread; the engine runs in a dedicated worker, where it works.
@@ -223,45 +215,15 @@ export function threadSupport(): { supported: boolean; reason?: string } {
 }
 
 /** Hardware threads of this machine (0 when unknown). */
-export async function hardwareThreads(): Promise<number> {
-  if (isNode()) {
-    const os = await nodeImport<typeof import('node:os')>('node:os');
-    return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  }
-  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
-  return nav?.hardwareConcurrency ?? 0;
+export function hardwareThreads(): Promise<number> {
+  return platform.hardwareThreads();
 }
 
-interface ThreadHandle extends ThreadPort {
-  terminate(): void;
-  /** Lets the process exit while this worker idles (Node); no-op in browsers. */
-  unref(): void;
-  onError(handler: (message: string) => void): void;
-}
+type ThreadHandle = MatmulThreadHandle;
 
-async function spawnThread(): Promise<ThreadHandle> {
-  if (isNode()) {
-    const { Worker: NodeWorker } = await nodeImport<typeof import('node:worker_threads')>('node:worker_threads');
-    const source =
-      `const { parentPort } = require('node:worker_threads');\n` +
-      `(${matmulThreadRuntime.toString()})().serve({ post: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.on('message', h) });\n`;
-    const worker = new NodeWorker(source, { eval: true, name: 'glm-matmul' });
-    return {
-      post: (m) => worker.postMessage(m),
-      onMessage: (h) => void worker.on('message', h),
-      onError: (h) => void worker.on('error', (err) => h(err instanceof Error ? err.message : String(err))),
-      terminate: () => void worker.terminate(),
-      unref: () => worker.unref(),
-    };
-  }
-  const worker = new Worker(new URL('./matmul-worker.ts', import.meta.url), { type: 'module', name: 'glm-matmul' });
-  return {
-    post: (m) => worker.postMessage(m),
-    onMessage: (h) => worker.addEventListener('message', (e) => h(e.data)),
-    onError: (h) => worker.addEventListener('error', (e) => h(e.message || 'the matmul worker failed to load')),
-    terminate: () => worker.terminate(),
-    unref: () => {},
-  };
+/** One worker running matmulThreadRuntime, started from its source text by the platform. */
+function spawnThread(): Promise<ThreadHandle> {
+  return platform.spawnMatmulThread(matmulThreadRuntime.toString());
 }
 
 export interface ThreadPoolOptions {

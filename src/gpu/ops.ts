@@ -590,7 +590,9 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
         .f32(scale)
         .u32(outWidth)
         .f32(norm?.eps ?? 0);
-    const buffers = (part: { buffers: readonly GPUBuffer[] }) => [x.buffer, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers)];
+    const buffers = (part: { buffers: readonly GPUBuffer[] }) => [
+      x.buffer, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers),
+    ];
     const gemv4Buffers = (part: { buffers: readonly GPUBuffer[] }) => [...buffers(part), normWeight]; // matmulQ4.gemv4 also binds the gain
     const shape = `${w.rows}x${w.cols}`;
 
@@ -1052,7 +1054,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       if ((err as Error).name === 'GpuOutOfMemoryError') {
         // Buffers made during the refused step may be invalid: start the next step from fresh ones, so the
         // caller (e.g. the hybrid loader) can retry with fewer GPU layers on a working GpuOps.
-            this.pool.trim();
+        this.pool.trim();
         this.uniforms.reset();
         throw err;
       }

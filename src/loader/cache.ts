@@ -436,7 +436,9 @@ async function loadLocked(base: string, id: string, env: LoaderEnv, options: Loa
  */
 export function cachedModelFiles(
   id: string,
-  options: RetryOptions & RequestTimeouts & { env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void } = {},
+  options: RetryOptions & RequestTimeouts & {
+    env?: Partial<LoaderEnv>; url?: string; manifest?: PackageManifest; signal?: AbortSignal; onRepair?(event: RepairEvent): void;
+  } = {},
 ): ModelFiles {
   const env = defaultLoaderEnv(options.env);
   let info: Promise<{ manifest: PackageManifest; url: string }> | null = null;

@@ -143,7 +143,10 @@ export async function downloadPackage(url: string, options: NodeDownloadOptions 
     if (file === undefined && now - lastEmit < 200) return;
     lastEmit = now;
     const rate = now > t0 ? received / ((now - t0) / 1000) : 0;
-    options.onProgress?.({ bytesDone, bytesTotal: totalBytes, rate, etaSeconds: rate > 0 ? (totalBytes - bytesDone) / rate : null, shardsDone, shardsTotal: manifest.shards.length, ...(file !== undefined ? { file } : {}) });
+    options.onProgress?.({
+      bytesDone, bytesTotal: totalBytes, rate, etaSeconds: rate > 0 ? (totalBytes - bytesDone) / rate : null,
+      shardsDone, shardsTotal: manifest.shards.length, ...(file !== undefined ? { file } : {}),
+    });
   };
 
   const fetched: string[] = [];

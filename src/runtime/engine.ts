@@ -10,6 +10,7 @@ import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokeni
 import { registryEntry } from './registry';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { catalogueModel } from './catalogue';
+import { platform } from '#platform';
 import { loadBackend, type LoadedBackend } from './backend';
 import type { SamplingParams } from './sampler';
 import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice';
@@ -94,8 +95,9 @@ export const CACHE_SCHEME = 'glm-cache:';
 export type ModelResolver = (source: string, onProgress: (p: LoadProgress) => void, options?: EngineLoadOptions) => Promise<ModelFiles>;
 
 /**
- * Browsers: a glm-webgpu package (manifest.json) goes through the IndexedDB shard cache (downloaded once,
- * resumable, checked); any other folder URL is read with HTTP range requests. Node: a folder path.
+ * A registry id, a `glm-cache:` id, or what the platform opens (src/platform/): browsers read URLs, a
+ * glm-webgpu package through the IndexedDB shard cache (downloaded once, resumable, checked); Node reads
+ * folder paths or URLs.
  */
 export async function defaultResolver(source: string, onProgress: (p: LoadProgress) => void, options: EngineLoadOptions = {}): Promise<ModelFiles> {
   // A catalogue name ("glm-edge-1.5b-chat") stands for its Hub repo.
@@ -110,46 +112,13 @@ export async function defaultResolver(source: string, onProgress: (p: LoadProgre
     return loadHubIntoCache(hub, options, onProgress);
   }
   const entry = registryEntry(source);
-  if (entry) {
-    const inBrowser = typeof location !== 'undefined' && typeof process === 'undefined';
-    if (inBrowser) source = new URL(entry.url, location.href).href;
-    else {
-      const { fileURLToPath } = await import('node:url');
-      const { existsSync } = await import('node:fs');
-      // src/runtime/ (tests) and dist/cli/ (the CLI) both sit two folders below the package root.
-      const beside = fileURLToPath(new URL(`../../${entry.path}`, import.meta.url));
-      source = existsSync(beside) ? beside : entry.path;
-    }
-  }
+  if (entry) source = platform.registryLocation(entry);
   if (source.startsWith(CACHE_SCHEME)) {
     // A package the page already downloaded into IndexedDB (same origin, so the same database).
     const { cachedModelFiles } = await import('../loader/cache');
     return cachedModelFiles(source.slice(CACHE_SCHEME.length));
   }
-  const { httpModelFiles } = await import('../formats/http-files');
-  const isBrowser = typeof window !== 'undefined' || typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== 'undefined';
-  if (/^https?:\/\//.test(source) || isBrowser) {
-    const base = isBrowser && typeof location !== 'undefined' ? new URL(source, location.href).href : source;
-    const http = httpModelFiles(base.endsWith('/') ? base : `${base}/`);
-    if (isBrowser && typeof indexedDB !== 'undefined' && (await http.exists('manifest.json'))) {
-      const { loadModelPackage } = await import('../loader/cache');
-      const pkg = await loadModelPackage(base, {
-        onProgress: (p) =>
-          onProgress({
-            phase: 'download',
-            done: p.bytesDone,
-            total: p.bytesTotal,
-            rate: p.rate,
-            etaSeconds: p.etaSeconds,
-            text: `downloading: ${p.shardsDone}/${p.shardsTotal} files`,
-          }),
-      });
-      return pkg.files;
-    }
-    return http;
-  }
-  const { nodeModelFiles } = await import('../formats/node-files');
-  return nodeModelFiles(source);
+  return platform.openModelFiles(source, onProgress);
 }
 
 export class GlmEngine {
@@ -348,7 +317,9 @@ export class GlmEngine {
   }
 
   /** Like generate(), but also returns the generated ids (of the first choice). */
-  async generateWithIds(request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void): Promise<{ completion: ChatCompletion; ids: number[] }> {
+  async generateWithIds(
+    request: ChatCompletionRequest, onChunk?: (chunk: ChatCompletionChunk) => void,
+  ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateChatRequest(request, l.backend.model.config.vocabSize);
     // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.

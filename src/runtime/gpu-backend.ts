@@ -9,15 +9,12 @@ import { defaultGpuBudget, explainPlan } from '../planner/planner';
 import type { LoadOptions, LoadedBackend } from './backend';
 import { loadHybridModel } from './hybrid';
 import { ModelSession } from './session';
+import { platform } from '#platform';
 
 const GiB = 1024 ** 3;
 
-async function gpuInstance(): Promise<GPU | undefined> {
-  if (typeof navigator !== 'undefined' && 'gpu' in navigator && navigator.gpu) return navigator.gpu;
-  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
-  const { createNodeGpu } = await import('../gpu/node-gpu');
-  const flags = process.env.GLM_WEBGPU_DAWN_FLAGS ? process.env.GLM_WEBGPU_DAWN_FLAGS.split(',') : [];
-  return createNodeGpu(flags);
+function gpuInstance(): Promise<GPU | undefined> {
+  return platform.webGpu();
 }
 
 /** Whether a WebGPU adapter can be had here (for backend 'auto'). */

@@ -97,7 +97,9 @@ export class ModelSession<T, W, C> {
 }
 
 /** Greedy decoding of `maxNewTokens` after `promptIds` (no stop tokens: the reference fixtures do not stop). */
-export async function greedyGenerate<T, W, C>(session: ModelSession<T, W, C>, promptIds: number[], maxNewTokens: number, stopIds: number[] = []): Promise<number[]> {
+export async function greedyGenerate<T, W, C>(
+  session: ModelSession<T, W, C>, promptIds: number[], maxNewTokens: number, stopIds: number[] = [],
+): Promise<number[]> {
   const out: number[] = [];
   let logits = await session.ops.read(await session.append(promptIds, 'last'));
   for (let i = 0; i < maxNewTokens; i++) {

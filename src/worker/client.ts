@@ -24,6 +24,9 @@ import { catalogueModel } from '../runtime/catalogue';
 export interface RequestOptions {
   signal?: AbortSignal;
 }
+import { platform } from '#platform';
+import { createEngineWorker } from '#platform-engine-worker';
+import { WorkerStartError } from '../errors';
 
 export interface Engine {
   /** options.signal aborts the load (AbortError), between files and tensors. */
@@ -57,7 +60,10 @@ export interface Engine {
 export interface CreateEngineOptions {
   /** Run in the calling thread instead of a worker (always the case under Node). */
   inThread?: boolean;
-  /** A worker to use (e.g. one the page created itself); default: the bundled engine worker. */
+  /**
+   * A worker to use instead of the bundled one, e.g. one the app created from its own file that imports
+   * `glm-webgpu/worker`: `new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' })`.
+   */
   worker?: Worker;
 }
 
@@ -187,17 +193,55 @@ function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
  * Bare names without a slash or dot (registry ids) pass through.
  */
 function pageRelative(source: string): string {
-  if (typeof location === 'undefined') return source;
   const entry = registryEntry(source);
-  if (entry) return new URL(entry.url, location.href).href;
+  if (entry) return platform.registryLocation(entry);
   // Hub repo ids ("THUDM/glm-edge-1.5b-chat") and catalogue names are not paths (src/loader/hub.ts, src/runtime/catalogue.ts).
-  if (/^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source) || isHubRepoId(source) || catalogueModel(source)) return source;
+  if (typeof location === 'undefined' || /^[a-z][a-z0-9+.-]*:/i.test(source) || !/[/.]/.test(source) || isHubRepoId(source) || catalogueModel(source)) {
+    return source;
+  }
   return new URL(source, location.href).href;
 }
 
+/** How long a worker may take to answer its first message (a missing script fires `error` sooner). */
+const WORKER_START_TIMEOUT_MS = 30_000;
+
+/**
+ * Guards every call to the worker: a module worker whose script is missing (404), has a syntax error or
+ * fails an import fires `error` on the Worker object, and comlink alone would wait forever. Before the
+ * first call goes out, the worker must answer `ready()` within a timeout; afterwards every call still
+ * races the worker's `error` event, so a worker that dies rejects instead of hanging.
+ */
+function guardWorker(worker: Worker, remote: Comlink.Remote<EngineWorkerApi>): <T>(call: () => Promise<T>) => Promise<T> {
+  let fail!: (err: Error) => void;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => {}); // observed through the races below; never an unhandled rejection
+  worker.addEventListener('error', (e) => {
+    const detail = e instanceof ErrorEvent && e.message ? ` (${e.message})` : '';
+    fail(
+      new WorkerStartError(
+        `the engine worker failed to start or stopped${detail}. Check that your bundler emitted the library's worker file next to it ` +
+          '(see "Install and use" in the README), or create the worker yourself and pass it as createEngine({ worker }).',
+      ),
+    );
+  });
+  let started: Promise<unknown> | null = null;
+  const start = () =>
+    (started ??= new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new WorkerStartError(`the engine worker did not answer within ${WORKER_START_TIMEOUT_MS / 1000} s: it may have failed to load`)),
+        WORKER_START_TIMEOUT_MS,
+      );
+      Promise.race([remote.ready(), failed]).then(resolve, reject).finally(() => clearTimeout(timer));
+    }));
+  return async (call) => {
+    await start();
+    return Promise.race([call(), failed]);
+  };
+}
+
 export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
-  const inThread = options.inThread ?? typeof Worker === 'undefined';
-  if (inThread) {
+  const worker = options.inThread ? undefined : (options.worker ?? createEngineWorker());
+  if (!worker) {
     const engine = new GlmEngine();
     const backend: Backend = {
       load: (source, opts, onProgress) => engine.load(source, { ...opts, ...(onProgress ? { onProgress } : {}) }),
@@ -212,18 +256,18 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     };
     return wrap(backend, async () => engine.unload());
   }
-  const worker = options.worker ?? new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'glm-webgpu-engine' });
   const remote = Comlink.wrap<EngineWorkerApi>(worker);
+  const guard = guardWorker(worker, remote);
   const backend: Backend = {
-    load: (source, opts, onProgress) => remote.load(pageRelative(source), opts, onProgress ? Comlink.proxy(onProgress) : undefined),
-    generate: (req, onChunk) => remote.generate(req, onChunk ? Comlink.proxy(onChunk) : undefined),
-    complete: (req, onChunk) => remote.complete(req, onChunk ? Comlink.proxy(onChunk) : undefined),
-    unload: () => remote.unload(),
-    abort: () => remote.abort(),
-    resetChat: () => remote.resetChat(),
-    stats: () => remote.stats(),
-    tokenize: (t, a) => remote.tokenize(t, a),
-    counters: () => remote.counters(),
+    load: (source, opts, onProgress) => guard(() => remote.load(pageRelative(source), opts, onProgress ? Comlink.proxy(onProgress) : undefined)),
+    generate: (req, onChunk) => guard(() => remote.generate(req, onChunk ? Comlink.proxy(onChunk) : undefined)),
+    complete: (req, onChunk) => guard(() => remote.complete(req, onChunk ? Comlink.proxy(onChunk) : undefined)),
+    unload: () => guard(() => remote.unload()),
+    abort: () => guard(() => remote.abort()),
+    resetChat: () => guard(() => remote.resetChat()),
+    stats: () => guard(() => remote.stats()),
+    tokenize: (t, a) => guard(() => remote.tokenize(t, a)),
+    counters: () => guard(() => remote.counters()),
   };
   return wrap(backend, async () => {
     remote[Comlink.releaseProxy]();

@@ -7,6 +7,10 @@ import type { ChatCompletionChunk, ChatCompletionRequest, CompletionChunk, Compl
 const engine = new GlmEngine();
 
 const api = {
+  /** Answers once the worker's script has loaded: the page's start-up check (client.ts guardWorker). */
+  ready() {
+    return true;
+  },
   load(source: string, options: Omit<EngineLoadOptions, 'onProgress'>, onProgress?: (p: LoadProgress) => void) {
     return engine.load(source, { ...options, ...(onProgress ? { onProgress: (p: LoadProgress) => void onProgress(p) } : {}) });
   },

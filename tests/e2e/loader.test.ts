@@ -46,7 +46,8 @@ describe('e2e: model package download, IndexedDB cache, resume and repair', () =
 
   const shardPath = (file: string) => `/pkg/${file}`;
   const shardCounts = () => Object.fromEntries(manifest.shards.map((s) => [s.file, server.count(shardPath(s.file))]));
-  const load = (opts: Record<string, unknown> = {}) => page.evaluate(([url, o]) => window.loaderTest.load(url, o), [pkgUrl, opts] as const) as Promise<LoadResult>;
+  const load = (opts: Record<string, unknown> = {}) =>
+    page.evaluate(([url, o]) => window.loaderTest.load(url, o), [pkgUrl, opts] as const) as Promise<LoadResult>;
   const list = () => page.evaluate(() => window.loaderTest.list()) as Promise<CachedInfo[]>;
   const openPage = async () => {
     page = await context.newPage();

@@ -48,7 +48,9 @@ function makeWeight(format: Format, rows: number, cols: number, seed: number): {
   return { host: q, values: dequantize(q), f16: false };
 }
 
-function cpuMatmul(x: CpuTensor, w: { host: HostWeight; values: Float32Array }, rows: number, bias: Float32Array, residual: CpuTensor, scale: number): Float32Array {
+function cpuMatmul(
+  x: CpuTensor, w: { host: HostWeight; values: Float32Array }, rows: number, bias: Float32Array, residual: CpuTensor, scale: number,
+): Float32Array {
   if (w.host.dtype === 'f32') return matmulF32(x, w.values, rows, bias, residual, scale).data;
   const y = matmulQuant(x.data, x.rows, w.host, bias);
   for (let i = 0; i < y.length; i++) y[i] = Math.fround(y[i]! + scale * residual.data[i]!);
@@ -98,7 +100,8 @@ async function checkOps(ctx: GpuContext, f16: boolean): Promise<void> {
       const batch: ForwardBatch = { ids: new Int32Array(n), positions, start, bidirectionalPrefix: style === 'chatglm1-2d' ? 5 : 0 };
       if (style === 'chatglm1-2d') batch.blockPositions = Int32Array.from(positions, (p) => p % 11);
       const qkv = cpuTensor(n, (H + 2 * Hkv) * D, round(randomArray(n * (H + 2 * Hkv) * D, n + start)));
-      const got = await ops.read(ops.attention(ops.ropeKvAppend(ops.upload(qkv.data, qkv.rows, qkv.cols), gpuCache, 0, batch, config), gpuCache, 0, batch, config));
+      const roped = ops.ropeKvAppend(ops.upload(qkv.data, qkv.rows, qkv.cols), gpuCache, 0, batch, config);
+      const got = await ops.read(ops.attention(roped, gpuCache, 0, batch, config));
       const want = attention(ropeKvAppend(qkv, cpuCache, 0, batch, config), cpuCache, 0, batch, config);
       report(`${tag} rope+attention H=${H} Hkv=${Hkv} D=${D} ${style} n=${n} start=${start}`, maxErr(got, want.data), f16 ? 4e-3 : 2e-5);
       start += n;

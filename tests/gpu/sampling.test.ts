@@ -80,7 +80,8 @@ function explainMismatch(logits: Float32Array, p: GpuSampleParams): string | nul
   }
   if (p.topP < 1) {
     const n = logits.length;
-    const penalized = p.repetitionPenalty !== 1 && p.recentIds.length > 0 ? applyRepetitionPenalty(logits, Array.from(p.recentIds), p.repetitionPenalty) : logits;
+    const penalized =
+      p.repetitionPenalty !== 1 && p.recentIds.length > 0 ? applyRepetitionPenalty(logits, Array.from(p.recentIds), p.repetitionPenalty) : logits;
     const scaled = Float32Array.from(penalized, (v) => (Number.isNaN(v) ? -Infinity : v / p.temperature));
     let order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scaled[b]! - scaled[a]! || a - b);
     if (p.topK > 0 && p.topK < n) order = order.slice(0, p.topK);

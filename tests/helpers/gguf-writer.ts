@@ -321,7 +321,11 @@ export function modelToGguf(config: GlmConfig, weights: ModelWeights<HostWeight>
 }
 
 /** The same weights a GGUF of `type` holds, as our host tensors: what the GGUF path must reproduce exactly. */
-export function ggmlQuantizedWeights(weights: ModelWeights<HostWeight>, type: GgufWeightType, importer: (blocks: Uint8Array, rows: number, cols: number, type: GgufWeightType) => HostWeight): ModelWeights<HostWeight> {
+export function ggmlQuantizedWeights(
+  weights: ModelWeights<HostWeight>,
+  type: GgufWeightType,
+  importer: (blocks: Uint8Array, rows: number, cols: number, type: GgufWeightType) => HostWeight,
+): ModelWeights<HostWeight> {
   return mapWeights(weights, (w) => {
     if (w.dtype !== 'f32' || w.shape.length !== 2 || type === 'F32') return w;
     const [rows, cols] = w.shape as [number, number];

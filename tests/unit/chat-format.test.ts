@@ -62,7 +62,7 @@ describe('glm4: the Jinja chat template from tokenizer_config.json (reference: t
       '{%- set ns = namespace(last_user=-1) -%}' +
       "{%- for m in messages -%}{%- if m.role == 'user' -%}{%- set ns.last_user = loop.index0 -%}{%- endif -%}{%- endfor -%}" +
       '{%- for m in messages -%}<|{{ m.role }}|>\n{{ text_of(m.content) }}' +
-      "{%- if loop.index0 == ns.last_user and enable_thinking is defined and not enable_thinking -%}/nothink{%- endif -%}" +
+      '{%- if loop.index0 == ns.last_user and enable_thinking is defined and not enable_thinking -%}/nothink{%- endif -%}' +
       '{%- endfor -%}' +
       '{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}';
     const c = expected.chats[1]!;

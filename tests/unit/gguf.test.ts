@@ -238,7 +238,9 @@ describe('GGUF header', () => {
     const bytes = modelToGguf(hf.config, hf.weights, { arch: 'chatglm', type: 'F32' });
     const g = await openGguf(memoryByteSource(bytes));
     // Rewrite blk.0.ffn_down.weight as Q8_1 (type 9, 36-byte blocks of 32: an activation-only type) with a fresh writer.
-    const tensors = [...g.tensors.values()].map((t) => ({ name: t.name, type: t.type, ne: t.ne, data: bytes.slice(t.byteOffset, t.byteOffset + t.byteLength) }));
+    const tensors = [...g.tensors.values()].map((t) => ({
+      name: t.name, type: t.type, ne: t.ne, data: bytes.slice(t.byteOffset, t.byteOffset + t.byteLength),
+    }));
     const down = tensors.find((t) => t.name === 'blk.0.ffn_down.weight')!;
     down.type = 9;
     down.data = new Uint8Array(((down.ne[0]! * down.ne[1]!) / 32) * 36);

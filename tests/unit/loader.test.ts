@@ -159,7 +159,8 @@ function env(): Partial<LoaderEnv> {
   };
 }
 
-const load = (opts: Parameters<typeof loadModelPackage>[1] = {}) => loadModelPackage(BASE, { retries: 2, backoffMs: 1, ...opts, env: { ...env(), ...opts.env } });
+const load = (opts: Parameters<typeof loadModelPackage>[1] = {}) =>
+  loadModelPackage(BASE, { retries: 2, backoffMs: 1, ...opts, env: { ...env(), ...opts.env } });
 const record = () => store.map.get(recordKey(ID)) as ModelRecord | undefined;
 const allFiles = () => [...manifest.shards, ...manifest.files].map((f) => f.file);
 
@@ -191,7 +192,9 @@ describe('loadModelPackage (IndexedDB cache, Map-backed store)', () => {
     expect(events.every((e) => e.bytesDone <= e.bytesTotal && e.rate >= 0)).toBe(true);
     expect(record()!.complete).toBe(true);
     expect(await listCachedModels({ store })).toEqual([
-      expect.objectContaining({ id: ID, url: BASE, complete: true, shards: manifest.shards.length, shardsTotal: manifest.shards.length, bytes: last.bytesTotal }),
+      expect.objectContaining({
+        id: ID, url: BASE, complete: true, shards: manifest.shards.length, shardsTotal: manifest.shards.length, bytes: last.bytesTotal,
+      }),
     ]);
     // loadModelFolder reads it like the folder on disk.
     const cached = await loadModelFolder(pkg.files);

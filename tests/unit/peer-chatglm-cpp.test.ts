@@ -67,7 +67,10 @@ function readV1(r: Reader): ModelWeights<HostTensor> {
     const H = 8, D = 4, out = new Float32Array(t.data.length);
     for (let part = 0; part < 3; part++)
       for (let h = 0; h < H; h++)
-        for (let d = 0; d < D; d++) out.set(t.data.subarray((h * 3 * D + part * D + d) * cols, (h * 3 * D + part * D + d + 1) * cols), (part * H * D + h * D + d) * cols);
+        for (let d = 0; d < D; d++) {
+          const from = (h * 3 * D + part * D + d) * cols;
+          out.set(t.data.subarray(from, from + cols), (part * H * D + h * D + d) * cols);
+        }
     return { dtype: 'f32', shape: t.shape, data: out };
   };
   const attnOut = { weight: r.f32(32, 32), bias: r.f32(32) };

@@ -294,7 +294,9 @@ describe('quantize -> dequantize error bound', () => {
   }
 
   it('an all-zero matrix has scale 0 and dequantizes to zeros (no NaN)', () => {
-    for (const t of [quantizeQ4(new Float32Array(70), 2, 35), quantizeQ8(new Float32Array(70), 2, 35), quantizeQ4(new Float32Array(70), 2, 35, { asymmetric: true })]) {
+    const zeros = new Float32Array(70);
+    const tensors = [quantizeQ4(zeros, 2, 35), quantizeQ8(zeros, 2, 35), quantizeQ4(zeros, 2, 35, { asymmetric: true })];
+    for (const t of tensors) {
       expect([...t.scales].every((w) => w === 0)).toBe(true);
       expect([...dequantize(t)].every((v) => v === 0)).toBe(true);
     }

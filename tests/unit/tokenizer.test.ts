@@ -270,7 +270,7 @@ describe('ChatGLM tokenizers over SentencePiece', () => {
   it('ChatGLM3 prompts over the SentencePiece tokenizer: [gMASK] sop <|user|> ▁\\n ▁hello <|assistant|>; no Jinja template is exposed', async () => {
     const tok = await loadTokenizer({
       sentencepieceModel: glm2LikeModel(),
-      tokenizerConfig: { chat_template: "[gMASK]sop{% for m in messages %}<|{{ m.role }}|>\n {{ m.content }}{% endfor %}" },
+      tokenizerConfig: { chat_template: '[gMASK]sop{% for m in messages %}<|{{ m.role }}|>\n {{ m.content }}{% endfor %}' },
     });
     expect(tok.chatTemplate).toBeUndefined();
     expect(renderChat('chatglm3', [{ role: 'user', content: 'hello' }], tok).ids).toEqual([283, 285, 288, 271, 13, 265, 289]);

@@ -654,7 +654,9 @@ export function prefillFlops(config: GlmConfig, n: number): number {
   return 2 * (config.numLayers * (n * perToken + attention) + config.vocabSize * hidden);
 }
 
-async function measureModel(ops: GpuOps, config: GlmConfig, options: BenchOptions, readBps: number, fmaFlops: number, say: (m: string) => void): Promise<ModelResult> {
+async function measureModel(
+  ops: GpuOps, config: GlmConfig, options: BenchOptions, readBps: number, fmaFlops: number, say: (m: string) => void,
+): Promise<ModelResult> {
   const { weights, bytes, gguf } = await uploadRandomModel(ops, config, say, options.ggufType);
   const prompt = promptIds(config, Math.max(config.family === 'chatglm1' ? 3 : 1, options.promptTokens));
   const decodeTokens = Math.max(2, options.decodeTokens);

@@ -4,11 +4,11 @@
 //
 // URL parameters (for links and tests): ?model=<url> sets the default model, ?backend=auto|gpu|cpu and
 // ?quant=q4|q8|none preset the selects, ?autoload=1 loads the default model at once.
-import { PRESETS, presetNames, type PresetName } from '../../model/presets';
-import { deleteCachedModel, listCachedModels, type DownloadProgress, type SkippedRecord } from '../../loader/index';
-import type { ChatMessage, LoadProgress } from '../../runtime/api-types';
-import type { WeightQuant } from '../../planner/sizes';
-import type { Engine } from '../../worker/client';
+import { PRESETS, presetNames, type PresetName } from '../../index';
+import { deleteCachedModel, listCachedModels, type DownloadProgress, type SkippedRecord } from '../../index';
+import type { ChatMessage, LoadProgress } from '../../index';
+import type { WeightQuant } from '../../index';
+import type { Engine } from '../../index';
 import { adapterLabel, probeBrowserGpu, type BrowserGpu } from '../shared/browser-gpu';
 import { byId, el, replace } from '../shared/dom';
 import { describeError, type ErrorView } from '../shared/errors';

@@ -1,8 +1,8 @@
 // What this browser offers before anything is downloaded: WebGPU or not, the adapter's info, limits and
 // features, and the memory budgets the planner should assume (WebGPU reports no memory size, so the GPU
 // budget is the planner's per-adapter-class guess, defaultGpuBudget).
-import { classifyAdapter, defaultGpuBudget, type AdapterClass } from '../../planner/planner';
-import { GiB } from '../../planner/units';
+import { classifyAdapter, defaultGpuBudget, type AdapterClass } from '../../index';
+import { GiB } from '../../index';
 
 export type GpuStatus = 'ok' | 'no-api' | 'no-adapter' | 'error';
 

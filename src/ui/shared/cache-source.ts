@@ -1,5 +1,5 @@
 // Sources the engine reads from the IndexedDB model cache (see defaultResolver in src/runtime/engine.ts).
-import { CACHE_SCHEME } from '../../runtime/engine';
+import { CACHE_SCHEME } from '../../index';
 
 export { CACHE_SCHEME };
 

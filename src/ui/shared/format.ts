@@ -1,6 +1,6 @@
 // Numbers as the pages show them. Sizes use the planner's binary units (GiB) so the page, the CLI and
 // explainPlan() agree; rates are per second of wall clock.
-import { formatBytes } from '../../planner/units';
+import { formatBytes } from '../../index';
 
 export { formatBytes };
 

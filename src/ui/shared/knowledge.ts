@@ -1,6 +1,6 @@
 // How the pages show the engine's retrieval step: the knowledge-base entry a reply was given (collapsed,
 // under the reply) and the questions the demo suggests instead of "Ask anything".
-import type { KnowledgeHit } from '../../knowledge/retrieval';
+import type { KnowledgeHit } from '../../index';
 import { el } from './dom';
 
 /** Questions the WordNet demo answers well (word meanings, senses, synonyms, examples, differences, unknown words). */

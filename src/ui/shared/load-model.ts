@@ -2,9 +2,9 @@
 //   package (manifest.json) -> loadModelPackage into IndexedDB (byte progress) -> engine.load('glm-cache:<id>')
 //   Hugging Face folder     -> engine.load(url): the worker reads the safetensors by HTTP range requests
 //   Hub repo / URL / .gguf  -> engine.load(source): the worker converts it into IndexedDB once (src/loader/hub.ts)
-import { loadModelPackage, type DownloadProgress } from '../../loader/index';
-import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../runtime/api-types';
-import type { Engine } from '../../worker/client';
+import { loadModelPackage, type DownloadProgress } from '../../index';
+import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../index';
+import type { Engine } from '../../index';
 import { cacheSource } from './cache-source';
 import { inspectHubSource, inspectSource, type SourceInfo } from './model-source';
 

@@ -1,13 +1,12 @@
 // What a model URL points at, read before anything big is downloaded: a glm-webgpu package
 // (manifest.json: config, quant and every file's size) or a Hugging Face style folder (config.json +
 // safetensors, read by HTTP range requests). Enough to size the model and ask the planner.
-import { MissingFileError } from '../../formats/byte-source';
-import { MANIFEST_FILE, parseManifest, type PackageManifest } from '../../formats/package';
-import { cachedModelRecord, listCachedModels, modelIdFromUrl, packageBaseUrl } from '../../loader/index';
-import { normalizeConfig, type GlmConfig } from '../../model/config';
-import type { PackageQuant } from '../../formats/package';
-import { hubCacheId, hubModelFiles, parseHubSource } from '../../loader/hub';
-import { catalogueModel, catalogueSizes, type CatalogueModel } from '../../runtime/catalogue';
+import { MissingFileError } from '../../index';
+import { MANIFEST_FILE, parseManifest, type PackageManifest, type PackageQuant } from '../../index';
+import { cachedModelRecord, listCachedModels, modelIdFromUrl, packageBaseUrl } from '../../index';
+import { normalizeConfig, type GlmConfig } from '../../index';
+import { hubCacheId, hubModelFiles, parseHubSource } from '../../index';
+import { catalogueModel, catalogueSizes, type CatalogueModel } from '../../index';
 
 export interface SourceInfo {
   /** Absolute base URL, ending with "/" (hub: the repo id or URL as given, which engine.load takes). */

@@ -1,9 +1,9 @@
 // The planner's verdict for one model in this browser, before any download: "fits on the GPU",
 // "fits with N layers on the CPU", "runs on the CPU only" or "does not fit", with the numbers behind it.
-import type { GlmConfig } from '../../model/config';
-import { explainPlan, planPlacement, PlanInfeasibleError, type Plan } from '../../planner/planner';
-import { tensorSizes, type WeightQuant } from '../../planner/sizes';
-import { formatBytes } from '../../planner/units';
+import type { GlmConfig } from '../../index';
+import { explainPlan, planPlacement, PlanInfeasibleError, type Plan } from '../../index';
+import { tensorSizes, type WeightQuant } from '../../index';
+import { formatBytes } from '../../index';
 import type { BrowserGpu } from './browser-gpu';
 
 export const QUANT_LABELS: Record<WeightQuant, string> = { q4: 'INT4 (q4)', q8: 'INT8 (q8)', none: 'float32' };

@@ -15,8 +15,8 @@
 // reaches in nor gets out. The engine runs in the widget's own Web Worker, a file beside glm-chat.js
 // (engine-worker-start.ts: a strict CSP allows it, or the widget names the directive to add); the model
 // is loaded the first time the chat is opened.
-import type { ChatMessage, ModelInfo } from '../../runtime/api-types';
-import { createEngine, type Engine } from '../../worker/client';
+import type { ChatMessage, ModelInfo } from '../../index';
+import { createEngine, type Engine } from '../../index';
 import { startEngineWorker } from './engine-worker-start';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';

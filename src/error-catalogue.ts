@@ -1,0 +1,70 @@
+// The error catalogue (issue #15): every error class the library throws on purpose, exported from the
+// public entry, and GLM_ERROR_NAMES, the one documented list of their `name`s. A page branches on
+// `err.name` (names survive the worker boundary; classes do not). tests/unit/error-catalogue.test.ts
+// keeps this list, the classes in src/ and the exports of src/index.ts in step.
+export { WeightShapeError } from './model/weights';
+export { InvalidPromptError } from './model/positions';
+export { UnsupportedPackageVersionError, PackageFormatError } from './formats/package';
+export { TruncatedFileError, MissingFileError } from './formats/byte-source';
+export { NetworkError } from './formats/http-files';
+export { SafetensorsFormatError, TensorNotFoundError, UnsupportedDTypeError } from './formats/safetensors';
+export { GgufFormatError, UnsupportedGgufVersionError, UnsupportedGgufTypeError } from './formats/gguf';
+export { TokenizerError, UnsupportedTokenizerError, ChatTemplateError } from './tokenizer/errors';
+export { MatmulThreadError } from './cpu/threads';
+export { CpuOutOfMemoryError, WasmSimdUnavailableError } from './cpu/fast-matmul';
+export { GpuFeatureUnavailableError } from './gpu/ops';
+export { QuantFormatError } from './quant/types';
+export { DownloadError } from './loader/errors';
+
+/**
+ * Every error name the engine, the loader and the CLI use, with what it means. All are subclasses of
+ * `GlmError` and exported by these names, except the two CLI-only ones (`UsageError`,
+ * `PackageExistsError`), which live with the Node command line and only reach you as its exit message.
+ */
+export const GLM_ERROR_NAMES = [
+  // Platform and GPU
+  'WebGpuUnavailableError', // no navigator.gpu (or, under Node, the optional `webgpu` package is missing)
+  'NoAdapterError', // WebGPU exists but gave no adapter
+  'DeviceLostError', // the GPU device was lost
+  'GpuOutOfMemoryError', // a GPU allocation was refused
+  'GpuFeatureUnavailableError', // an op needs an adapter feature (e.g. shader-f16) that is missing
+  'ShaderError', // a WGSL module or pipeline failed to compile
+  'WorkerStartError', // the engine worker could not start or stopped answering
+  'MatmulThreadError', // a CPU matmul worker thread failed or could not start
+  'CpuOutOfMemoryError', // a wasm memory of the CPU fallback could not grow, or one weight row is too large for it
+  'WasmSimdUnavailableError', // the WebAssembly SIMD CPU kernels were asked for where SIMD is missing
+  // Models, formats and downloads
+  'UnsupportedModelError', // config.json names a model this engine does not run
+  'ConfigError', // config.json is inconsistent
+  'WeightShapeError', // a tensor does not have the shape its config implies
+  'MissingFileError', // a file of the model folder is missing
+  'TruncatedFileError', // a file is shorter than its header says
+  'NetworkError', // an HTTP read of a model file failed
+  'DownloadError', // the network failed on every retry, or the server answered an unexpected status
+  'ShardHashMismatchError', // a downloaded shard does not match its sha256
+  'QuotaExceededError', // the browser's storage quota is too small for the model
+  'UnsupportedPackageVersionError', // the package manifest is newer than this engine
+  'PackageFormatError', // the package manifest or a shard is malformed
+  'SafetensorsFormatError', // a .safetensors header is malformed
+  'TensorNotFoundError', // a tensor the model needs is not in the checkpoint
+  'UnsupportedDTypeError', // a tensor type this engine cannot read
+  'GgufFormatError', // a .gguf file is malformed
+  'UnsupportedGgufVersionError', // a GGUF version this engine cannot read
+  'UnsupportedGgufTypeError', // a GGUF tensor type this engine cannot read (e.g. Q4_K)
+  'QuantFormatError', // quantized data whose lengths or shape do not match
+  'TokenizerError', // the tokenizer files are malformed
+  'UnsupportedTokenizerError', // no tokenizer this engine can read in the model folder
+  'ChatTemplateError', // the chat template could not render the messages
+  // Running
+  'PlanInfeasibleError', // the model does not fit the GPU and CPU budgets
+  'ModelNotLoadedError', // a call needs a loaded model
+  'GenerationInProgressError', // a call that must wait for the running generation
+  'ContextOverflowError', // the conversation no longer fits the context
+  'InvalidPromptError', // a forward pass was asked to run no new tokens
+  'InvalidArgumentError', // a bad argument or option
+  // CLI only (not exported)
+  'UsageError', // bad command-line arguments (exit code 2)
+  'PackageExistsError', // `convert --out` would overwrite a package
+] as const;
+
+export type GlmErrorName = (typeof GLM_ERROR_NAMES)[number];

@@ -8,7 +8,7 @@ import stylistic from '@stylistic/eslint-plugin';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test-artifacts/**', 'tools/demo-model/.data/**', 'tools/demo-model/.hf/**', 'docs/api/**', '**/*.wasm.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', '.device/**', '.devrun/**', '.gl/**', 'test-artifacts/**', 'tools/demo-model/.data/**', 'tools/demo-model/.hf/**', 'docs/api/**', '**/*.wasm.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

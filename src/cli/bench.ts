@@ -23,7 +23,8 @@ export function registerBenchCommand(program: Command): void {
     .option('--gguf-type <type>', `build the model in llama-quantize's type mix for this GGUF file type (${BENCH_GGUF_TYPES.join(', ')}) instead of plain q4`, parseChoice(BENCH_GGUF_TYPES))
     .option('--json [file]', 'print the report as JSON (or write it to a file)')
     .action(async (opts: {
-      preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean; ggufType?: BenchGgufType; json?: boolean | string;
+      preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean;
+      ggufType?: BenchGgufType; json?: boolean | string;
     }) => {
       const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
       const gpu = await createNodeGpu(flags);

@@ -360,7 +360,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const lp = this.logprobSampler;
     const k = Math.max(1, topN);
     // Top-k mode at temperature 1 without penalty: per-chunk max, sum exp and top k of the adjusted logits.
-    this.encode((pass) => lp.encode(pass, { buffer: adjusted, offset: 0 }, { temperature: 1, topK: k, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 }));
+    const plain = { temperature: 1, topK: k, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 };
+    this.encode((pass) => lp.encode(pass, { buffer: adjusted, offset: 0 }, plain));
     const chosen = this.scratch(4, 'chosen logit');
     this.dispatch(
       this.pipeline('logprobGather', 0, () => ({ kernel: 'logprobGather' })),

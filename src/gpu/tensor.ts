@@ -36,7 +36,10 @@ export type GpuWeightFormat = 'f32' | 'f16' | 'q4' | 'q8' | 'qx';
 export interface GpuWeightPart {
   rowStart: number;
   rows: number;
-  /** f32/f16: [data]. q8: [packed, scales]. q4: [packed, scales, mins] (mins only when asymmetric). qx: [packed, supers, subs] (subs when it has sub-scales). */
+  /**
+   * f32/f16: [data]. q8: [packed, scales]. q4: [packed, scales, mins] (mins only when asymmetric).
+   * qx: [packed, supers, subs] (subs when it has sub-scales).
+   */
   buffers: GPUBuffer[];
   bytes: number;
 }

@@ -85,7 +85,10 @@ function partArrays(host: HostWeight, format: GpuWeightFormat, r0: number, r1: n
     // Rows are whole super-blocks, and a subgroup pair is 2 bytes: every slice starts on a word.
     const stride = qxSuperStride(q);
     const subWords = (g: number) => (g * qxSubsPerGroup(q.subgroup) * 2) / 4;
-    const arrays = [q.packed.subarray(g0 * Q4_WORDS_PER_GROUP, g1 * Q4_WORDS_PER_GROUP), q.supers.subarray((g0 / q.superGroups) * stride, (g1 / q.superGroups) * stride)];
+    const arrays = [
+      q.packed.subarray(g0 * Q4_WORDS_PER_GROUP, g1 * Q4_WORDS_PER_GROUP),
+      q.supers.subarray((g0 / q.superGroups) * stride, (g1 / q.superGroups) * stride),
+    ];
     if (q.subs) arrays.push(q.subs.subarray(subWords(g0), Math.ceil(subWords(g1))));
     return arrays;
   }

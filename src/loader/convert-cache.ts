@@ -21,6 +21,7 @@ import {
   type PackageManifest,
   type PackageQuant,
   type PackageSink,
+  type PartRef,
   type ShardSink,
   type WriterCheckpoint,
 } from '../formats/package';
@@ -144,7 +145,8 @@ export async function convertIntoCache(files: ModelFiles, target: ConversionTarg
     while (kept < checkpoint.shards.length && (await target.hasShard(checkpoint.shards[kept]!))) kept++;
     if (kept < checkpoint.shards.length) {
       const shards = checkpoint.shards.slice(0, kept);
-      const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).filter(([, t]) => Object.values(t.parts).every((p) => p!.shard < kept && lastShardOfPart(p!, checkpoint!.shards) < kept)));
+      const keptWhole = (p: PartRef) => p.shard < kept && lastShardOfPart(p, checkpoint!.shards) < kept;
+      const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).filter(([, t]) => Object.values(t.parts).every((p) => keptWhole(p!))));
       checkpoint = kept === 0 ? null : { ...checkpoint, shards, tensors };
     }
   }

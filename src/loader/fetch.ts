@@ -71,7 +71,9 @@ function backoff(attempt: number, opts: RetryOptions, env: FetchEnv): number {
 }
 
 /** The body into a buffer of exactly `expected` bytes (null: whatever the server sends). */
-async function readBody(res: Response, expected: number | null, url: string, progress: () => void, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
+async function readBody(
+  res: Response, expected: number | null, url: string, progress: () => void, onBytes: (n: number) => void,
+): Promise<Uint8Array<ArrayBuffer>> {
   if (expected === null) {
     const parts: Uint8Array[] = [];
     await readChunks(res, progress, (chunk) => {
@@ -80,7 +82,10 @@ async function readBody(res: Response, expected: number | null, url: string, pro
     });
     const out = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
     let o = 0;
-    for (const p of parts) (out.set(p, o), (o += p.byteLength));
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.byteLength;
+    }
     return out;
   }
   const out = new Uint8Array(expected);

@@ -32,7 +32,9 @@ export async function loadHubIntoCache(hub: HubSource, options: EngineLoadOption
         text:
           `${hub.label}: ${formatBytes(p.bytesRead)} of ${formatBytes(p.bytesTotal)} downloaded at ${formatBytes(p.rate)}/s, ` +
           `converted ${p.tensorsDone}/${p.tensorsTotal} tensors to ${quant} (${p.shardsWritten} shards, ${formatBytes(p.bytesWritten)} stored)${p.resumed ? ', resumed' : ''}`,
-        conversion: { tensorsDone: p.tensorsDone, tensorsTotal: p.tensorsTotal, shardsWritten: p.shardsWritten, bytesWritten: p.bytesWritten, resumed: p.resumed },
+        conversion: {
+          tensorsDone: p.tensorsDone, tensorsTotal: p.tensorsTotal, shardsWritten: p.shardsWritten, bytesWritten: p.bytesWritten, resumed: p.resumed,
+        },
       }),
   });
   onProgress({

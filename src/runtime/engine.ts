@@ -171,7 +171,7 @@ export class GlmEngine {
     }
     const contextLength = Math.min(contextCap, config.maxSequenceLength);
     const family = chatFamilyFor(config, tokenizer);
-    let defaults: GenerationDefaults = {};
+    let defaults: GenerationDefaults;
     try {
       checkAbort();
       defaults = await readGenerationDefaults(files);
@@ -324,7 +324,8 @@ export class GlmEngine {
     validateChatRequest(request, l.backend.model.config.vocabSize);
     // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.
     const retrieved = l.knowledge ? withKnowledge(request.messages, await l.knowledge.retriever()) : null;
-    const tools = planTools(l.family, retrieved?.messages ?? request.messages, request.tools, request.tool_choice, templateReadsToolsVariable(l.tokenizer.chatTemplate));
+    const readsTools = templateReadsToolsVariable(l.tokenizer.chatTemplate);
+    const tools = planTools(l.family, retrieved?.messages ?? request.messages, request.tools, request.tool_choice, readsTools);
     const rendered = renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
     let promptIds = rendered.ids;
     // A forced call starts the reply with the function's name line; JSON mode with the "\n" a GLM
@@ -383,7 +384,8 @@ export class GlmEngine {
       topP: pick(request.top_p, d.top_p, 1),
       repetitionPenalty: pick(request.repetition_penalty, d.repetition_penalty, 1),
     };
-    const maxTokens = Math.min(request.max_completion_tokens ?? request.max_tokens ?? d.max_new_tokens ?? DEFAULT_MAX_TOKENS, l.contextLength - promptIds.length);
+    const asked = request.max_completion_tokens ?? request.max_tokens ?? d.max_new_tokens ?? DEFAULT_MAX_TOKENS;
+    const maxTokens = Math.min(asked, l.contextLength - promptIds.length);
     const stop = request.stop ?? [];
     const stops = Array.isArray(stop) ? stop : [stop];
     const n = request.n ?? 1;

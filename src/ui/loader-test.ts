@@ -58,7 +58,9 @@ function argmax(a: Float32Array): number {
 }
 
 const api = {
-  async load(url: string, opts: { concurrency?: number; retries?: number; backoffMs?: number; stallTimeoutMs?: number; deadlineMs?: number } = {}): Promise<LoadResult> {
+  async load(
+    url: string, opts: { concurrency?: number; retries?: number; backoffMs?: number; stallTimeoutMs?: number; deadlineMs?: number } = {},
+  ): Promise<LoadResult> {
     status(`Loading ${url} ...`);
     log(`load ${url} ${JSON.stringify(opts)}`);
     try {

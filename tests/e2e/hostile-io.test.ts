@@ -43,7 +43,8 @@ describe('e2e: network and storage faults in the browser cache', () => {
     await page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 60_000 });
     return { page, logs };
   }
-  const load = (page: Page, opts: Record<string, unknown> = {}) => page.evaluate(([url, o]) => window.loaderTest.load(url, o), [pkgUrl, opts] as const) as Promise<LoadResult>;
+  const load = (page: Page, opts: Record<string, unknown> = {}) =>
+    page.evaluate(([url, o]) => window.loaderTest.load(url, o), [pkgUrl, opts] as const) as Promise<LoadResult>;
   const keys = (page: Page) => page.evaluate(() => window.loaderTest.keys());
 
   beforeAll(async () => {

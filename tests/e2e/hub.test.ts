@@ -23,7 +23,10 @@ interface PageResult {
   ok: boolean;
   text?: string;
   completionTokens?: number;
-  progress?: { phase: string; done: number; total: number; rate?: number; etaSeconds?: number | null; text: string; conversion?: { tensorsDone: number; tensorsTotal: number; resumed: boolean } }[];
+  progress?: {
+    phase: string; done: number; total: number; rate?: number; etaSeconds?: number | null; text: string;
+    conversion?: { tensorsDone: number; tensorsTotal: number; resumed: boolean };
+  }[];
   error?: { name: string; message: string };
 }
 

@@ -41,7 +41,8 @@ describe('QX matmul (every GGUF type that imports as QX) vs the CPU twin', () =>
         for (const n of [1, 3]) {
           const x = cpuTensor(n, cols, randomArray(n * cols, seed++));
           const residual = cpuTensor(n, rows, randomArray(n * rows, seed++));
-          const got = await ops.read(ops.matmul(ops.upload(x.data, n, cols), gw, { bias: gBias, residual: ops.upload(residual.data, n, rows), residualScale: 0.5 }));
+          const epilogue = { bias: gBias, residual: ops.upload(residual.data, n, rows), residualScale: 0.5 };
+          const got = await ops.read(ops.matmul(ops.upload(x.data, n, cols), gw, epilogue));
           const want = cpu.matmul(x, w, { bias: hostTensor(bias, [rows]), residual, residualScale: 0.5 });
           expectAllClose(got, want.data, { atol, rtol: RTOL, label: `${type} matmul n=${n} [${rows}x${cols}]` });
         }

@@ -46,7 +46,9 @@ export function tinyChatConfig(): Record<string, unknown> {
  */
 export function writeTinyChatModel(
   dir: string,
-  opts: { seed?: number; scriptIds?: number[]; chatTemplate?: string; generationConfig?: Record<string, unknown>; maxPositions?: number; startAfter?: number } = {},
+  opts: {
+    seed?: number; scriptIds?: number[]; chatTemplate?: string; generationConfig?: Record<string, unknown>; maxPositions?: number; startAfter?: number;
+  } = {},
 ): string {
   mkdirSync(dir, { recursive: true });
   const seed = opts.seed ?? 7;
@@ -103,7 +105,9 @@ export function writeTinyChatModel(
  * Ids that spell `text` with no id used twice (the scripted model is a bigram table, so a script cannot
  * repeat an id): a depth-first search over the vocabulary's pieces, longest first. Throws when none exists.
  */
-export function distinctScript(tokenizer: { vocabSize: number; decode(ids: number[]): string; specialIds: Readonly<Record<string, number>> }, text: string): number[] {
+export function distinctScript(
+  tokenizer: { vocabSize: number; decode(ids: number[]): string; specialIds: Readonly<Record<string, number>> }, text: string,
+): number[] {
   const specials = new Set(Object.values(tokenizer.specialIds));
   const pieces: Array<{ id: number; text: string }> = [];
   for (let id = 0; id < tokenizer.vocabSize; id++) {

@@ -237,7 +237,8 @@ describe('chat API (in-thread engine, CPU)', () => {
       expect(JSON.parse(call.function.arguments)).toEqual({ days: 3 });
 
       await engine.resetChat();
-      const chunks = await collect((await engine.chat.completions.create({ messages, tools, max_tokens: 40, stream: true })) as AsyncIterable<ChatCompletionChunk>);
+      const stream = (await engine.chat.completions.create({ messages, tools, max_tokens: 40, stream: true })) as AsyncIterable<ChatCompletionChunk>;
+      const chunks = await collect(stream);
       const deltas = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
       expect(deltas[0]).toMatchObject({ index: 0, type: 'function', function: { name: 'get_forecast' } });
       expect(JSON.parse(deltas.map((d) => d.function.arguments ?? '').join(''))).toEqual({ days: 3 });

@@ -156,7 +156,9 @@ describe('CPU matmul on QX weights (the GPU kernels\' twin)', () => {
         const q = importGgufBlocks(type, raw, rows, cols);
         if (q.dtype !== 'qx') throw new Error(`${type} should become qx, got ${q.dtype}`);
         // Random bytes make arbitrary f16 super-scales: set moderate ones (the first word of each super-block).
-        for (let i = 0; i < q.supers.length; i += qxSuperStride(q)) q.supers[i] = (f32ToF16(0.01 * ((i % 7) - 3)) | (f32ToF16(0.003 * ((i % 5) - 2)) << 16)) >>> 0;
+        for (let i = 0; i < q.supers.length; i += qxSuperStride(q)) {
+          q.supers[i] = (f32ToF16(0.01 * ((i % 7) - 3)) | (f32ToF16(0.003 * ((i % 5) - 2)) << 16)) >>> 0;
+        }
         const x = Float32Array.from({ length: n * cols }, (_, i) => Math.sin(i * 0.37) * 0.8);
         const bias = Float32Array.from({ length: rows }, (_, i) => 0.1 * i);
         const got = matmulQuant(x, n, q, bias);

@@ -268,7 +268,8 @@ describe('IndexedDB and storage failures are named errors with their cause', () 
     const net = slowNet();
     const failure = new DOMException('estimate failed', 'UnknownError');
     const store = memoryStore();
-    const err = await loadModelPackage(BASE, { env: { ...tab(store, memoryLocks(), memoryBus(), net), storage: { estimate: () => Promise.reject(failure) } } }).catch((e: Error) => e);
+    const env = { ...tab(store, memoryLocks(), memoryBus(), net), storage: { estimate: () => Promise.reject(failure) } };
+    const err = await loadModelPackage(BASE, { env }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(CacheStorageError);
     expect((err as Error).cause).toBe(failure);
     expect((err as Error).message).toContain('navigator.storage.estimate()');
@@ -438,7 +439,7 @@ describe('strict Content-Security-Policy: WebAssembly compilation refused', () =
     wasm.dispose();
   });
 
-  it("the engine loads on the CPU and stats() names the TS kernels and the CSP as the reason", async () => {
+  it('the engine loads on the CPU and stats() names the TS kernels and the CSP as the reason', async () => {
     vi.spyOn(WebAssembly, 'compile').mockRejectedValue(refusal());
     const engine = new GlmEngine();
     await engine.load(writeTinyChatModel(join(tmp, 'tiny-chat')), { backend: 'cpu', quant: 'q4' });

@@ -10,7 +10,7 @@ import { checkSafeRegex } from '../../src/tokenizer/validate';
 import { buildModel, BYTE, CONTROL, UNKNOWN, USER_DEFINED, type PieceSpec } from '../helpers/sentencepiece-model';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/tokenizer-glm4-mini/', import.meta.url));
-const baseJson = () => JSON.parse(readFileSync(FIXTURE + 'tokenizer.json', 'utf8')) as Record<string, any>;
+const baseJson = () => JSON.parse(readFileSync(FIXTURE + 'tokenizer.json', 'utf8')) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- mutated freely by each case
 
 async function expectRejectsNamed(p: Promise<unknown>, name: string, message?: RegExp): Promise<void> {
   const err = await p.then(

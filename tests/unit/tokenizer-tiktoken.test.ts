@@ -264,7 +264,8 @@ describe('tiktoken rank files: bad input is a named error', () => {
   });
 
   it('special ids that are strings, huge, or collide with a rank are named errors', async () => {
-    const load = (decoder: unknown) => loadTokenizer({ sentencepieceModel: fixture.model, tokenizerConfig: { ...fixture.config, added_tokens_decoder: decoder } });
+    const load = (decoder: unknown) =>
+      loadTokenizer({ sentencepieceModel: fixture.model, tokenizerConfig: { ...fixture.config, added_tokens_decoder: decoder } });
     await expectRejectsNamed(load({ abc: { content: '<x>' } }), 'TokenizerError', /not a token id/);
     await expectRejectsNamed(load({ '1.5': { content: '<x>' } }), 'TokenizerError', /not a token id/);
     await expectRejectsNamed(load({ '-1': { content: '<x>' } }), 'TokenizerError', /not a token id/);

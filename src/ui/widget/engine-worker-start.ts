@@ -4,9 +4,9 @@
 // blob: URL, so `worker-src 'self'` allows it when the page serves the widget itself. Browsers never
 // start a worker from another origin's URL, so when glm-chat.js comes from a CDN the widget falls back to
 // a tiny same-origin blob: module that imports the worker file (CORS, like the script itself); that needs
-// `worker-src blob: <the CDN's origin>` (a module worker's imports are checked against worker-src). Whatever stops the worker (the CSP, a missing file) fires a bare `error` event and
-// would leave the widget at "Loading…" for ever; here it becomes a WorkerBlockedError that names the
-// directive to add.
+// `worker-src blob: <the CDN's origin>` (a module worker's imports are checked against worker-src).
+// Whatever stops the worker (the CSP, a missing file) fires a bare `error` event and would leave the
+// widget at "Loading…" for ever; here it becomes a WorkerBlockedError that names the directive to add.
 import { WorkerBlockedError } from '../../errors';
 
 /** The built widget's worker file name (vite.config.ts: worker entryFileNames 'glm-chat-[name].js'). */

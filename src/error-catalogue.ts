@@ -9,7 +9,11 @@ export { TruncatedFileError, MissingFileError } from './formats/byte-source';
 export { NetworkError } from './formats/http-files';
 export { SafetensorsFormatError, TensorNotFoundError, UnsupportedDTypeError } from './formats/safetensors';
 export { GgufFormatError, UnsupportedGgufVersionError, UnsupportedGgufTypeError } from './formats/gguf';
-export { TokenizerError, UnsupportedTokenizerError, ChatTemplateError } from './tokenizer/errors';
+export {
+  TokenizerError, UnsupportedTokenizerError, ChatTemplateError, TokenizerLimitError, TokenizerModelMismatchError, ChatTemplateLimitError,
+} from './tokenizer/errors';
+export { KnowledgeBaseFormatError } from './knowledge/wordnet';
+export { KnowledgeConfigError } from './knowledge/index';
 export { MatmulThreadError } from './cpu/threads';
 export { CpuOutOfMemoryError, WasmSimdUnavailableError } from './cpu/fast-matmul';
 export { GpuFeatureUnavailableError } from './gpu/ops';
@@ -30,6 +34,7 @@ export const GLM_ERROR_NAMES = [
   'GpuFeatureUnavailableError', // an op needs an adapter feature (e.g. shader-f16) that is missing
   'ShaderError', // a WGSL module or pipeline failed to compile
   'WorkerStartError', // the engine worker could not start or stopped answering
+  'WorkerBlockedError', // the browser refused to start the engine worker (the page's CSP worker-src): the message names the directive
   'MatmulThreadError', // a CPU matmul worker thread failed or could not start
   'CpuOutOfMemoryError', // a wasm memory of the CPU fallback could not grow, or one weight row is too large for it
   'WasmSimdUnavailableError', // the WebAssembly SIMD CPU kernels were asked for where SIMD is missing
@@ -41,6 +46,10 @@ export const GLM_ERROR_NAMES = [
   'TruncatedFileError', // a file is shorter than its header says
   'NetworkError', // an HTTP read of a model file failed
   'DownloadError', // the network failed on every retry, or the server answered an unexpected status
+  'DownloadTimeoutError', // a request sent nothing for the stall timeout, or missed its deadline
+  'CacheStorageError', // IndexedDB or navigator.storage failed (the DOMException is the cause)
+  'ModelDeletedError', // the model was deleted from the cache while it downloaded
+  'ModelNeedsConversionError', // a Hub repo ships weights a browser cannot read (PyTorch pickles): the message says how to convert
   'ShardHashMismatchError', // a downloaded shard does not match its sha256
   'QuotaExceededError', // the browser's storage quota is too small for the model
   'UnsupportedPackageVersionError', // the package manifest is newer than this engine
@@ -55,6 +64,11 @@ export const GLM_ERROR_NAMES = [
   'TokenizerError', // the tokenizer files are malformed
   'UnsupportedTokenizerError', // no tokenizer this engine can read in the model folder
   'ChatTemplateError', // the chat template could not render the messages
+  'TokenizerLimitError', // a tokenizer file beyond the engine's bounds (ids, vocabulary size, regex, piece length)
+  'TokenizerModelMismatchError', // the tokenizer has ids at or above the model's vocabulary
+  'ChatTemplateLimitError', // the chat template exceeded its step, time or size budget
+  'KnowledgeConfigError', // a package's knowledge.json is malformed or names an unknown kind
+  'KnowledgeBaseFormatError', // the knowledge-base file is not one this engine reads
   // Running
   'PlanInfeasibleError', // the model does not fit the GPU and CPU budgets
   'ModelNotLoadedError', // a call needs a loaded model
@@ -62,6 +76,9 @@ export const GLM_ERROR_NAMES = [
   'ContextOverflowError', // the conversation no longer fits the context
   'InvalidPromptError', // a forward pass was asked to run no new tokens
   'InvalidArgumentError', // a bad argument or option
+  'UnsupportedFieldError', // a chat request field the engine does not implement (named, never ignored)
+  'UnsupportedSchemaError', // a JSON schema keyword constrained decoding does not cover
+  'AbortError', // an AbortSignal given to load() or create() was aborted
   // CLI only (not exported)
   'UsageError', // bad command-line arguments (exit code 2)
   'PackageExistsError', // `convert --out` would overwrite a package

@@ -15,7 +15,7 @@ import { describeError, type ErrorView } from '../shared/errors';
 import { formatBytes, formatEta, formatRate, formatTokPerSec } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice, type QuantChoice } from '../shared/load-model';
 import { inspectHubSource, inspectSource, type SourceInfo } from '../shared/model-source';
-import { MODEL_CATALOGUE, catalogueSizes } from '../../runtime/catalogue';
+import { MODEL_CATALOGUE, catalogueSizes } from '../../index';
 import { createPageEngine } from '../shared/page-engine';
 import { planVerdict, type Verdict } from '../shared/verdict';
 import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';

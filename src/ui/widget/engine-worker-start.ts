@@ -7,7 +7,7 @@
 // `worker-src blob: <the CDN's origin>` (a module worker's imports are checked against worker-src).
 // Whatever stops the worker (the CSP, a missing file) fires a bare `error` event and would leave the
 // widget at "Loading…" for ever; here it becomes a WorkerBlockedError that names the directive to add.
-import { WorkerBlockedError } from '../../errors';
+import { WorkerBlockedError } from '../../index';
 
 /** The built widget's worker file name (vite.config.ts: worker entryFileNames 'glm-chat-[name].js'). */
 export const WIDGET_WORKER_FILE = 'glm-chat-engine-worker.js';

@@ -23,6 +23,7 @@ import { groupsPerRowOf, halfPairWords, Q4_WORDS_PER_GROUP, Q8_WORDS_PER_GROUP }
 import type { QuantizedTensor } from '../quant/types';
 import { assembleWeights, checkWeight } from './assemble';
 import { TruncatedFileError } from './byte-source';
+import { describeJson } from './describe';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { TensorNotFoundError, similarNames } from './safetensors';
 
@@ -117,7 +118,7 @@ function checkFileList(value: unknown, what: string, where: string): PackageFile
   if (!Array.isArray(value)) throw new PackageFormatError(`${where}: "${what}" must be an array`);
   return value.map((f, i) => {
     if (!isObject(f) || typeof f.file !== 'string' || !SAFE_FILE_NAME.test(f.file) || !isCount(f.bytes) || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) {
-      throw new PackageFormatError(`${where}: ${what}[${i}] must be {file: a plain file name, bytes: integer, sha256: 64 lowercase hex digits}, got ${JSON.stringify(f)?.slice(0, 120)}`);
+      throw new PackageFormatError(`${where}: ${what}[${i}] must be {file: a plain file name, bytes: integer, sha256: 64 lowercase hex digits}, got ${describeJson(f, 120)}`);
     }
     return { file: f.file, bytes: f.bytes, sha256: f.sha256 };
   });
@@ -138,16 +139,16 @@ export function parseManifest(input: string | unknown, where = MANIFEST_FILE): P
   }
   if (!isObject(raw)) throw new PackageFormatError(`${where}: must be a JSON object`);
   if (raw.format !== PACKAGE_FORMAT || raw.version !== PACKAGE_VERSION) {
-    const got = raw.format === PACKAGE_FORMAT ? `version ${JSON.stringify(raw.version)}` : `format ${JSON.stringify(raw.format ?? null)}, version ${JSON.stringify(raw.version ?? null)}`;
+    const got = raw.format === PACKAGE_FORMAT ? `version ${describeJson(raw.version)}` : `format ${describeJson(raw.format ?? null)}, version ${describeJson(raw.version ?? null)}`;
     throw new UnsupportedPackageVersionError(
       `${where}: this is a package of ${got}, but this build of glm-webgpu reads only format "${PACKAGE_FORMAT}" version ${PACKAGE_VERSION}. ` +
         'Re-convert the model with this build (glm-webgpu convert --model SOURCE --out DIR) or update glm-webgpu.',
     );
   }
   if (!isObject(raw.config)) throw new PackageFormatError(`${where}: "config" must be the model's config.json object`);
-  if (raw.quant !== 'none' && raw.quant !== 'q4' && raw.quant !== 'q8') throw new PackageFormatError(`${where}: "quant" must be none, q4 or q8, got ${JSON.stringify(raw.quant)}`);
+  if (raw.quant !== 'none' && raw.quant !== 'q4' && raw.quant !== 'q8') throw new PackageFormatError(`${where}: "quant" must be none, q4 or q8, got ${describeJson(raw.quant)}`);
   if (!isCount(raw.shardSize) || raw.shardSize < 1) throw new PackageFormatError(`${where}: "shardSize" must be a positive integer`);
-  if (!isCount(raw.alignment) || raw.alignment < 1) throw new PackageFormatError(`${where}: "alignment" must be a positive integer`);
+  if (raw.alignment !== PART_ALIGNMENT) throw new PackageFormatError(`${where}: "alignment" must be ${PART_ALIGNMENT} (the package format's part alignment), got ${describeJson(raw.alignment)}`);
   const shards = checkFileList(raw.shards, 'shards', where);
   const files = checkFileList(raw.files ?? [], 'files', where);
   if (!Array.isArray(raw.tokenizer) || !raw.tokenizer.every((t) => typeof t === 'string' && files.some((f) => f.file === t))) {
@@ -163,6 +164,7 @@ export function parseManifest(input: string | unknown, where = MANIFEST_FILE): P
   for (const [path, t] of Object.entries(raw.tensors)) {
     tensors[path] = checkTensor(path, t, shards, where);
   }
+  checkPartsDisjoint(tensors, shards, where);
   const totalBytes = shards.reduce((s, f) => s + f.bytes, 0);
   return {
     format: PACKAGE_FORMAT,
@@ -201,7 +203,7 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
   if (!isObject(t) || (t.dtype !== 'f32' && t.dtype !== 'q4' && t.dtype !== 'q8')) throw new PackageFormatError(`${at}: dtype must be f32, q4 or q8`);
   const dtype = t.dtype;
   if (!Array.isArray(t.shape) || !t.shape.every((d) => isCount(d) && d > 0) || (dtype !== 'f32' && t.shape.length !== 2)) {
-    throw new PackageFormatError(`${at}: shape must be positive integers (two of them for q4/q8), got ${JSON.stringify(t.shape)}`);
+    throw new PackageFormatError(`${at}: shape must be positive integers (two of them for q4/q8), got ${describeJson(t.shape)}`);
   }
   const shape = t.shape as number[];
   if (!isObject(t.parts)) throw new PackageFormatError(`${at}: "parts" must be an object`);
@@ -214,6 +216,7 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
     }
     const want = expectedPartBytes(dtype, shape, name as PartName);
     if (ref.byteLength !== want) throw new PackageFormatError(`${at}: part "${name}" is ${ref.byteLength} bytes, shape [${shape}] of ${dtype} needs ${want}`);
+    if (ref.offset % PART_ALIGNMENT !== 0) throw new PackageFormatError(`${at}: part "${name}" starts at offset ${ref.offset} of shard ${ref.shard}, not a multiple of ${PART_ALIGNMENT}; the manifest is corrupt`);
     if (ref.shard >= shards.length) throw new PackageFormatError(`${at}: part "${name}" is in shard ${ref.shard}, but there are ${shards.length} shards`);
     // The part must end inside the shards that follow it.
     let left = ref.byteLength;
@@ -235,6 +238,31 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
   }
   for (const name of required) if (!parts[name]) throw new PackageFormatError(`${at}: missing part "${name}"`);
   return { dtype, shape: [...shape], parts };
+}
+
+// Two parts sharing bytes would load one tensor's data as another's, silently; a writer never does that.
+// Shards laid end to end are one byte space (a spanning part continues at offset 0 of the next shard).
+function checkPartsDisjoint(tensors: Record<string, PackageTensor>, shards: PackageFile[], where: string): void {
+  const shardStart: number[] = [];
+  let total = 0;
+  for (const f of shards) {
+    shardStart.push(total);
+    total += f.bytes;
+  }
+  const ranges: { label: string; begin: number; end: number }[] = [];
+  for (const [path, t] of Object.entries(tensors)) {
+    for (const [name, ref] of Object.entries(t.parts)) {
+      if (ref.byteLength === 0) continue;
+      const begin = shardStart[ref.shard]! + ref.offset;
+      ranges.push({ label: `tensor "${path}" part "${name}" (shard ${ref.shard}, offset ${ref.offset})`, begin, end: begin + ref.byteLength });
+    }
+  }
+  ranges.sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i]!.begin < ranges[i - 1]!.end) {
+      throw new PackageFormatError(`${where}: ${ranges[i - 1]!.label} and ${ranges[i]!.label} overlap; the manifest is corrupt`);
+    }
+  }
 }
 
 // ---- writing ----

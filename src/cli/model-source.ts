@@ -12,6 +12,8 @@ export interface ModelSourceOptions {
   cacheDir?: string;
   /** Progress lines for downloads (stderr by default; tests pass a no-op). */
   log?: (line: string) => void;
+  /** Local package folders: skip the shard SHA-256 check (an explicit opt-out for folders you trust; --trust-shards). */
+  trustShards?: boolean;
 }
 
 export function isPackageUrl(spec: string): boolean {
@@ -39,5 +41,5 @@ export async function openModelSource(spec: string, options: ModelSourceOptions 
     const file = path.resolve(spec);
     return ggufModelFiles(() => fileByteSource(file), file);
   }
-  return nodeModelFiles(spec);
+  return nodeModelFiles(spec, { trustShards: options.trustShards === true });
 }

@@ -15,14 +15,15 @@
 //
 // This module is browser-safe: writing goes through a PackageSink (node-package-sink.ts writes a
 // folder), reading through ModelFiles (a folder, a URL, the IndexedDB cache).
-import { GlmError, InvalidArgumentError } from '../errors';
+import { GlmError, InvalidArgumentError, ShardIntegrityError } from '../errors';
+import { sha256Hex } from '../loader/sha256';
 import { normalizeConfig, type GlmConfig } from '../model/config';
 import type { HostWeight, LoadWeightsOptions } from '../model/weights';
 import type { ModelWeights } from '../model/weights-types';
 import { groupsPerRowOf, halfPairWords, Q4_WORDS_PER_GROUP, Q8_WORDS_PER_GROUP } from '../quant/types';
 import type { QuantizedTensor } from '../quant/types';
 import { assembleWeights, checkWeight } from './assemble';
-import { TruncatedFileError } from './byte-source';
+import { memoryByteSource, TruncatedFileError } from './byte-source';
 import { describeJson } from './describe';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { TensorNotFoundError, similarNames } from './safetensors';
@@ -444,7 +445,7 @@ class PartReader {
     if (this.open?.index === index) return this.open.source;
     await this.close();
     const shard = this.pkg.manifest.shards[index]!;
-    const source = await this.pkg.files.open(shard.file);
+    let source = await this.pkg.files.open(shard.file);
     if (source.size !== shard.bytes) {
       await source.close?.();
       throw new TruncatedFileError(
@@ -452,6 +453,7 @@ class PartReader {
           (source.size < shard.bytes ? 'it was cut short (download or copy it again)' : 'it is not the shard this manifest describes'),
       );
     }
+    if (!this.pkg.files.shardsVerified) source = await verifiedShard(source, shard, `${this.where}/${shard.file}`);
     this.open = { index, source };
     return source;
   }
@@ -479,6 +481,28 @@ class PartReader {
     this.open = null;
     await open?.source.close?.();
   }
+}
+
+/**
+ * Reads a whole shard (at most shardSize, 64 MiB by default), checks its SHA-256 against the manifest and
+ * serves the parts from memory: every byte a tensor gets from a package was checked, on every load path.
+ * Parts are read front to back, so each shard is read (and hashed) once.
+ */
+async function verifiedShard(source: ByteSource, shard: PackageFile, label: string): Promise<ByteSource> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await source.read(0, source.size);
+  } finally {
+    await source.close?.();
+  }
+  const hash = await sha256Hex(bytes);
+  if (hash !== shard.sha256) {
+    throw new ShardIntegrityError(
+      `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
+        '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
+    );
+  }
+  return memoryByteSource(bytes, label);
 }
 
 function words(bytes: Uint8Array<ArrayBuffer>): Uint32Array {

@@ -10,12 +10,13 @@ export { ConfigLimitError };
 /**
  * The largest value each kind of field may take. The biggest published GLMs are far below: GLM-4-9B has a
  * vocabulary of 151,552, hidden size 4096, 40 layers, 32 heads of 128 dims, FFN 13,696 and a 1M context
- * (glm-4-9b-chat-1m: rope_ratio 10,000); GLM-4-32B-0414 has hidden 6144, 61 layers, FFN 23,040.
+ * (glm-4-9b-chat-1m: rope_ratio 10,000); GLM-4-32B-0414 has hidden 6144, 61 layers, FFN 23,040; GLM-4.5 has 92
+ * layers. The layer limit also bounds the planner's placement search, which the chat page runs on its main thread.
  */
 export const CONFIG_LIMITS = {
   vocabSize: 1 << 21,
   hiddenSize: 1 << 16,
-  numLayers: 1024,
+  numLayers: 256,
   numHeads: 1024,
   headDim: 1024,
   ffnHiddenSize: 1 << 18,

@@ -23,9 +23,9 @@ import { assembleWeights, checkWeight } from './assemble';
 import { memoryByteSource, MissingFileError, TruncatedFileError } from './byte-source';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { bf16ArrayToF32, f16ArrayToF32 } from './dtype';
-import { checkGgufTensorLayout, stackedShapeMatches } from './gguf-checks';
+import { checkAllTensorsUsed, checkGgufTensorLayout, stackedShapeMatches } from './gguf-checks';
 import { TensorNotFoundError, similarNames } from './safetensors';
-import { WeightShapeError } from '../model/weights';
+import { WeightShapeError, weightRecipes } from '../model/weights';
 import { checkLayerCount, checkPositiveFinite, checkPositiveInt } from '../model/limits';
 
 /** Not a GGUF file, or a malformed one (bad magic, impossible counts, bad value types). */
@@ -380,7 +380,7 @@ export async function openGguf(source: ByteSource): Promise<GgufFile> {
     relOffsets.push(offset);
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-  checkGgufTensorLayout(file, infos.map((info, i) => ({ name: info.name, relOffset: relOffsets[i]!, byteLength: info.byteLength })), alignment);
+  checkGgufTensorLayout(file, infos.map((info, i) => ({ name: info.name, relOffset: relOffsets[i]!, byteLength: info.byteLength })), alignment, source.size - dataOffset);
   const tensors = new Map<string, GgufTensorInfo>();
   for (const [i, info] of infos.entries()) {
     if (tensors.has(info.name)) throw new GgufFormatError(`${file}: tensor "${info.name}" appears twice`);
@@ -513,6 +513,9 @@ export function ggufSourceNames(path: string, has: (name: string) => boolean): s
 export async function loadGgufWeights<W = HostWeight>(config: GlmConfig, gguf: GgufFile, options: LoadWeightsOptions<W> = {}): Promise<ModelWeights<W>> {
   const where = gguf.source.name;
   const has = (name: string) => gguf.tensors.has(name);
+  // Before any tensor is read: every tensor of the file must be one the model uses.
+  const used = new Set(weightRecipes(config).model.flatMap((r) => ggufSourceNames(r.path, has)));
+  checkAllTensorsUsed(where, gguf.tensors.keys(), used);
   return assembleWeights(
     config,
     async (path, shape) => {

@@ -435,6 +435,8 @@ export async function openPackage(files: ModelFiles): Promise<OpenedPackage> {
  */
 class PartReader {
   private open: { index: number; source: ByteSource } | null = null;
+  /** Hashes still running (WebCrypto digests off the JS thread), checked by finish(); at most MAX_PENDING_HASHES shards held for them. */
+  private pendingHashes: Promise<void>[] = [];
 
   constructor(
     private readonly pkg: OpenedPackage,
@@ -453,9 +455,24 @@ class PartReader {
           (source.size < shard.bytes ? 'it was cut short (download or copy it again)' : 'it is not the shard this manifest describes'),
       );
     }
-    if (!this.pkg.files.shardsVerified) source = await verifiedShard(source, shard, `${this.where}/${shard.file}`);
+    if (!this.pkg.files.shardsVerified) {
+      const { bytes, check } = await readAndHashShard(source, shard, `${this.where}/${shard.file}`);
+      // Never an unhandled rejection: a failed check is reported by finish() (or dropped with a load that failed anyway).
+      check.catch(() => {});
+      this.pendingHashes.push(check);
+      if (this.pendingHashes.length > MAX_PENDING_HASHES) await this.pendingHashes.shift();
+      source = memoryByteSource(bytes, `${this.where}/${shard.file}`);
+    }
     this.open = { index, source };
     return source;
+  }
+
+  /** Closes the open shard and waits for every shard's hash: throws ShardIntegrityError if one does not match. */
+  async finish(): Promise<void> {
+    await this.close();
+    const pending = this.pendingHashes;
+    this.pendingHashes = [];
+    await Promise.all(pending);
   }
 
   async read(ref: PartRef): Promise<Uint8Array<ArrayBuffer>> {
@@ -484,26 +501,32 @@ class PartReader {
 }
 
 /**
- * Reads a whole shard (at most shardSize, 64 MiB by default), checks its SHA-256 against the manifest and
- * serves the parts from memory: every byte a tensor gets from a package was checked, on every load path.
- * Parts are read front to back, so each shard is read (and hashed) once.
+ * Reads a whole shard (at most shardSize, 64 MiB by default) and serves its parts from memory while its
+ * SHA-256 is computed (WebCrypto works off the JS thread) and compared with the manifest's: the load
+ * fails with ShardIntegrityError before it returns if any shard differs, so every byte a model gets from
+ * a package was checked, on every load path. Parts are read front to back: each shard is read and hashed once.
  */
-async function verifiedShard(source: ByteSource, shard: PackageFile, label: string): Promise<ByteSource> {
+async function readAndHashShard(source: ByteSource, shard: PackageFile, label: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; check: Promise<void> }> {
   let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = await source.read(0, source.size);
   } finally {
     await source.close?.();
   }
-  const hash = await sha256Hex(bytes);
-  if (hash !== shard.sha256) {
-    throw new ShardIntegrityError(
-      `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
-        '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
-    );
-  }
-  return memoryByteSource(bytes, label);
+  // digest() takes its own copy of the bytes, so the parts can be handed out while it runs.
+  const check = sha256Hex(bytes).then((hash) => {
+    if (hash !== shard.sha256) {
+      throw new ShardIntegrityError(
+        `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
+          '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
+      );
+    }
+  });
+  return { bytes, check };
 }
+
+/** Shards whose hash may still be running while later shards are read (each holds its shard's bytes). */
+const MAX_PENDING_HASHES = 2;
 
 function words(bytes: Uint8Array<ArrayBuffer>): Uint32Array {
   // Reads hand out fresh buffers (byteOffset 0), so this is a view, not a copy.
@@ -532,8 +555,9 @@ export async function loadPackageWeights<W = HostWeight>(config: GlmConfig, pkg:
   const where = pkg.files.location;
   const reader = new PartReader(pkg, where);
   const tensors = pkg.manifest.tensors;
+  let weights: ModelWeights<W>;
   try {
-    return await assembleWeights(
+    weights = await assembleWeights(
       config,
       async (path, shape) => {
         const t = tensors[path];
@@ -547,7 +571,14 @@ export async function loadPackageWeights<W = HostWeight>(config: GlmConfig, pkg:
       },
       options,
     );
-  } finally {
-    await reader.close();
+  } catch (err) {
+    // A shard that fails its hash explains whatever went wrong after it was read: report that instead.
+    const integrity = await reader.finish().then(
+      () => null,
+      (e: unknown) => (e instanceof ShardIntegrityError ? e : null),
+    );
+    throw integrity ?? err;
   }
+  await reader.finish();
+  return weights;
 }

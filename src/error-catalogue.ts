@@ -51,6 +51,8 @@ export const GLM_ERROR_NAMES = [
   'ModelDeletedError', // the model was deleted from the cache while it downloaded
   'ModelNeedsConversionError', // a Hub repo ships weights a browser cannot read (PyTorch pickles): the message says how to convert
   'ShardHashMismatchError', // a downloaded shard does not match its sha256
+  'ShardIntegrityError', // a package shard read while loading (a local folder, ranges) does not match its manifest's sha256
+  'ConfigLimitError', // a config.json or GGUF metadata value outside the range any GLM model uses
   'QuotaExceededError', // the browser's storage quota is too small for the model
   'UnsupportedPackageVersionError', // the package manifest is newer than this engine
   'PackageFormatError', // the package manifest or a shard is malformed

@@ -101,3 +101,15 @@ export class AbortError extends GlmError {
 export class WorkerStartError extends GlmError {
   override name = 'WorkerStartError';
 }
+
+// ---- issue #18: hostile files ----
+
+/** A config.json or GGUF metadata value outside the range any GLM model uses (the message names the field, value and limit). */
+export class ConfigLimitError extends GlmError {
+  override name = 'ConfigLimitError';
+}
+
+/** A package shard whose SHA-256 differs from its manifest's, found while loading (a local folder, a URL read by ranges). */
+export class ShardIntegrityError extends GlmError {
+  override name = 'ShardIntegrityError';
+}

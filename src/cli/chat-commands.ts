@@ -16,10 +16,12 @@ export interface EngineCliOptions {
   quant: 'none' | 'q4' | 'q8';
   gpuBudget?: number;
   cacheDir?: string;
+  trustShards?: boolean;
 }
 
 export async function cliEngine(opts: EngineCliOptions): Promise<GlmEngine> {
-  const engine = new GlmEngine((source) => openModelSource(source, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }));
+  const engine = new GlmEngine((source) =>
+    openModelSource(source, { cacheDir: opts.cacheDir, trustShards: opts.trustShards, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) }));
   await engine.load(opts.model, { backend: opts.backend, quant: opts.quant, ...(opts.gpuBudget !== undefined ? { gpuBudget: opts.gpuBudget } : {}) });
   return engine;
 }
@@ -103,7 +105,8 @@ export function registerChatCommands(program: Command): void {
       .option('--system <text>', 'system prompt')
       .option('--max-new-tokens <n>', 'most tokens per reply', parseNonNegativeInt, 256)
       .option('--temperature <t>', '0 = greedy', parseNumber, 0.7)
-      .option('--cache-dir <dir>', 'download cache for package URLs'),
+      .option('--cache-dir <dir>', 'download cache for package URLs')
+      .option('--trust-shards', 'load a local package folder without checking its shards against the manifest SHA-256 (only for folders you trust)'),
   ).action(async (opts: EngineCliOptions & SamplingCliOptions & { system?: string }) => {
     const engine = await cliEngine(opts);
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });

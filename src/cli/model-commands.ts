@@ -18,6 +18,7 @@ interface CommonOptions {
   gpuBudget?: number;
   cpuBudget?: number;
   cacheDir?: string;
+  trustShards?: boolean;
 }
 
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
@@ -31,7 +32,8 @@ function addCommonOptions(cmd: Command, idsRequired = true): Command {
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)
     .option('--cpu-budget <bytes>', 'memory for CPU-placed layers (default 8GiB)', parseBytesOption)
     .option('--quant <none|q4|q8>', 'quantize the matrices before running (none: run weights as stored)', parseChoice(['none', 'q4', 'q8'] as const), 'none')
-    .option('--cache-dir <dir>', 'cache for package URLs and Hub models (default ~/.cache/glm-webgpu)');
+    .option('--cache-dir <dir>', 'cache for package URLs and Hub models (default ~/.cache/glm-webgpu)')
+    .option('--trust-shards', 'load a local package folder without checking its shards against the manifest SHA-256 (only for folders you trust)');
 }
 
 function checkIds(ids: number[], vocab: number): void {
@@ -42,7 +44,9 @@ function checkIds(ids: number[], vocab: number): void {
 export function registerModelCommands(program: Command): void {
   addCommonOptions(program.command('logits').description('print the logits at every input position as JSON {"logits": [[...], ...]}')).action(
     async (opts: CommonOptions) => {
-      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) });
+      const files = await openModelSource(opts.model, {
+        cacheDir: opts.cacheDir, trustShards: opts.trustShards, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}),
+      });
       const backend = await loadBackend(files, { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;
@@ -78,7 +82,9 @@ export function registerModelCommands(program: Command): void {
       if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
       if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
-      const files = await openModelSource(opts.model, { cacheDir: opts.cacheDir, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}) });
+      const files = await openModelSource(opts.model, {
+        cacheDir: opts.cacheDir, trustShards: opts.trustShards, ...(opts.quant !== 'none' ? { hubQuant: opts.quant } : {}),
+      });
       const backend = await loadBackend(files, { backend: opts.backend, quant: opts.quant, gpuBudget: opts.gpuBudget, cpuBudget: opts.cpuBudget });
       try {
         const { config } = backend.model;

@@ -25,6 +25,8 @@ export interface ModelSourceOptions {
   hubDirect?: boolean;
   /** Hub base URL (default $HF_ENDPOINT or https://huggingface.co). */
   hfEndpoint?: string;
+  /** Local package folders: skip the shard SHA-256 check (an explicit opt-out for folders you trust; --trust-shards). */
+  trustShards?: boolean;
 }
 
 export function isPackageUrl(spec: string): boolean {
@@ -76,5 +78,5 @@ export async function openModelSource(spec: string, options: ModelSourceOptions 
     const file = path.resolve(spec);
     return ggufModelFiles(() => fileByteSource(file), file);
   }
-  return nodeModelFiles(spec);
+  return nodeModelFiles(spec, { trustShards: options.trustShards === true });
 }

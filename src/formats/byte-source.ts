@@ -30,6 +30,13 @@ export interface ByteSource {
 /** A model folder as a hub serves it: config.json, *.safetensors, tokenizer files. Names are relative to the folder. */
 export interface ModelFiles {
   readonly location: string;
+  /**
+   * Package shards are checked against the manifest's SHA-256 as they are loaded (issue #18), unless
+   * this is true: the files were checked already (the IndexedDB cache hashes each shard it reads, the
+   * Node download cache each file it stores), or the caller trusts the folder and opted out explicitly
+   * (nodeModelFiles(dir, { trustShards: true }), the CLI's --trust-shards).
+   */
+  readonly shardsVerified?: boolean;
   exists(name: string): Promise<boolean>;
   readText(name: string): Promise<string>;
   open(name: string): Promise<ByteSource>;

@@ -23,10 +23,13 @@ import { assembleWeights, checkWeight } from './assemble';
 import { memoryByteSource, MissingFileError, TruncatedFileError } from './byte-source';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { bf16ArrayToF32, f16ArrayToF32 } from './dtype';
+import { checkAllTensorsUsed, checkGgufTensorLayout, stackedShapeMatches } from './gguf-checks';
 import { TensorNotFoundError, similarNames } from './safetensors';
 import { TokenizerLimitError } from '../tokenizer/errors';
 import { serializeSentencePieceModel, type SentencePiece, type SentencePieceType } from '../tokenizer/sentencepiece';
 import { MAX_TOKEN_ID } from '../tokenizer/types';
+import { WeightShapeError, weightRecipes } from '../model/weights';
+import { checkLayerCount, checkPositiveFinite, checkPositiveInt } from '../model/limits';
 
 /** Not a GGUF file, or a malformed one (bad magic, impossible counts, bad value types). */
 export class GgufFormatError extends GlmError {
@@ -368,6 +371,8 @@ export async function openGguf(source: ByteSource): Promise<GgufFile> {
   const metadataTypes = new Map<string, GgufValueType>();
   for (let i = 0; i < kvCount; i++) {
     const key = await readString(c, `metadata key ${i}`, source.size);
+    // A second value under the same key would silently replace the first: which one a reader takes is not defined.
+    if (metadata.has(key)) throw new GgufFormatError(`${file}: metadata key "${key}" appears twice (entry ${i}); the file is corrupt`);
     await c.need(4, `type of "${key}"`);
     const type = c.u32();
     metadata.set(key, await readValue(c, type, `${file}: metadata "${key}"`, source.size));
@@ -403,6 +408,8 @@ export async function openGguf(source: ByteSource): Promise<GgufFile> {
     relOffsets.push(offset);
   }
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
+  const layout = infos.map((info, i) => ({ name: info.name, relOffset: relOffsets[i]!, byteLength: info.byteLength }));
+  checkGgufTensorLayout(file, layout, alignment, source.size - dataOffset);
   const tensors = new Map<string, GgufTensorInfo>();
   for (const [i, info] of infos.entries()) {
     if (tensors.has(info.name)) throw new GgufFormatError(`${file}: tensor "${info.name}" appears twice`);
@@ -533,6 +540,9 @@ export async function loadGgufWeights<W = HostWeight>(config: GlmConfig, gguf: G
   checkGgufTypes(gguf);
   const where = gguf.source.name;
   const has = (name: string) => gguf.tensors.has(name);
+  // Before any tensor is read: every tensor of the file must be one the model uses.
+  const used = new Set(weightRecipes(config).model.flatMap((r) => ggufSourceNames(r.path, has)));
+  checkAllTensorsUsed(where, gguf.tensors.keys(), used);
   return assembleWeights(
     config,
     async (path, shape) => {
@@ -545,6 +555,9 @@ export async function loadGgufWeights<W = HostWeight>(config: GlmConfig, gguf: G
         }
         return info;
       });
+      if (!stackedShapeMatches(infos.map((i) => i.shape), shape)) {
+        throw new WeightShapeError(`${where}: GGUF tensor(s) ${names.map((n) => `"${n}"`).join(' + ')} have shape ${infos.map((i) => `[${i.shape}]`).join(' + ')} but the metadata gives [${shape}] for ${path}`);
+      }
       const w = await readStacked(infos, [...shape]);
       checkWeight(w, path, shape, `${where} (${names.join(' + ')})`);
       return w;
@@ -616,17 +629,20 @@ export function ggufRawConfig(g: GgufFile): Record<string, unknown> {
   const k = (name: string) => `${arch}.${name}`;
   const embd = g.tensors.get('token_embd.weight');
   if (!embd || embd.shape.length !== 2) throw new TensorNotFoundError(`${g.source.name}: GGUF tensor "token_embd.weight" is missing or not a matrix`);
-  const vocab = embd.shape[0]!;
-  const hidden = requireNumber(g, k('embedding_length'));
-  const layers = requireNumber(g, k('block_count'));
-  const heads = requireNumber(g, k('attention.head_count'));
-  const kvHeads = metaNumber(g, k('attention.head_count_kv')) ?? heads;
-  const headDim = metaNumber(g, k('attention.key_length')) ?? hidden / heads;
-  const ffn = requireNumber(g, k('feed_forward_length'));
-  const rotary = metaNumber(g, k('rope.dimension_count')) ?? headDim / 2;
-  const base = metaNumber(g, k('rope.freq_base')) ?? 10000;
-  const eps = metaNumber(g, k('attention.layer_norm_rms_epsilon')) ?? 1e-5;
-  const context = ggufContextLength(g, arch, hidden);
+  // Every value through src/model/limits.ts, named by its GGUF key, before anything is sized from it.
+  const file = g.source.name;
+  const vocab = checkPositiveInt(embd.shape[0], 'token_embd.weight rows', 'vocabSize', file);
+  const hidden = checkPositiveInt(requireNumber(g, k('embedding_length')), k('embedding_length'), 'hiddenSize', file);
+  const layers = checkPositiveInt(requireNumber(g, k('block_count')), k('block_count'), 'numLayers', file);
+  checkLayerCount(layers, g.tensors.keys(), /^blk\.(\d+)\./, k('block_count'), file);
+  const heads = checkPositiveInt(requireNumber(g, k('attention.head_count')), k('attention.head_count'), 'numHeads', file);
+  const kvHeads = checkPositiveInt(metaNumber(g, k('attention.head_count_kv')) ?? heads, k('attention.head_count_kv'), 'numHeads', file);
+  const headDim = checkPositiveInt(metaNumber(g, k('attention.key_length')) ?? hidden / heads, k('attention.key_length'), 'headDim', file);
+  const ffn = checkPositiveInt(requireNumber(g, k('feed_forward_length')), k('feed_forward_length'), 'ffnHiddenSize', file);
+  const rotary = checkPositiveInt(metaNumber(g, k('rope.dimension_count')) ?? headDim / 2, k('rope.dimension_count'), 'headDim', file);
+  const base = checkPositiveFinite(metaNumber(g, k('rope.freq_base')) ?? 10000, k('rope.freq_base'), 'ropeBase', file);
+  const eps = checkPositiveFinite(metaNumber(g, k('attention.layer_norm_rms_epsilon')) ?? 1e-5, k('attention.layer_norm_rms_epsilon'), 'normEps', file);
+  const context = checkPositiveInt(ggufContextLength(g, arch, hidden), k('context_length'), 'contextLength', file);
   const scaling = metaString(g, k('rope.scaling.type'));
   if (scaling !== undefined && scaling !== 'none') throw new UnsupportedModelError(`${g.source.name}: RoPE scaling "${scaling}" is not supported yet`);
 

@@ -64,7 +64,12 @@ export async function fileByteSource(filePath: string): Promise<ByteSource> {
  * ModelFiles over a directory. The directory is checked lazily (only when a file is missing) so that
  * the happy path costs no extra system calls and the factory stays synchronous.
  */
-export function nodeModelFiles(dir: string): ModelFiles {
+export interface NodeModelFilesOptions {
+  /** Skip the package shards' SHA-256 check while loading: only for a folder you trust (see ModelFiles.shardsVerified). */
+  trustShards?: boolean;
+}
+
+export function nodeModelFiles(dir: string, options: NodeModelFilesOptions = {}): ModelFiles {
   const location = path.resolve(dir);
 
   const resolveInside = (name: string): string => {
@@ -97,6 +102,7 @@ export function nodeModelFiles(dir: string): ModelFiles {
 
   return {
     location,
+    ...(options.trustShards ? { shardsVerified: true } : {}),
     async exists(name) {
       const full = resolveInside(name);
       try {

@@ -15,7 +15,8 @@
 //
 // This module is browser-safe: writing goes through a PackageSink (node-package-sink.ts writes a
 // folder), reading through ModelFiles (a folder, a URL, the IndexedDB cache).
-import { GlmError, InvalidArgumentError } from '../errors';
+import { GlmError, InvalidArgumentError, ShardIntegrityError } from '../errors';
+import { sha256Hex } from '../loader/sha256';
 import { normalizeConfig, type GlmConfig } from '../model/config';
 import type { HostWeight, LoadWeightsOptions } from '../model/weights';
 import type { ModelWeights } from '../model/weights-types';
@@ -23,7 +24,8 @@ import { groupsPerRowOf, halfPairWords, Q4_WORDS_PER_GROUP, Q8_WORDS_PER_GROUP }
 import type { QuantizedTensor } from '../quant/types';
 import { qxWords, type QxLayout, type QxTensor } from '../quant/qx';
 import { assembleWeights, checkWeight } from './assemble';
-import { TruncatedFileError } from './byte-source';
+import { memoryByteSource, TruncatedFileError } from './byte-source';
+import { describeJson } from './describe';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { TensorNotFoundError, similarNames } from './safetensors';
 
@@ -122,7 +124,7 @@ function checkFileList(value: unknown, what: string, where: string): PackageFile
   if (!Array.isArray(value)) throw new PackageFormatError(`${where}: "${what}" must be an array`);
   return value.map((f, i) => {
     if (!isObject(f) || typeof f.file !== 'string' || !SAFE_FILE_NAME.test(f.file) || !isCount(f.bytes) || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) {
-      throw new PackageFormatError(`${where}: ${what}[${i}] must be {file: a plain file name, bytes: integer, sha256: 64 lowercase hex digits}, got ${JSON.stringify(f)?.slice(0, 120)}`);
+      throw new PackageFormatError(`${where}: ${what}[${i}] must be {file: a plain file name, bytes: integer, sha256: 64 lowercase hex digits}, got ${describeJson(f, 120)}`);
     }
     return { file: f.file, bytes: f.bytes, sha256: f.sha256 };
   });
@@ -143,16 +145,16 @@ export function parseManifest(input: string | unknown, where = MANIFEST_FILE): P
   }
   if (!isObject(raw)) throw new PackageFormatError(`${where}: must be a JSON object`);
   if (raw.format !== PACKAGE_FORMAT || raw.version !== PACKAGE_VERSION) {
-    const got = raw.format === PACKAGE_FORMAT ? `version ${JSON.stringify(raw.version)}` : `format ${JSON.stringify(raw.format ?? null)}, version ${JSON.stringify(raw.version ?? null)}`;
+    const got = raw.format === PACKAGE_FORMAT ? `version ${describeJson(raw.version)}` : `format ${describeJson(raw.format ?? null)}, version ${describeJson(raw.version ?? null)}`;
     throw new UnsupportedPackageVersionError(
       `${where}: this is a package of ${got}, but this build of glm-webgpu reads only format "${PACKAGE_FORMAT}" version ${PACKAGE_VERSION}. ` +
         'Re-convert the model with this build (glm-webgpu convert --model SOURCE --out DIR) or update glm-webgpu.',
     );
   }
   if (!isObject(raw.config)) throw new PackageFormatError(`${where}: "config" must be the model's config.json object`);
-  if (raw.quant !== 'none' && raw.quant !== 'q4' && raw.quant !== 'q8') throw new PackageFormatError(`${where}: "quant" must be none, q4 or q8, got ${JSON.stringify(raw.quant)}`);
+  if (raw.quant !== 'none' && raw.quant !== 'q4' && raw.quant !== 'q8') throw new PackageFormatError(`${where}: "quant" must be none, q4 or q8, got ${describeJson(raw.quant)}`);
   if (!isCount(raw.shardSize) || raw.shardSize < 1) throw new PackageFormatError(`${where}: "shardSize" must be a positive integer`);
-  if (!isCount(raw.alignment) || raw.alignment < 1) throw new PackageFormatError(`${where}: "alignment" must be a positive integer`);
+  if (raw.alignment !== PART_ALIGNMENT) throw new PackageFormatError(`${where}: "alignment" must be ${PART_ALIGNMENT} (the package format's part alignment), got ${describeJson(raw.alignment)}`);
   const shards = checkFileList(raw.shards, 'shards', where);
   const files = checkFileList(raw.files ?? [], 'files', where);
   if (!Array.isArray(raw.tokenizer) || !raw.tokenizer.every((t) => typeof t === 'string' && files.some((f) => f.file === t))) {
@@ -168,6 +170,7 @@ export function parseManifest(input: string | unknown, where = MANIFEST_FILE): P
   for (const [path, t] of Object.entries(raw.tensors)) {
     tensors[path] = checkTensor(path, t, shards, where);
   }
+  checkPartsDisjoint(tensors, shards, where);
   const totalBytes = shards.reduce((s, f) => s + f.bytes, 0);
   return {
     format: PACKAGE_FORMAT,
@@ -212,7 +215,7 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
   const dtype = t.dtype;
   const qx = dtype === 'qx' ? checkQxLayout(t.qx, at) : undefined;
   if (!Array.isArray(t.shape) || !t.shape.every((d) => isCount(d) && d > 0) || (dtype !== 'f32' && t.shape.length !== 2)) {
-    throw new PackageFormatError(`${at}: shape must be positive integers (two of them for q4/q8), got ${JSON.stringify(t.shape)}`);
+    throw new PackageFormatError(`${at}: shape must be positive integers (two of them for q4/q8), got ${describeJson(t.shape)}`);
   }
   const shape = t.shape as number[];
   if (!isObject(t.parts)) throw new PackageFormatError(`${at}: "parts" must be an object`);
@@ -225,6 +228,7 @@ function checkTensor(path: string, t: unknown, shards: PackageFile[], where: str
     }
     const want = expectedPartBytes(dtype, shape, name as PartName, qx);
     if (ref.byteLength !== want) throw new PackageFormatError(`${at}: part "${name}" is ${ref.byteLength} bytes, shape [${shape}] of ${dtype} needs ${want}`);
+    if (ref.offset % PART_ALIGNMENT !== 0) throw new PackageFormatError(`${at}: part "${name}" starts at offset ${ref.offset} of shard ${ref.shard}, not a multiple of ${PART_ALIGNMENT}; the manifest is corrupt`);
     if (ref.shard >= shards.length) throw new PackageFormatError(`${at}: part "${name}" is in shard ${ref.shard}, but there are ${shards.length} shards`);
     // The part must end inside the shards that follow it.
     let left = ref.byteLength;
@@ -262,6 +266,31 @@ function checkQxLayout(v: unknown, at: string): QxLayout {
     throw new PackageFormatError(`${at}: dtype qx needs "qx": {bits: 4|5|6, subgroup: 16|32, superGroups: 1|8, hasMins, hasSubs}, got ${JSON.stringify(v)?.slice(0, 120)}`);
   }
   return { bits: v.bits, subgroup: v.subgroup, superGroups: v.superGroups, hasMins: v.hasMins, hasSubs: v.hasSubs };
+}
+
+// Two parts sharing bytes would load one tensor's data as another's, silently; a writer never does that.
+// Shards laid end to end are one byte space (a spanning part continues at offset 0 of the next shard).
+function checkPartsDisjoint(tensors: Record<string, PackageTensor>, shards: PackageFile[], where: string): void {
+  const shardStart: number[] = [];
+  let total = 0;
+  for (const f of shards) {
+    shardStart.push(total);
+    total += f.bytes;
+  }
+  const ranges: { label: string; begin: number; end: number }[] = [];
+  for (const [path, t] of Object.entries(tensors)) {
+    for (const [name, ref] of Object.entries(t.parts)) {
+      if (ref.byteLength === 0) continue;
+      const begin = shardStart[ref.shard]! + ref.offset;
+      ranges.push({ label: `tensor "${path}" part "${name}" (shard ${ref.shard}, offset ${ref.offset})`, begin, end: begin + ref.byteLength });
+    }
+  }
+  ranges.sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < ranges.length; i++) {
+    if (ranges[i]!.begin < ranges[i - 1]!.end) {
+      throw new PackageFormatError(`${where}: ${ranges[i - 1]!.label} and ${ranges[i]!.label} overlap; the manifest is corrupt`);
+    }
+  }
 }
 
 // ---- writing ----
@@ -480,6 +509,8 @@ export async function openPackage(files: ModelFiles): Promise<OpenedPackage> {
  */
 class PartReader {
   private open: { index: number; source: ByteSource } | null = null;
+  /** Hashes still running (WebCrypto digests off the JS thread), checked by finish(); at most MAX_PENDING_HASHES shards held for them. */
+  private pendingHashes: Promise<void>[] = [];
 
   constructor(
     private readonly pkg: OpenedPackage,
@@ -490,7 +521,7 @@ class PartReader {
     if (this.open?.index === index) return this.open.source;
     await this.close();
     const shard = this.pkg.manifest.shards[index]!;
-    const source = await this.pkg.files.open(shard.file);
+    let source = await this.pkg.files.open(shard.file);
     if (source.size !== shard.bytes) {
       await source.close?.();
       throw new TruncatedFileError(
@@ -498,8 +529,24 @@ class PartReader {
           (source.size < shard.bytes ? 'it was cut short (download or copy it again)' : 'it is not the shard this manifest describes'),
       );
     }
+    if (!this.pkg.files.shardsVerified) {
+      const { bytes, check } = await readAndHashShard(source, shard, `${this.where}/${shard.file}`);
+      // Never an unhandled rejection: a failed check is reported by finish() (or dropped with a load that failed anyway).
+      check.catch(() => {});
+      this.pendingHashes.push(check);
+      if (this.pendingHashes.length > MAX_PENDING_HASHES) await this.pendingHashes.shift();
+      source = memoryByteSource(bytes, `${this.where}/${shard.file}`);
+    }
     this.open = { index, source };
     return source;
+  }
+
+  /** Closes the open shard and waits for every shard's hash: throws ShardIntegrityError if one does not match. */
+  async finish(): Promise<void> {
+    await this.close();
+    const pending = this.pendingHashes;
+    this.pendingHashes = [];
+    await Promise.all(pending);
   }
 
   async read(ref: PartRef): Promise<Uint8Array<ArrayBuffer>> {
@@ -526,6 +573,34 @@ class PartReader {
     await open?.source.close?.();
   }
 }
+
+/**
+ * Reads a whole shard (at most shardSize, 64 MiB by default) and serves its parts from memory while its
+ * SHA-256 is computed (WebCrypto works off the JS thread) and compared with the manifest's: the load
+ * fails with ShardIntegrityError before it returns if any shard differs, so every byte a model gets from
+ * a package was checked, on every load path. Parts are read front to back: each shard is read and hashed once.
+ */
+async function readAndHashShard(source: ByteSource, shard: PackageFile, label: string): Promise<{ bytes: Uint8Array<ArrayBuffer>; check: Promise<void> }> {
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    bytes = await source.read(0, source.size);
+  } finally {
+    await source.close?.();
+  }
+  // digest() takes its own copy of the bytes, so the parts can be handed out while it runs.
+  const check = sha256Hex(bytes).then((hash) => {
+    if (hash !== shard.sha256) {
+      throw new ShardIntegrityError(
+        `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
+          '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
+      );
+    }
+  });
+  return { bytes, check };
+}
+
+/** Shards whose hash may still be running while later shards are read (each holds its shard's bytes). */
+const MAX_PENDING_HASHES = 2;
 
 function words(bytes: Uint8Array<ArrayBuffer>): Uint32Array {
   // Reads hand out fresh buffers (byteOffset 0), so this is a view, not a copy.
@@ -560,8 +635,9 @@ export async function loadPackageWeights<W = HostWeight>(config: GlmConfig, pkg:
   const where = pkg.files.location;
   const reader = new PartReader(pkg, where);
   const tensors = pkg.manifest.tensors;
+  let weights: ModelWeights<W>;
   try {
-    return await assembleWeights(
+    weights = await assembleWeights(
       config,
       async (path, shape) => {
         const t = tensors[path];
@@ -575,7 +651,14 @@ export async function loadPackageWeights<W = HostWeight>(config: GlmConfig, pkg:
       },
       options,
     );
-  } finally {
-    await reader.close();
+  } catch (err) {
+    // A shard that fails its hash explains whatever went wrong after it was read: report that instead.
+    const integrity = await reader.finish().then(
+      () => null,
+      (e: unknown) => (e instanceof ShardIntegrityError ? e : null),
+    );
+    throw integrity ?? err;
   }
+  await reader.finish();
+  return weights;
 }

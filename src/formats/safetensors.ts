@@ -5,6 +5,7 @@
 import { GlmError } from '../errors';
 import { MissingFileError, TruncatedFileError } from './byte-source';
 import type { ByteSource, ModelFiles } from './byte-source';
+import { describeJson } from './describe';
 import { bf16ArrayToF32, f16ArrayToF32 } from './dtype';
 
 /** The header is malformed: bad length, bad JSON, bad entry, inconsistent index.json. */
@@ -105,10 +106,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function describe(value: unknown): string {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
+const describe = (value: unknown): string => describeJson(value);
 
 export async function openSafetensors(source: ByteSource): Promise<SafetensorsFile> {
   const file = source.name;
@@ -211,6 +209,7 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
 
   checkNoOverlap(file, tensors);
   checkInsideFile(file, tensors, source.size, dataStart);
+  checkDataCovered(file, tensors, source.size, dataStart);
   return { tensors, metadata, source, headerLength };
 }
 
@@ -242,6 +241,34 @@ function checkInsideFile(file: string, tensors: Map<string, TensorInfo>, fileSiz
     `${file}: tensor "${first.name}" needs bytes ${first.byteOffset}..${first.byteOffset + first.byteLength} of the ` +
       `file (data_offsets [${first.byteOffset - dataStart}, ${first.byteOffset - dataStart + first.byteLength}]) but the file is only ${fileSize} bytes long; the file was cut short${others}`,
   );
+}
+
+// The reference implementation accepts a file only when its tensors tile the data section exactly: the
+// first starts at 0, each starts where the previous one ends, the last ends at the end of the file. A
+// header length off by one (every tensor shifted by a byte), a gap or trailing bytes all break that, and
+// each would otherwise load silently wrong or unexplained bytes.
+function checkDataCovered(file: string, tensors: Map<string, TensorInfo>, fileSize: number, dataStart: number): void {
+  const sorted = [...tensors.values()].sort((a, b) => a.byteOffset - b.byteOffset || a.byteLength - b.byteLength);
+  let end = 0;
+  let previous: string | null = null;
+  for (const t of sorted) {
+    const begin = t.byteOffset - dataStart;
+    if (begin !== end) {
+      throw new SafetensorsFormatError(
+        `${file}: ${previous === null ? 'the data section starts' : `tensor "${previous}" ends at data offset ${end}`} but tensor "${t.name}" begins at ${begin}: ` +
+          `${end} to ${begin} is a gap no tensor covers; the header is corrupt (a header length off by ${begin - end} bytes shifts every tensor)`,
+      );
+    }
+    end = begin + t.byteLength;
+    previous = t.name;
+  }
+  const dataSize = fileSize - dataStart;
+  if (end !== dataSize) {
+    throw new SafetensorsFormatError(
+      `${file}: the tensors end at data offset ${end} but the data section holds ${dataSize} bytes: ${dataSize - end} trailing bytes belong to no tensor; ` +
+        'the header length or the data offsets are corrupt, or something was appended to the file',
+    );
+  }
 }
 
 export async function openSafetensorsModel(files: ModelFiles): Promise<TensorIndex> {

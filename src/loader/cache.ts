@@ -500,6 +500,8 @@ export function cachedModelFiles(
 
   return {
     location,
+    // load() hashes every shard it reads from IndexedDB (and refetches a corrupt one), so the package reader need not.
+    shardsVerified: true,
     async exists(name) {
       if (name === MANIFEST_FILE) return true;
       const { manifest } = await meta();

@@ -1,6 +1,8 @@
 // Every GLM generation's own config.json -> one normalized GlmConfig. Family differences become
 // flags here (norm kind, MLP kind, RoPE style, biases, residual form), so glm.ts has one forward pass.
 import { GlmError } from '../errors';
+import { describeJson } from '../formats/describe';
+import { checkBoolean, checkFraction, checkPositiveFinite, checkPositiveInt, checkTokenId, describeValue, type LimitKind } from './limits';
 
 export class UnsupportedModelError extends GlmError {
   override name = 'UnsupportedModelError';
@@ -76,7 +78,7 @@ function field<T>(raw: Json, name: string, kind: 'number' | 'boolean' | 'object'
   if (v === undefined || v === null) {
     throw new ConfigError(`config.json of a ${family} model is missing the field "${name}"`);
   }
-  if (typeof v !== kind) throw new ConfigError(`config.json field "${name}" should be a ${kind}, got ${JSON.stringify(v)}`);
+  if (typeof v !== kind) throw new ConfigError(`config.json field "${name}" should be a ${kind}, got ${describeJson(v)}`);
   return v as T;
 }
 
@@ -85,41 +87,61 @@ function optional<T>(raw: Json, name: string, fallback: T): T {
   return v === undefined || v === null ? fallback : (v as T);
 }
 
-function positiveInt(raw: Json, name: string, family: string): number {
-  const v = field<number>(raw, name, 'number', family);
-  if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`config.json field "${name}" must be a positive integer, got ${v}`);
-  return v;
+// Every number and flag goes through src/model/limits.ts (issue #18): a crafted config must fail here,
+// with the field named, before the planner or the loader sizes anything from it.
+function positiveInt(raw: Json, name: string, family: string, kind: LimitKind): number {
+  field<number>(raw, name, 'number', family);
+  return checkPositiveInt(raw[name], name, kind);
 }
 
-function idList(v: unknown): number[] {
-  if (typeof v === 'number') return [v];
-  if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-  return [];
-}
-
-function optionalId(raw: Json, name: string): number | undefined {
+function optionalInt(raw: Json, name: string, fallback: number, kind: LimitKind): number {
   const v = raw[name];
-  return typeof v === 'number' ? v : undefined;
+  return v === undefined || v === null ? fallback : checkPositiveInt(v, name, kind);
+}
+
+function optionalBool(raw: Json, name: string, fallback: boolean): boolean {
+  const v = raw[name];
+  return v === undefined || v === null ? fallback : checkBoolean(v, name);
+}
+
+function optionalEps(raw: Json, name: string): number {
+  const v = raw[name];
+  return v === undefined || v === null ? 1e-5 : checkPositiveFinite(v, name, 'normEps');
+}
+
+/** Token ids (eos may be one id or a list); each must lie inside the vocabulary. */
+function idList(raw: Json, name: string, vocabSize: number): number[] {
+  const v = raw[name];
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length > 1024) throw new ConfigError(`config.json field "${name}" lists ${list.length} ids; at most 1024 are accepted`);
+  return list.map((x, i) => checkTokenId(x, Array.isArray(v) ? `${name}[${i}]` : name, vocabSize));
+}
+
+function optionalId(raw: Json, name: string, vocabSize: number): number | undefined {
+  const v = raw[name];
+  return v === undefined || v === null ? undefined : checkTokenId(v, name, vocabSize);
 }
 
 /** ChatGLM-6B: LayerNorm, GELU, 2-D RoPE, alpha residual, [gMASK]/sop positions. */
 function chatglm1(raw: Json): GlmConfig {
   const F = 'ChatGLM-6B';
-  const hiddenSize = positiveInt(raw, 'hidden_size', F);
-  const numHeads = positiveInt(raw, 'num_attention_heads', F);
+  const hiddenSize = positiveInt(raw, 'hidden_size', F, 'hiddenSize');
+  const numHeads = positiveInt(raw, 'num_attention_heads', F, 'numHeads');
+  const vocabSize = positiveInt(raw, 'vocab_size', F, 'vocabSize');
   const headDim = hiddenSize / numHeads;
   if (!Number.isInteger(headDim) || headDim % 4 !== 0) throw new ConfigError(`hidden_size ${hiddenSize} / num_attention_heads ${numHeads} must be a multiple of 4 for the 2-D RoPE`);
   return {
     family: 'chatglm1',
-    vocabSize: positiveInt(raw, 'vocab_size', F),
+    vocabSize,
     hiddenSize,
-    numLayers: positiveInt(raw, 'num_layers', F),
+    numLayers: positiveInt(raw, 'num_layers', F, 'numLayers'),
     numHeads,
     numKvHeads: numHeads,
     headDim,
-    ffnHiddenSize: optional(raw, 'inner_hidden_size', 4 * hiddenSize),
+    ffnHiddenSize: optionalInt(raw, 'inner_hidden_size', 4 * hiddenSize, 'ffnHiddenSize'),
     norm: 'layernorm',
-    normEps: optional(raw, 'layernorm_epsilon', 1e-5),
+    normEps: optionalEps(raw, 'layernorm_epsilon'),
     mlp: 'gelu',
     rope: { style: 'chatglm1-2d', rotaryDim: headDim / 2, base: 10000, f16InvFreq: true },
     qkvBias: true,
@@ -130,109 +152,119 @@ function chatglm1(raw: Json): GlmConfig {
     residualAlpha: Math.sqrt(2 * 28),
     sandwichNorms: false,
     tieWordEmbeddings: false,
-    maxSequenceLength: optional(raw, 'max_sequence_length', 2048),
+    maxSequenceLength: optionalInt(raw, 'max_sequence_length', 2048, 'contextLength'),
     storedQuantBits: quantBits(raw),
     tokens: {
-      eos: idList(raw.eos_token_id),
-      bos: optionalId(raw, 'bos_token_id'),
-      pad: optionalId(raw, 'pad_token_id'),
-      gmask: optionalId(raw, 'gmask_token_id'),
-      mask: optionalId(raw, 'mask_token_id'),
+      eos: idList(raw, 'eos_token_id', vocabSize),
+      bos: optionalId(raw, 'bos_token_id', vocabSize),
+      pad: optionalId(raw, 'pad_token_id', vocabSize),
+      gmask: optionalId(raw, 'gmask_token_id', vocabSize),
+      mask: optionalId(raw, 'mask_token_id', vocabSize),
     },
   };
 }
 
 function quantBits(raw: Json): 0 | 4 | 8 {
-  const q = optional<number>(raw, 'quantization_bit', 0);
-  if (q !== 0 && q !== 4 && q !== 8) throw new UnsupportedModelError(`quantization_bit ${q} is not supported (0, 4 or 8)`);
+  const q = optional<unknown>(raw, 'quantization_bit', 0);
+  if (q !== 0 && q !== 4 && q !== 8) throw new UnsupportedModelError(`quantization_bit ${describeValue(q)} is not supported (0, 4 or 8)`);
   return q;
 }
 
 /** THUDM's v2 modeling code: ChatGLM2-6B, ChatGLM3-6B, GLM-4-9B-chat (original layout). */
 function chatglm2(raw: Json): GlmConfig {
   const F = 'ChatGLM2/3 or GLM-4-9B-chat';
-  const hiddenSize = positiveInt(raw, 'hidden_size', F);
-  const numHeads = positiveInt(raw, 'num_attention_heads', F);
-  const headDim = optional<number>(raw, 'kv_channels', hiddenSize / numHeads);
-  const mqa = optional(raw, 'multi_query_attention', false);
-  const numKvHeads = mqa ? positiveInt(raw, 'multi_query_group_num', F) : numHeads;
-  if (optional(raw, 'apply_residual_connection_post_layernorm', false)) {
+  const hiddenSize = positiveInt(raw, 'hidden_size', F, 'hiddenSize');
+  const numHeads = positiveInt(raw, 'num_attention_heads', F, 'numHeads');
+  const headDim = optionalInt(raw, 'kv_channels', hiddenSize / numHeads, 'headDim');
+  const mqa = optionalBool(raw, 'multi_query_attention', false);
+  const numKvHeads = mqa ? positiveInt(raw, 'multi_query_group_num', F, 'numHeads') : numHeads;
+  if (optionalBool(raw, 'apply_residual_connection_post_layernorm', false)) {
     throw new UnsupportedModelError('apply_residual_connection_post_layernorm=true is not supported (no released GLM checkpoint uses it)');
   }
   if (optional(raw, 'pre_seq_len', null) !== null) {
     throw new UnsupportedModelError('P-Tuning v2 prefix checkpoints (pre_seq_len) are not supported; merge or drop the prefix encoder first');
   }
-  const ropeRatio = optional<number>(raw, 'rope_ratio', 1);
-  const vocab = raw.padded_vocab_size ?? raw.vocab_size;
-  if (typeof vocab !== 'number') throw new ConfigError(`config.json of a ${F} model is missing the field "padded_vocab_size"`);
+  const ropeRatio = raw.rope_ratio === undefined || raw.rope_ratio === null ? 1 : checkPositiveFinite(raw.rope_ratio, 'rope_ratio', 'ropeBase');
+  const vocabField = raw.padded_vocab_size !== undefined && raw.padded_vocab_size !== null ? 'padded_vocab_size' : 'vocab_size';
+  if (raw[vocabField] === undefined || raw[vocabField] === null) throw new ConfigError(`config.json of a ${F} model is missing the field "padded_vocab_size"`);
+  const vocab = checkPositiveInt(raw[vocabField], vocabField, 'vocabSize');
+  const biasLinear = optionalBool(raw, 'add_bias_linear', false);
   return {
     family: 'chatglm2',
     vocabSize: vocab,
     hiddenSize,
-    numLayers: positiveInt(raw, 'num_layers', F),
+    numLayers: positiveInt(raw, 'num_layers', F, 'numLayers'),
     numHeads,
     numKvHeads,
     headDim,
-    ffnHiddenSize: positiveInt(raw, 'ffn_hidden_size', F),
-    norm: optional(raw, 'rmsnorm', true) ? 'rmsnorm' : 'layernorm',
-    normEps: optional(raw, 'layernorm_epsilon', 1e-5),
+    ffnHiddenSize: positiveInt(raw, 'ffn_hidden_size', F, 'ffnHiddenSize'),
+    norm: optionalBool(raw, 'rmsnorm', true) ? 'rmsnorm' : 'layernorm',
+    normEps: optionalEps(raw, 'layernorm_epsilon'),
     mlp: 'swiglu',
     // RotaryEmbedding(rotary_dim // 2) with rotary_dim = kv_channels: half of each head is rotated.
-    rope: { style: 'interleaved', rotaryDim: headDim / 2, base: 10000 * ropeRatio, f16InvFreq: false },
-    qkvBias: optional(raw, 'add_qkv_bias', false) || optional(raw, 'add_bias_linear', false),
-    attnOutBias: optional(raw, 'add_bias_linear', false),
-    mlpBias: optional(raw, 'add_bias_linear', false),
+    rope: { style: 'interleaved', rotaryDim: headDim / 2, base: checkPositiveFinite(10000 * ropeRatio, 'rope_ratio * 10000', 'ropeBase'), f16InvFreq: false },
+    qkvBias: optionalBool(raw, 'add_qkv_bias', false) || biasLinear,
+    attnOutBias: biasLinear,
+    mlpBias: biasLinear,
     residualAlpha: null,
     sandwichNorms: false,
     tieWordEmbeddings: false,
-    maxSequenceLength: optional(raw, 'seq_length', 8192),
+    maxSequenceLength: optionalInt(raw, 'seq_length', 8192, 'contextLength'),
     storedQuantBits: quantBits(raw),
-    tokens: { eos: idList(raw.eos_token_id), bos: optionalId(raw, 'bos_token_id'), pad: optionalId(raw, 'pad_token_id') },
+    tokens: { eos: idList(raw, 'eos_token_id', vocab), bos: optionalId(raw, 'bos_token_id', vocab), pad: optionalId(raw, 'pad_token_id', vocab) },
   };
 }
 
 /** transformers' GlmForCausalLM / Glm4ForCausalLM. */
 function hfGlm(raw: Json, family: 'glm' | 'glm4'): GlmConfig {
   const F = family === 'glm' ? 'GLM (GlmForCausalLM)' : 'GLM-4-0414 (Glm4ForCausalLM)';
-  const hiddenSize = positiveInt(raw, 'hidden_size', F);
-  const numHeads = positiveInt(raw, 'num_attention_heads', F);
-  const headDim = optional<number>(raw, 'head_dim', hiddenSize / numHeads);
-  const ropeParams = optional<Json>(raw, 'rope_parameters', {});
-  const ropeScaling = optional<Json | null>(raw, 'rope_scaling', null);
-  const ropeType = (ropeParams.rope_type ?? ropeScaling?.rope_type ?? ropeScaling?.type ?? 'default') as string;
-  if (ropeType !== 'default') throw new UnsupportedModelError(`RoPE type "${ropeType}" is not supported yet (only "default")`);
-  const partial = (ropeParams.partial_rotary_factor ?? raw.partial_rotary_factor ?? 0.5) as number;
-  const base = (ropeParams.rope_theta ?? raw.rope_theta ?? 10000) as number;
+  const hiddenSize = positiveInt(raw, 'hidden_size', F, 'hiddenSize');
+  const numHeads = positiveInt(raw, 'num_attention_heads', F, 'numHeads');
+  const vocabSize = positiveInt(raw, 'vocab_size', F, 'vocabSize');
+  const headDim = optionalInt(raw, 'head_dim', hiddenSize / numHeads, 'headDim');
+  const ropeParams = optional<unknown>(raw, 'rope_parameters', {});
+  const ropeScaling = optional<unknown>(raw, 'rope_scaling', null);
+  if (typeof ropeParams !== 'object' || Array.isArray(ropeParams)) throw new ConfigError(`config.json field "rope_parameters" must be an object, got ${describeValue(ropeParams)}`);
+  if (typeof ropeScaling !== 'object' || Array.isArray(ropeScaling)) throw new ConfigError(`config.json field "rope_scaling" must be an object or null, got ${describeValue(ropeScaling)}`);
+  const rp = ropeParams as Json;
+  const rs = ropeScaling as Json | null;
+  const ropeType = rp.rope_type ?? rs?.rope_type ?? rs?.type ?? 'default';
+  if (ropeType !== 'default') throw new UnsupportedModelError(`RoPE type ${describeValue(ropeType)} is not supported yet (only "default")`);
+  const partial = checkFraction(rp.partial_rotary_factor ?? raw.partial_rotary_factor ?? 0.5, 'partial_rotary_factor');
+  const base = checkPositiveFinite(rp.rope_theta ?? raw.rope_theta ?? 10000, 'rope_theta', 'ropeBase');
   const act = optional(raw, 'hidden_act', 'silu');
-  if (act !== 'silu') throw new UnsupportedModelError(`hidden_act "${act}" is not supported (GLM uses silu)`);
+  if (act !== 'silu') throw new UnsupportedModelError(`hidden_act ${describeValue(act)} is not supported (GLM uses silu)`);
   return {
     family,
-    vocabSize: positiveInt(raw, 'vocab_size', F),
+    vocabSize,
     hiddenSize,
-    numLayers: positiveInt(raw, 'num_hidden_layers', F),
+    numLayers: positiveInt(raw, 'num_hidden_layers', F, 'numLayers'),
     numHeads,
-    numKvHeads: optional<number>(raw, 'num_key_value_heads', numHeads),
+    numKvHeads: optionalInt(raw, 'num_key_value_heads', numHeads, 'numHeads'),
     headDim,
-    ffnHiddenSize: positiveInt(raw, 'intermediate_size', F),
+    ffnHiddenSize: positiveInt(raw, 'intermediate_size', F, 'ffnHiddenSize'),
     norm: 'rmsnorm',
-    normEps: optional(raw, 'rms_norm_eps', 1e-5),
+    normEps: optionalEps(raw, 'rms_norm_eps'),
     mlp: 'swiglu',
     rope: { style: 'interleaved', rotaryDim: Math.floor(headDim * partial), base, f16InvFreq: false },
-    qkvBias: optional(raw, 'attention_bias', false),
+    qkvBias: optionalBool(raw, 'attention_bias', false),
     attnOutBias: false,
     mlpBias: false,
     residualAlpha: null,
     sandwichNorms: family === 'glm4',
-    tieWordEmbeddings: optional(raw, 'tie_word_embeddings', false),
-    maxSequenceLength: optional(raw, 'max_position_embeddings', 8192),
+    tieWordEmbeddings: optionalBool(raw, 'tie_word_embeddings', false),
+    maxSequenceLength: optionalInt(raw, 'max_position_embeddings', 8192, 'contextLength'),
     storedQuantBits: 0,
-    tokens: { eos: idList(raw.eos_token_id), bos: optionalId(raw, 'bos_token_id'), pad: optionalId(raw, 'pad_token_id') },
+    tokens: { eos: idList(raw, 'eos_token_id', vocabSize), bos: optionalId(raw, 'bos_token_id', vocabSize), pad: optionalId(raw, 'pad_token_id', vocabSize) },
   };
 }
 
 function check(config: GlmConfig): GlmConfig {
   const { numHeads, numKvHeads, headDim, rope } = config;
   if (!Number.isInteger(headDim) || headDim <= 0) throw new ConfigError(`head dimension ${headDim} must be a positive integer`);
+  checkPositiveInt(headDim, 'head dimension', 'headDim');
+  if (numKvHeads > numHeads) throw new ConfigError(`KV heads ${numKvHeads} must not exceed the attention heads ${numHeads}`);
+  if (rope.rotaryDim <= 0) throw new ConfigError(`rotary dimension ${rope.rotaryDim} must be positive (partial_rotary_factor or rope.dimension_count too small for head dimension ${headDim})`);
   if (numHeads % numKvHeads !== 0) throw new ConfigError(`num heads ${numHeads} must be a multiple of the KV heads ${numKvHeads}`);
   if (rope.rotaryDim % 2 !== 0 || rope.rotaryDim > headDim) throw new ConfigError(`rotary dimension ${rope.rotaryDim} must be even and at most the head dimension ${headDim}`);
   return config;
@@ -260,6 +292,6 @@ export function normalizeConfig(input: unknown): GlmConfig {
   if (modelType === 'glm') return check(hfGlm(cfg, 'glm'));
   if (modelType === 'glm4') return check(hfGlm(cfg, 'glm4'));
   throw new UnsupportedModelError(
-    `model_type ${JSON.stringify(modelType ?? null)} is not a supported GLM model. Supported: ${SUPPORTED_MODELS}.`,
+    `model_type ${describeJson(modelType ?? null)} is not a supported GLM model. Supported: ${SUPPORTED_MODELS}.`,
   );
 }

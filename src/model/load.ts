@@ -8,6 +8,7 @@ import { GGUF_FILE_NAME, loadGgufModel } from '../formats/gguf';
 import { MANIFEST_FILE, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
 import { openSafetensorsModel } from '../formats/safetensors';
 import { normalizeConfig, type GlmConfig } from './config';
+import { checkLayerCount } from './limits';
 import { loadWeights, type HostWeight, type LoadWeightsOptions } from './weights';
 import type { ModelWeights } from './weights-types';
 
@@ -35,6 +36,7 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
   const format = await detectModelFormat(files);
   if (format === 'package') {
     const pkg = await openPackage(files);
+    checkLayerCount(pkg.config.numLayers, Object.keys(pkg.manifest.tensors), /^layers\.(\d+)\./, `config ${layerCountField(pkg.config)}`, `${files.location}/manifest.json`);
     const weights = await loadPackageWeights(pkg.config, pkg, options);
     return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest };
   }
@@ -50,9 +52,16 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
   const config = normalizeConfig(text);
   const index = await openSafetensorsModel(files);
   try {
+    // Before any per-layer entry is built: a declared 1e6 layers or a count below the layers present fails here.
+    checkLayerCount(config.numLayers, index.tensors.keys(), /(?:^|\.)layers\.(\d+)\./, layerCountField(config), `${files.location}/config.json`);
     const weights = await loadWeights(config, index, options);
     return { config, weights, rawConfig: JSON.parse(text), format };
   } finally {
     await index.close();
   }
+}
+
+/** The config.json field that holds the layer count, for error messages. */
+function layerCountField(config: GlmConfig): string {
+  return config.family === 'glm' || config.family === 'glm4' ? 'num_hidden_layers' : 'num_layers';
 }

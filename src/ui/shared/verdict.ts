@@ -36,6 +36,19 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
   const context = Math.min(VERDICT_CONTEXT, config.maxSequenceLength);
   const budgets = { gpuBytes: hasGpu ? gpu.gpuBudget : 0, cpuBytes: gpu.cpuBudget };
   const budgetLine = `budgets: GPU ${hasGpu ? formatBytes(budgets.gpuBytes) : 'none (no WebGPU)'}, CPU ${formatBytes(budgets.cpuBytes)}`;
+  // Bounded work on the page's main thread (issue #18): the config's numbers were range-checked by
+  // normalizeConfig (src/model/limits.ts), and a model whose weights alone exceed both budgets together
+  // is answered here, without the placement search (the slowest case: every placement and context fails).
+  if (sizes.totalBytes > budgets.gpuBytes + budgets.cpuBytes) {
+    return {
+      kind: 'none',
+      headline: `Does not fit: the weights alone are ${formatBytes(sizes.totalBytes)}, this browser gives ${formatBytes(budgets.gpuBytes + budgets.cpuBytes)}`,
+      details: [`${QUANT_LABELS[quant]} weights ${formatBytes(sizes.totalBytes)}`, budgetLine],
+      weightBytes: sizes.totalBytes,
+      plan: null,
+      explanation: `The ${QUANT_LABELS[quant]} weights (${formatBytes(sizes.totalBytes)}) exceed the GPU and CPU budgets together (${formatBytes(budgets.gpuBytes + budgets.cpuBytes)}).`,
+    };
+  }
   let plan: Plan;
   try {
     plan = planPlacement({

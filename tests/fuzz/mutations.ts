@@ -463,10 +463,7 @@ export const MUTATIONS: Record<FuzzFormat, Mutation[]> = {
  * vocabulary id checks, chat-template budget, tokenizer_config.json shape). They stay in the long run
  * (`npm run fuzz`, which reports them); the bounded run in `npm test` leaves them out until that merge.
  */
-export const PENDING_TOKENIZER_FIXES: Readonly<Partial<Record<FuzzFormat, readonly string[]>>> = {
-  'tokenizer.json': ['added-token-id-invalid', 'added-token-id-duplicate', 'added-token-id-beyond-model', 'vocab-id-invalid', 'vocab-id-duplicate', 'merges-not-strings', 'random-edit'],
-  'tokenizer_config.json': ['template-huge-loop', 'damaged', 'random-edit', 'special-token-nonsense', 'template-not-string'],
-};
+export const PENDING_TOKENIZER_FIXES: Readonly<Partial<Record<FuzzFormat, readonly string[]>>> = {};
 
 export function isPendingTokenizerFix(spec: CaseSpec): boolean {
   return PENDING_TOKENIZER_FIXES[spec.format]?.includes(MUTATIONS[spec.format][spec.mutation]!.name) ?? false;

@@ -77,6 +77,12 @@ export interface Ops<T, W, C> {
   sampleNext?(logits: T, params: DeviceSampleParams): Promise<number | null>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
+  /**
+   * Optional (asynchronous devices): submits what was recorded so far and resolves when the device has
+   * run it, keeping the step's tensors valid. Between prefill layers it lets an abort take effect after the
+   * layer in flight instead of after the whole chunk.
+   */
+  settle?(): Promise<void>;
 }
 
 /** Sampling parameters for Ops.sampleNext; semantics of src/runtime/sampler.ts. */

@@ -58,11 +58,18 @@ export interface LoadProgress {
   etaSeconds?: number | null;
 }
 
+import type { Calibration } from '../planner/speeds';
+
 export interface EngineLoadOptions {
   /** 'auto' (default): the planner places layers on the GPU and the CPU within the GPU budget; the CPU alone without WebGPU. */
   backend?: 'cpu' | 'gpu' | 'auto';
   /** GPU bytes the model may use (default: a conservative guess per adapter class). */
   gpuBudget?: number;
+  /**
+   * Speeds measured on this machine (engine.calibrate(), runtime/calibration.ts). With it, 'auto' places
+   * the model where the planner predicts it runs fastest: on the CPU alone when the GPU is slower.
+   */
+  calibration?: Calibration;
   quant?: 'none' | 'q4' | 'q8';
   /** Context length of the session (default: the model's, capped at 4096). */
   contextLength?: number;
@@ -91,4 +98,6 @@ export interface EngineStats {
   lastReusedTokens: number;
   /** Where the layers run: e.g. { gpu: 40, cpu: 0 }. */
   placement: { gpu: number; cpu: number };
+  /** While a prompt is being prefilled: its tokens done so far of the total (pages show it); else null. */
+  prefill?: { done: number; total: number } | null;
 }

@@ -8,6 +8,7 @@ import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import { registryEntry } from './registry';
+import { bandwidthOf } from './calibration';
 import { loadBackend, type LoadedBackend } from './backend';
 import { createRng, sample, type SamplingParams } from './sampler';
 import { ContextOverflowError, type ModelSession } from './session';
@@ -29,6 +30,8 @@ export class ModelNotLoadedError extends GlmError {
 export class GenerationInProgressError extends GlmError {
   override name = 'GenerationInProgressError';
 }
+/** Internal: thrown through a prefill by its checkpoint when abort() was called; ends as finish_reason "abort". */
+class PrefillAborted extends Error {}
 
 const DEFAULT_MAX_TOKENS = 256;
 const DEFAULT_CONTEXT_CAP = 4096;
@@ -145,6 +148,8 @@ export class GlmEngine {
   private abortRequested = false;
   private running = false;
   private lastStats = { prefillTokPerSec: null as number | null, decodeTokPerSec: null as number | null, prefilled: 0, reused: 0 };
+  /** Prompt tokens through the model so far while a prefill runs (stats().prefill), else null. */
+  private prefill: { done: number; total: number } | null = null;
 
   constructor(private readonly resolve: ModelResolver = defaultResolver) {}
 
@@ -166,6 +171,7 @@ export class GlmEngine {
       quant: options.quant ?? 'none',
       contextLength: contextCap,
       ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
+      ...(options.calibration ? { bandwidth: bandwidthOf(options.calibration) } : {}),
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });
     const { config, rawConfig } = backend.model;
@@ -232,6 +238,7 @@ export class GlmEngine {
       lastPrefilledTokens: this.lastStats.prefilled,
       lastReusedTokens: this.lastStats.reused,
       placement: l ? l.backend.placement : { gpu: 0, cpu: 0 },
+      prefill: this.prefill ? { ...this.prefill } : null,
     };
   }
 
@@ -297,7 +304,7 @@ export class GlmEngine {
 
     if (promptIds.length >= l.contextLength) {
       throw new ContextOverflowError(
-        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the conversation (or resetChat and send fewer messages)`,
+        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
       );
     }
     const session = l.session;
@@ -334,7 +341,35 @@ export class GlmEngine {
       return onDevice ?? sample(await session.ops.read(logits), { ...params, recentIds }, rng);
     };
     const t0 = performance.now();
-    let logits = await session.append(fresh, 'last');
+    // Stop and progress during a long prefill: checked after every layer of every chunk (issue #16).
+    this.prefill = { done: 0, total: fresh.length };
+    const control = {
+      checkpoint: async (done: number, total: number) => {
+        this.prefill = { done, total };
+        await yieldToEventLoop(); // lets an abort() message in
+        if (this.abortRequested) throw new PrefillAborted();
+      },
+    };
+    let logits: unknown;
+    try {
+      logits = await session.append(fresh, 'last', control);
+    } catch (err) {
+      if (!(err instanceof PrefillAborted)) throw err;
+      this.prefill = null;
+      const usage: Usage = { prompt_tokens: promptIds.length, completion_tokens: 0, total_tokens: promptIds.length, prefilled_tokens: 0 };
+      onChunk?.(chunk({}, 'abort', usage));
+      const completion: ChatCompletion = {
+        id,
+        object: 'chat.completion',
+        created,
+        model: l.name,
+        choices: [{ index: 0, message: { role: 'assistant', content: '' }, finish_reason: 'abort' }],
+        usage,
+      };
+      return { completion, ids: [] };
+    } finally {
+      this.prefill = null;
+    }
     let next = await pick(logits, 0);
     const prefillMs = performance.now() - t0;
 

@@ -13,6 +13,7 @@ import type {
 } from '../runtime/api-types';
 import type { EngineWorkerApi } from './engine-worker';
 import { registryEntry } from '../runtime/registry';
+import { calibrateHere, type Calibration } from '../runtime/calibration';
 
 export interface Engine {
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
@@ -32,6 +33,11 @@ export interface Engine {
   tokenize(text: string, addSpecialTokens?: boolean): Promise<number[]>;
   /** Tokens evaluated by the model and tokens cached (to check KV reuse). */
   counters(): Promise<{ tokensEvaluated: number; cachedTokens: number }>;
+  /**
+   * Measures this machine's GPU and CPU speeds with the engine's kernels (a second or two; issue #16).
+   * Pass the result to load({ calibration }) so that 'auto' picks the fastest placement.
+   */
+  calibrate(): Promise<Calibration>;
   /** Stops the worker (or releases the in-thread engine's GPU memory). */
   terminate(): Promise<void>;
 }
@@ -53,6 +59,7 @@ interface Backend {
   stats(): Promise<EngineStats> | EngineStats;
   tokenize(text: string, addSpecialTokens?: boolean): Promise<number[]> | number[];
   counters(): Promise<{ tokensEvaluated: number; cachedTokens: number }> | { tokensEvaluated: number; cachedTokens: number };
+  calibrate(): Promise<Calibration>;
 }
 
 /** Turns a callback stream into an async iterator; errors of the generation end the iteration with a throw. */
@@ -129,6 +136,7 @@ function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
     stats: async () => backend.stats(),
     tokenize: async (text, addSpecialTokens) => backend.tokenize(text, addSpecialTokens),
     counters: async () => backend.counters(),
+    calibrate: () => backend.calibrate(),
     terminate,
   };
 }
@@ -158,6 +166,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       stats: () => engine.stats(),
       tokenize: (t, a) => engine.tokenize(t, a),
       counters: () => engine.counters(),
+      calibrate: () => calibrateHere(),
     };
     return wrap(backend, async () => engine.unload());
   }
@@ -172,6 +181,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     stats: () => remote.stats(),
     tokenize: (t, a) => remote.tokenize(t, a),
     counters: () => remote.counters(),
+    calibrate: () => remote.calibrate(),
   };
   return wrap(backend, async () => {
     remote[Comlink.releaseProxy]();

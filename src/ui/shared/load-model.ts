@@ -4,6 +4,7 @@
 import { loadModelPackage, type DownloadProgress } from '../../loader/index';
 import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../runtime/api-types';
 import type { Engine } from '../../worker/client';
+import type { Calibration } from '../../planner/speeds';
 import { cacheSource } from './cache-source';
 import { inspectSource, type SourceInfo } from './model-source';
 
@@ -15,6 +16,10 @@ export interface LoadModelOptions {
   /** How a Hugging Face folder's weights are held (packages keep their own format). */
   quant: QuantChoice;
   contextLength?: number;
+  /** This machine's measured speeds: Auto then picks the fastest placement (issue #16). */
+  calibration?: Calibration;
+  /** GPU bytes the model may use (the page's GPU budget field). */
+  gpuBudget?: number;
   signal?: AbortSignal;
   /** Already inspected (the page asked the planner first). */
   source?: SourceInfo;
@@ -35,6 +40,8 @@ export async function loadModelFromUrl(engine: Engine, url: string, options: Loa
   const engineOptions: EngineLoadOptions = {
     backend: options.backend,
     ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    ...(options.calibration ? { calibration: options.calibration } : {}),
+    ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
     ...(options.onLoad ? { onProgress: options.onLoad } : {}),
   };
   if (source.kind === 'package') {

@@ -80,6 +80,9 @@ export default defineConfig(({ mode }) => {
       },
     },
     worker: { format: 'es' },
+    // 'mpa': a missing file is a real 404, not index.html (an SPA fallback makes a mistyped model URL look
+    // like a malformed package, and a Hugging Face folder's absent manifest.json like HTML).
+    appType: 'mpa',
     server: { host: '127.0.0.1', headers: isolationHeaders },
     preview: { host: '127.0.0.1', port: 5173, headers: isolationHeaders },
   };

@@ -83,6 +83,11 @@ export interface Ops<T, W, C> {
    * layer in flight instead of after the whole chunk.
    */
   settle?(): Promise<void>;
+  /**
+   * Optional: prompt tokens per prefill chunk this backend wants, when smaller than the planner's
+   * SCRATCH.prefillChunkTokens (which suits a large GPU's GEMM).
+   */
+  readonly prefillChunkTokens?: number;
 }
 
 /** Sampling parameters for Ops.sampleNext; semantics of src/runtime/sampler.ts. */

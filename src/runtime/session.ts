@@ -54,13 +54,14 @@ export class ModelSession<T, W, C> {
    */
   async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last', control?: PrefillControl): Promise<T> {
     this.checkRoom(ids.length);
-    if (want === 'last' && ids.length > PREFILL_CHUNK && this.config.family !== 'chatglm1') {
+    const chunk = Math.min(PREFILL_CHUNK, this.ops.prefillChunkTokens ?? PREFILL_CHUNK);
+    if (want === 'last' && ids.length > chunk && this.config.family !== 'chatglm1') {
       const all = Array.from(ids);
       const before = this.tokens.length;
       try {
         let i = 0;
-        for (; i + PREFILL_CHUNK < all.length; i += PREFILL_CHUNK) {
-          await this.run(all.slice(i, i + PREFILL_CHUNK), 'none', control && { control, offset: i, total: all.length });
+        for (; i + chunk < all.length; i += chunk) {
+          await this.run(all.slice(i, i + chunk), 'none', control && { control, offset: i, total: all.length });
         }
         return (await this.run(all.slice(i), 'last', control && { control, offset: i, total: all.length }))!;
       } catch (err) {

@@ -23,8 +23,8 @@ interface CommonOptions {
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
   const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, or a package URL';
   return cmd
-    // logits needs an explicit model; generate falls back to the embedded demo model.
-    [idsRequired ? 'requiredOption' : 'option']('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]))
+    // Every command falls back to the embedded demo model (issue #16: tokenize and logits did not).
+    .option('--model <path|url>', `${modelHelp} (default: the embedded demo model)`, defaultModelPath())
     [idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList)
     .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)

@@ -4,7 +4,7 @@ import { PRESETS, isPresetName, presetNames, type PresetName } from '../../model
 import { tensorSizes } from '../../planner/sizes';
 import { adapterLabel, probeBrowserGpu, SHOWN_LIMITS } from '../shared/browser-gpu';
 import { byId, el, replace } from '../shared/dom';
-import { formatBytes, formatGBps, formatMs, formatTokPerSec } from '../shared/format';
+import { formatBytes, formatFlops, formatGBps, formatMs, formatTokPerSec } from '../shared/format';
 import { barChart, type Bar } from './charts';
 import { runBenchSuite, type BenchOptions, type BenchReport } from './suite';
 
@@ -78,7 +78,7 @@ function showReport(r: BenchReport): void {
   rows.push(row(['Adapter'], { group: true }));
   rows.push(row(['read bandwidth', formatGBps(rb.bytesPerSec), `${formatBytes(rb.bytes)} buffer x ${rb.dispatchesPerPass} per pass, best of ${rb.passes}, ${rb.timing.method}`, '100%'], { numeric: [1, 3] }));
   const d = r.dispatchOverhead;
-  rows.push(row(['f32 FMA rate', `${(r.fmaRate.flopsPerSec / 1e12).toFixed(2)} TFLOP/s`, `8 independent vec4 FMA chains per invocation, ${r.fmaRate.timing.method}; the yardstick of prefill`, '100%'], { numeric: [1, 3] }));
+  rows.push(row(['f32 FMA rate', `${formatFlops(r.fmaRate.flopsPerSec)}`, `8 independent vec4 FMA chains per invocation, ${r.fmaRate.timing.method}; the yardstick of prefill`, '100%'], { numeric: [1, 3] }));
   rows.push(row(['dispatch overhead', formatMs(d.microsPerDispatch / 1000), `${d.dispatches} dependent dispatches in one pass (a barrier between each, as in a forward pass), ${d.timing.method}; independent empty ones: ${formatMs(d.independentMicrosPerDispatch / 1000)}`, ''], { numeric: [1] }));
   if (r.kernels.length) {
     rows.push(row(['Kernels (decode GEMV, q4)'], { group: true }));
@@ -91,7 +91,7 @@ function showReport(r: BenchReport): void {
     rows.push(row([`Model: ${LABELS[m.preset]} shapes, ${m.layers} of ${m.presetLayers} layers, vocab ${m.vocab}`], { group: true }));
     rows.push(
       row(
-        ['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens, first token after ${formatMs(m.prefill.ttftSeconds * 1000)}; ${(m.prefill.flopsPerSec / 1e12).toFixed(2)} TFLOP/s of the FMA rate`, pct(m.prefill.percentOfFma)],
+        ['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens, first token after ${formatMs(m.prefill.ttftSeconds * 1000)}; ${formatFlops(m.prefill.flopsPerSec)}, as a share of the FMA rate`, pct(m.prefill.percentOfFma)],
         { numeric: [1, 3] },
       ),
     );

@@ -6,6 +6,7 @@
 import { defineConfig } from 'vite';
 import { resolve } from 'node:path';
 import { builtinModules } from 'node:module';
+import { wgslStripComments } from './scripts/vite-wgsl-strip-comments';
 
 const root = import.meta.dirname;
 
@@ -38,6 +39,7 @@ export default defineConfig(({ mode }) => {
     // page embeds it with a single script tag. Runs after the pages build, into the same folder.
     return {
       publicDir: false,
+      plugins: [wgslStripComments()],
       build: {
         outDir: resolve(root, 'dist/web'),
         emptyOutDir: false,
@@ -45,7 +47,7 @@ export default defineConfig(({ mode }) => {
         lib: { entry: resolve(root, 'src/ui/widget/glm-chat.ts'), formats: ['es'], fileName: () => 'glm-chat.js' },
         rollupOptions: { output: { inlineDynamicImports: true, minify: true } },
       },
-      worker: { format: 'es', rollupOptions: { output: { inlineDynamicImports: true } } },
+      worker: { format: 'es', plugins: () => [wgslStripComments()], rollupOptions: { output: { inlineDynamicImports: true } } },
     };
   }
   if (mode === 'lib') {

@@ -13,7 +13,7 @@ import type {
 } from '../runtime/api-types';
 import type { EngineWorkerApi } from './engine-worker';
 import { registryEntry } from '../runtime/registry';
-import { calibrateHere, type Calibration } from '../runtime/calibration';
+import type { Calibration } from '../planner/speeds';
 
 export interface Engine {
   load(source: string, options?: EngineLoadOptions): Promise<ModelInfo>;
@@ -166,7 +166,8 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       stats: () => engine.stats(),
       tokenize: (t, a) => engine.tokenize(t, a),
       counters: () => engine.counters(),
-      calibrate: () => calibrateHere(),
+      // Loaded on demand: the kernels it measures stay out of a page bundle that only talks to a worker.
+      calibrate: async () => (await import('../runtime/calibration')).calibrateHere(),
     };
     return wrap(backend, async () => engine.unload());
   }

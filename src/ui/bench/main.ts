@@ -2,7 +2,10 @@
 // &prompt=16&decode=4&vocab=4096) and ?auto=1 runs at once (tests, shared links).
 import { PRESETS, isPresetName, presetNames, type PresetName } from '../../model/presets';
 import { tensorSizes } from '../../planner/sizes';
-import { adapterLabel, probeBrowserGpu, SHOWN_LIMITS } from '../shared/browser-gpu';
+import { adapterLabel, probeBrowserGpu, SHOWN_LIMITS, type BrowserGpu } from '../shared/browser-gpu';
+import { cachedCalibration } from '../shared/calibration-cache';
+import { planVerdict } from '../shared/verdict';
+import { describeCalibration } from '../../planner/speeds';
 import { byId, el, replace } from '../shared/dom';
 import { formatBytes, formatFlops, formatGBps, formatMs, formatTokPerSec } from '../shared/format';
 import { barChart, type Bar } from './charts';
@@ -101,6 +104,9 @@ function showReport(r: BenchReport): void {
       rows.push(row([`  ${k.kernel}`, formatMs(k.microsPerToken / 1000), `GPU time per token, ${k.callsPerToken} dispatches`, ''], { numeric: [1] }));
     }
     rows.push(row([`decode, all ${m.presetLayers} layers (estimate)`, formatTokPerSec(m.fullModelDecodeEstimate), 'per-layer time of this run scaled to the full model', ''], { numeric: [1] }));
+    // The estimate the chat page and the widget show for this preset (issue #16: one estimate for all pages).
+    const shared = sharedEstimate(m.preset);
+    rows.push(row(['decode, the chat page’s prediction', shared ? formatTokPerSec(shared.tokPerSec) : '-', shared ? shared.what : 'no calibration stored yet: open the chat page once in this browser', ''], { numeric: [1] }));
     rows.push(row(['random weights on the GPU', formatBytes(m.weightBytes), `q4 matrices, f32 norms and biases; ${formatBytes(m.gpuBytes.allocated)} allocated in all`, ''], { numeric: [1] }));
   }
   for (const e of r.errors) rows.push(row([`${e.part} failed`, e.name, e.message, '']));
@@ -158,9 +164,21 @@ async function run(): Promise<void> {
   }
 }
 
+/** The planner's verdict for a preset from the calibration the chat page stored for this browser. */
+function sharedEstimate(preset: PresetName): { tokPerSec: number; what: string } | null {
+  if (!browserGpu) return null;
+  const calibration = cachedCalibration(browserGpu);
+  if (!calibration) return null;
+  const v = planVerdict(PRESETS[preset], 'q4', browserGpu, { calibration, modelName: LABELS[preset] });
+  return v.decodeTokPerSec === null ? null : { tokPerSec: v.decodeTokPerSec, what: `${v.headline.split(',')[0]}; ${describeCalibration(calibration)}` };
+}
+
+let browserGpu: BrowserGpu | null = null;
+
 async function init(): Promise<void> {
   setupForm();
   const g = await probeBrowserGpu();
+  browserGpu = g;
   const info: [string, string | Node][] = [['adapter', adapterLabel(g)]];
   if (g.status === 'ok') {
     info.push(['class', `${g.adapterClass} (${g.adapterReason})`]);

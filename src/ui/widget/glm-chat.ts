@@ -20,8 +20,7 @@ import { createEngine, type Engine } from '../../worker/client';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice } from '../shared/load-model';
-import { probeBrowserGpu } from '../shared/browser-gpu';
-import { ensureCalibration } from '../shared/calibration-cache';
+import { browserForCalibration, ensureCalibration } from '../shared/calibration-cache';
 import { formatTokPerSec } from '../shared/format';
 import { WIDGET_CSS } from './styles';
 
@@ -244,7 +243,7 @@ export class GlmChatElement extends HTMLElement {
       // The same measured figures as the chat page (cached per adapter and browser), so Auto picks the
       // fastest device here too; without them the planner's assumptions apply.
       this.#progressText.textContent = 'Measuring this device (once per browser)…';
-      const calibration = await probeBrowserGpu()
+      const calibration = await browserForCalibration()
         .then((gpu) => ensureCalibration(gpu, () => engine.calibrate()))
         .then((r) => r.calibration)
         .catch(() => undefined);

@@ -67,6 +67,6 @@ function us(sec: number): string {
 /** One line for the verdict: what was measured, where and when. */
 export function describeCalibration(c: Calibration): string {
   const gpu = c.gpu ? `GPU ${gbps(c.gpu.bytesPerSec)} read, ${us(c.gpu.opSec)} per dispatch, ${us(c.gpu.tokenSec)} per token; ` : '';
-  return `measured in this browser (${(c.tookMs / 1000).toFixed(1)} s calibration, ${c.measuredAt.slice(0, 16).replace('T', ' ')} UTC): ${gpu}CPU ${gbps(c.cpu.bytesPerSec)}, ${us(c.cpu.opSec)} per op (${c.cpu.kernels})`;
+  return `measured on this machine (${(c.tookMs / 1000).toFixed(1)} s calibration, ${c.measuredAt.slice(0, 16).replace('T', ' ')} UTC): ${gpu}CPU ${gbps(c.cpu.bytesPerSec)}, ${us(c.cpu.opSec)} per op (${c.cpu.kernels})`;
 }
 

@@ -144,13 +144,19 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
 }
 
 /** Seconds per decoded token of the probe model on `ops` (prompt prefilled once, then one token at a time). */
-async function probeDecode<T, W, C>(ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number): Promise<number> {
-  const session = new ModelSession(ops, config, weights, PROBE_PROMPT + MAX_REPEAT + 2);
-  const prompt = Array.from({ length: PROBE_PROMPT }, (_, i) => 1 + (i % (config.vocabSize - 1)));
+async function probeDecode<T, W, C>(ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens = PROBE_PROMPT): Promise<number> {
+  const session = new ModelSession(ops, config, weights, promptTokens + MAX_REPEAT + warmUp + 2);
+  const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
   await ops.read((await session.append(prompt, 'last')) as T);
+  // Each step ends as the engine's does: the next id drawn on the device where it can (the GPU's sampler
+  // kernels cost as much as several layers on a slow adapter), else the logits read back.
+  const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
   const { seconds } = await perOp(async (count) => {
-    session.truncate(PROBE_PROMPT);
-    for (let i = 0; i < count; i++) await ops.read(await session.append([3], 'last'));
+    session.truncate(promptTokens);
+    for (let i = 0; i < count; i++) {
+      const logits = await session.append([3], 'last');
+      if ((await ops.sampleNext?.(logits, params)) == null) await ops.read(logits);
+    }
   }, warmUp);
   return seconds;
 }
@@ -203,16 +209,15 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
       prefillBytesPerSec = (largeBytes * GPU_PREFILL_ROWS) / Math.max(1e-9, gemm.seconds - token.seconds / gemm.count);
       log('prefill GEMM');
     }
-    let opSec = dispatchSec;
-    if (!slow) {
-      const config = normalizeConfig(PROBE_CONFIG);
-      const probe = probeWeights(config);
-      const weights = await ops.uploadWeights(probe.weights);
-      const perToken = await probeDecode(ops, config, weights, 1);
-      const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
-      opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
-      log('probe model');
-    }
+    // The probe model's decode step: on a slow device with a one-token prompt (no prefill pipelines to
+    // compile) and one timed token; its ops cost far more than an empty dispatch there.
+    const config = normalizeConfig(PROBE_CONFIG);
+    const probe = probeWeights(config);
+    const weights = await ops.uploadWeights(probe.weights);
+    const perToken = await probeDecode(ops, config, weights, 1, slow ? 1 : PROBE_PROMPT);
+    const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
+    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
+    log('probe model');
     const a = ctx.adapter as { vendor?: string; architecture?: string; description?: string };
     return {
       bytesPerSec,

@@ -45,7 +45,7 @@ describe('planner with measured speeds', () => {
     expect(plan.estimate.tokensPerSecondAtStart).toBeLessThan(1 / (ops * SOFTWARE.cpu.opSec));
     expect(atStart).toBeGreaterThan(0);
     expect(plan.estimate.prefillTokensPerSecond).not.toBeNull();
-    expect(plan.estimate.basis).toMatch(/measured in this browser/);
+    expect(plan.estimate.basis).toMatch(/measured on this machine/);
   });
 
   it('only: the estimate of one device, whatever is faster', () => {

@@ -7,6 +7,7 @@
 import { defineConfig, type Plugin, type UserConfig } from 'vite';
 import { resolve } from 'node:path';
 import { builtinModules } from 'node:module';
+import { wgslStripComments } from './scripts/vite-wgsl-strip-comments';
 
 const root = import.meta.dirname;
 
@@ -61,6 +62,7 @@ export default defineConfig(({ mode }): UserConfig => {
     return {
       publicDir: false,
       base: './',
+      plugins: [wgslStripComments()],
       build: {
         outDir: resolve(root, 'dist/web'),
         emptyOutDir: false,
@@ -68,7 +70,7 @@ export default defineConfig(({ mode }): UserConfig => {
         lib: { entry: resolve(root, 'src/ui/widget/glm-chat.ts'), formats: ['es'], fileName: () => 'glm-chat.js' },
         rollupOptions: { output: { inlineDynamicImports: true, minify: true } },
       },
-      worker: { format: 'es', rollupOptions: { output: { inlineDynamicImports: true, entryFileNames: 'glm-chat-[name].js' } } },
+      worker: { format: 'es', plugins: () => [wgslStripComments()], rollupOptions: { output: { inlineDynamicImports: true, entryFileNames: 'glm-chat-[name].js' } } },
     };
   }
   if (mode === 'lib') {
@@ -137,6 +139,9 @@ export default defineConfig(({ mode }): UserConfig => {
       },
     },
     worker: { format: 'es' },
+    // 'mpa': a missing file is a real 404, not index.html (an SPA fallback makes a mistyped model URL look
+    // like a malformed package, and a Hugging Face folder's absent manifest.json like HTML).
+    appType: 'mpa',
     server: { host: '127.0.0.1', headers: isolationHeaders },
     preview: { host: '127.0.0.1', port: 5173, headers: isolationHeaders },
   };

@@ -45,6 +45,8 @@ export const GLM_ERROR_NAMES = [
   'MissingFileError', // a file of the model folder is missing
   'TruncatedFileError', // a file is shorter than its header says
   'NetworkError', // an HTTP read of a model file failed
+  'CorsBlockedError', // the host answered without Access-Control-Allow-Origin for this page
+  'OfflineError', // the browser is offline (or the host unreachable) and the model is not cached
   'DownloadError', // the network failed on every retry, or the server answered an unexpected status
   'DownloadTimeoutError', // a request sent nothing for the stall timeout, or missed its deadline
   'CacheStorageError', // IndexedDB or navigator.storage failed (the DOMException is the cause)

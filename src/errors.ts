@@ -113,3 +113,15 @@ export class ConfigLimitError extends GlmError {
 export class ShardIntegrityError extends GlmError {
   override name = 'ShardIntegrityError';
 }
+
+// --- issue #16 (a new user's first ten minutes): why a model URL could not be fetched ---
+
+/** The host answered, but without Access-Control-Allow-Origin for this page: the browser hid the answer. */
+export class CorsBlockedError extends GlmError {
+  override name = 'CorsBlockedError';
+}
+
+/** The browser is offline (or the host cannot be reached at all) and the model is not cached. */
+export class OfflineError extends GlmError {
+  override name = 'OfflineError';
+}

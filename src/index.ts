@@ -83,3 +83,6 @@ export {
   type DownloadProgress,
   type ModelRecord,
 } from './loader/index';
+// Issue #16: measured speeds (calibration) and why a model URL could not be fetched.
+export { describeCalibration, bandwidthOf, CALIBRATION_VERSION, type Calibration, type GpuCalibration, type CpuCalibration } from './planner/speeds';
+export { classifyFetchFailure, fetchFailureError, type FetchFailure } from './loader/network-failure';

@@ -7,6 +7,7 @@ import { createNodeGpu } from '../gpu/node-gpu';
 import { presetNames, PRESETS, type PresetName } from '../model/presets';
 import { runBenchSuite } from '../ui/bench/suite';
 import { BENCH_GGUF_TYPES, type BenchGgufType } from '../ui/bench/gguf-mix';
+import { formatFlops, formatGBps, formatMs } from '../ui/shared/format';
 import { parseChoice, parseNonNegativeInt } from './args';
 
 export function registerBenchCommand(program: Command): void {
@@ -45,14 +46,16 @@ export function registerBenchCommand(program: Command): void {
         else process.stdout.write(`${text}\n`);
         return;
       }
-      const g = (bps: number) => `${(bps / 1e9).toFixed(1)} GB/s`;
+      // Units that keep small and large figures readable (issue #16: "565968.9 us", "0.0 GB/s").
+      const g = (bps: number) => formatGBps(bps);
+      const t = (micros: number) => formatMs(micros / 1000);
       const out: string[] = [];
       out.push(`adapter: ${report.adapter.vendor} ${report.adapter.architecture} ${report.adapter.description}; features: ${report.features.join(', ')}`);
       out.push(`read bandwidth: ${g(report.readBandwidth.bytesPerSec)} (${report.readBandwidth.timing.method})`);
-      out.push(`dispatch overhead: ${report.dispatchOverhead.microsPerDispatch.toFixed(2)} us/dispatch`);
-      out.push(`f32 FMA rate: ${(report.fmaRate.flopsPerSec / 1e12).toFixed(2)} TFLOP/s (${report.fmaRate.timing.method}); activations ${report.activations}`);
+      out.push(`dispatch overhead: ${t(report.dispatchOverhead.microsPerDispatch)}/dispatch`);
+      out.push(`f32 FMA rate: ${formatFlops(report.fmaRate.flopsPerSec)} (${report.fmaRate.timing.method}); activations ${report.activations}`);
       for (const k of report.kernels) {
-        out.push(`  ${k.name} ${k.rows}x${k.cols} ${k.kernel}: ${k.microsPerCall.toFixed(1)} us, ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
+        out.push(`  ${k.name} ${k.rows}x${k.cols} ${k.kernel}: ${t(k.microsPerCall)}, ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
       }
       if (report.model) {
         const m = report.model;
@@ -72,7 +75,7 @@ export function registerBenchCommand(program: Command): void {
         }
         if (m.decodeProfile) {
           out.push(`decode GPU time ${m.decodeProfile.gpuMsPerToken.toFixed(3)} ms/token; by kernel:`);
-          for (const k of m.decodeProfile.kernels.slice(0, 12)) out.push(`  ${k.kernel}: ${k.microsPerToken.toFixed(1)} us/token (${k.callsPerToken} calls)`);
+          for (const k of m.decodeProfile.kernels.slice(0, 12)) out.push(`  ${k.kernel}: ${t(k.microsPerToken)}/token (${k.callsPerToken} calls)`);
         }
       }
       for (const e of report.errors) out.push(`error in ${e.part}: ${e.name}: ${e.message}`);

@@ -71,6 +71,10 @@ export async function generateFromPrompt(
     const { completion, ids } = opts.chat
       ? await engine.generateWithIds({ ...request, messages }, onChunk)
       : await engine.complete(opts.prompt, request, onChunk);
+    if (!opts.chat && ids.length === 0 && !opts.json) {
+      // A chat model often ends a bare text at once (its end-of-sequence id comes first): say so instead of printing nothing.
+      process.stderr.write(`glm-webgpu: the model ended the text at once (finish_reason "${completion.choices[0].finish_reason}"). It is a chat model: add --chat to ask it a question.\n`);
+    }
     if (opts.json) {
       const s = engine.stats();
       process.stdout.write(
@@ -86,7 +90,7 @@ export function registerChatCommands(program: Command): void {
   program
     .command('tokenize')
     .description('print the token ids of a text as JSON {"ids": [...]}')
-    .requiredOption('--model <path>', 'model folder with tokenizer files')
+    .option('--model <path>', 'model folder with tokenizer files (default: the embedded demo model)', defaultModelPath())
     .requiredOption('--text <text>', 'text to tokenize')
     .option('--no-special', 'do not add the special tokens (e.g. [gMASK]<sop>)')
     .action(async (opts: { model: string; text: string; special: boolean }) => {
@@ -109,33 +113,59 @@ export function registerChatCommands(program: Command): void {
       .option('--trust-shards', 'load a local package folder without checking its shards against the manifest SHA-256 (only for folders you trust)'),
   ).action(async (opts: EngineCliOptions & SamplingCliOptions & { system?: string }) => {
     const engine = await cliEngine(opts);
-    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-    const history: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
-    const info = engine.info();
-    process.stdout.write(`${info.model} (${info.chatFormat}, ${info.backend}); empty line or /exit quits, /reset starts over\n`);
     try {
-      for (;;) {
-        let line: string;
-        try {
-          line = (await rl.question('you> ')).trim();
-        } catch {
-          break; // stdin closed
-        }
-        if (line === '' || line === '/exit') break;
-        if (line === '/reset') {
-          history.length = opts.system ? 1 : 0;
-          engine.resetChat();
-          continue;
-        }
-        history.push({ role: 'user', content: line });
-        process.stdout.write('glm> ');
-        const reply = await engine.generate({ ...samplingRequest(opts), messages: history }, streamTo((s) => process.stdout.write(s)));
-        process.stdout.write('\n');
-        history.push({ role: 'assistant', content: reply.choices[0].message.content });
-      }
+      await chatLoop(engine, opts, process.stdin, (s) => process.stdout.write(s));
     } finally {
-      rl.close();
       engine.unload();
     }
   });
+}
+
+export const CHAT_HELP = `commands: /help this list, /reset start a new chat, /exit (or an empty line, or end of input) quit`;
+
+/**
+ * The terminal chat: one reply per input line, in order, also when the lines come from a pipe
+ * (\`printf 'q1\\nq2\\n' | glm-webgpu chat\` answers both; the readline iterator buffers lines that arrive
+ * while a reply is generated). End of input ends the chat normally. The prompt "you> " is shown on a
+ * terminal only.
+ */
+export async function chatLoop(
+  engine: GlmEngine,
+  opts: SamplingCliOptions & { system?: string },
+  input: NodeJS.ReadableStream & { isTTY?: boolean },
+  write: (s: string) => void,
+): Promise<void> {
+  const tty = input.isTTY === true;
+  const rl = createInterface({ input, terminal: tty, ...(tty ? { output: process.stdout } : {}) });
+  const history: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
+  const info = engine.info();
+  write(`${info.model} (${info.chatFormat}, ${info.backend}); ${CHAT_HELP}\n`);
+  const prompt = () => {
+    if (tty) write('you> ');
+  };
+  prompt();
+  try {
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (line === '' || line === '/exit') break;
+      if (line === '/help') {
+        write(`${CHAT_HELP}\n`);
+      } else if (line === '/reset') {
+        history.length = opts.system ? 1 : 0;
+        engine.resetChat();
+        write('(new chat: the conversation so far is forgotten)\n');
+      } else if (line.startsWith('/')) {
+        write(`unknown command ${line.split(/\s/)[0]}; ${CHAT_HELP}\n`);
+      } else {
+        history.push({ role: 'user', content: line });
+        write('glm> ');
+        const reply = await engine.generate({ ...samplingRequest(opts), messages: history }, streamTo(write));
+        write('\n');
+        history.push({ role: 'assistant', content: reply.choices[0].message.content });
+      }
+      prompt();
+    }
+  } finally {
+    rl.close();
+  }
 }

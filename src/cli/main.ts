@@ -39,7 +39,8 @@ export async function run(argv: string[]): Promise<number> {
       // --help and --version exit through here with code 0.
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    if (err instanceof UsageError) {
+    // Bad values the engine rejects (e.g. --temperature -1) are bad arguments too: exit 2, as documented.
+    if (err instanceof UsageError || (err instanceof Error && err.name === 'InvalidArgumentError')) {
       console.error(`glm-webgpu: error: ${err.message}\n(run with --help for usage)`);
       return EXIT_USAGE;
     }

@@ -23,10 +23,9 @@ interface CommonOptions {
 
 function addCommonOptions(cmd: Command, idsRequired = true): Command {
   const modelHelp = 'model folder (config.json + safetensors, or a glm-webgpu package), a .gguf file, a package URL, or a Hugging Face repo id / Hub URL / .gguf URL (converted into the cache once; HF_ENDPOINT picks a mirror)';
-  // logits needs an explicit model; generate falls back to the embedded demo model.
-  const declare = idsRequired ? 'requiredOption' : 'option';
-  cmd[declare]('--model <path|url>', idsRequired ? modelHelp : `${modelHelp} (default: the embedded demo model)`, ...(idsRequired ? [] : [defaultModelPath()]));
-  cmd[declare]('--ids <ids>', 'comma-separated input token ids', parseIdList);
+  // Every command falls back to the embedded demo model (issue #16: tokenize and logits did not).
+  cmd.option('--model <path|url>', `${modelHelp} (default: the embedded demo model)`, defaultModelPath());
+  cmd[idsRequired ? 'requiredOption' : 'option']('--ids <ids>', 'comma-separated input token ids', parseIdList);
   return cmd
     .option('--backend <cpu|gpu|auto>', 'where to run (auto: the planner places layers on the GPU and the CPU)', parseChoice(['cpu', 'gpu', 'auto'] as const), 'cpu')
     .option('--gpu-budget <bytes>', 'GPU memory the model may use, e.g. 4GiB; forces a planned GPU/CPU split', parseBytesOption)

@@ -7,7 +7,7 @@ import { nodeModelFiles } from '../formats/node-files';
 import { UsageError } from './args';
 import { explainPlan, GPU_BUDGET_BY_CLASS, planPlacement } from '../planner/planner';
 import { tensorSizes, WEIGHT_QUANTS, type WeightQuant } from '../planner/sizes';
-import { GiB, MiB, parseBytes } from '../planner/units';
+import { formatBytes, GiB, MiB, parseBytes } from '../planner/units';
 
 /** Without --cpu-budget: what a desktop browser tab can usually hold in typed arrays next to the page. */
 const DEFAULT_CPU_BUDGET = 8 * GiB;
@@ -73,8 +73,9 @@ export function registerPlanCommand(program: Command): void {
     .addOption(new Option('--preset <name>', 'a known model instead of a folder').choices(presetNames))
     .addOption(new Option('--quant <format>', 'weight format of the matrices').choices(WEIGHT_QUANTS).default('q4'))
     .option('--gpu-budget <size>', 'GPU memory the plan may use, e.g. 4GiB (default: the planner\'s 1.5GiB guess for an unknown adapter)', byteSize)
-    .option('--cpu-budget <size>', 'CPU memory the plan may use, e.g. 16GiB', byteSize, DEFAULT_CPU_BUDGET)
-    .option('--max-binding <size>', 'the adapter\'s maxStorageBufferBindingSize, e.g. 1GiB', byteSize, DEFAULT_MAX_BINDING)
+    // Defaults shown in units, not raw bytes (issue #16).
+    .addOption(new Option('--cpu-budget <size>', 'CPU memory the plan may use, e.g. 16GiB').argParser(byteSize).default(DEFAULT_CPU_BUDGET, formatBytes(DEFAULT_CPU_BUDGET)))
+    .addOption(new Option('--max-binding <size>', 'the adapter\'s maxStorageBufferBindingSize, e.g. 1GiB').argParser(byteSize).default(DEFAULT_MAX_BINDING, formatBytes(DEFAULT_MAX_BINDING)))
     .option('--max-buffer <size>', 'the adapter\'s maxBufferSize (default: the larger of 256MiB and --max-binding)', byteSize)
     .option('--context <tokens>', `context length to plan for (default ${DEFAULT_CONTEXT}, at most the model's maximum)`, tokenCount)
     .option('--min-context <tokens>', 'shortest context you accept: lets the planner trade context for GPU layers', tokenCount)

@@ -271,6 +271,12 @@ export interface QuantMatmul {
  */
 export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   readonly name = 'cpu';
+  /**
+   * The CPU kernels gain nothing from long batches (they stream the weights once per row block either
+   * way), so a prompt runs in short chunks: an abort between layers then takes effect within a short
+   * chunk's layer (issue #16), and the activation scratch stays small.
+   */
+  readonly prefillChunkTokens = 64;
 
   constructor(private readonly fast?: QuantMatmul) {}
 

@@ -5,6 +5,7 @@
 // through a PackageSink (node-package-sink.ts writes a folder).
 import type { ModelFiles } from './byte-source';
 import { loadModelFolder } from '../model/load';
+import { InvalidArgumentError } from '../errors';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
 import { EXTRA_FILES, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink, type WriterCheckpoint } from './package';
 
@@ -53,10 +54,23 @@ export async function convertModel(files: ModelFiles, sink: PackageSink, options
     ...(options.resumeFrom ? { resumeFrom: options.resumeFrom } : {}),
     ...(options.onCheckpoint ? { onShardClosed: options.onCheckpoint } : {}),
   });
+  // The format the matrices really have: a source already quantized keeps its format (issue #16: a q4
+  // package converted "to q8" must not be labelled q8), and cannot be re-quantized into another one.
+  let stored: 'q4' | 'q8' | null = null;
   const model = await loadModelFolder<null>(files, {
     skip: (path) => writer.has(path),
     convert: async (w, path) => {
-      await writer.addTensor(path, quantizeWeight(w, options.quant));
+      const out = quantizeWeight(w, options.quant);
+      if (out.dtype === 'q4' || out.dtype === 'q8') {
+        if (options.quant !== 'none' && out.dtype !== options.quant) {
+          throw new InvalidArgumentError(
+            `${path} is already quantized as ${out.dtype} in ${files.location}: it cannot become ${options.quant} (re-quantizing does not bring back ` +
+              `precision). Convert from the float checkpoint, or pass --quant ${out.dtype} (or none) to keep it as it is.`,
+          );
+        }
+        stored ??= out.dtype;
+      }
+      await writer.addTensor(path, out);
       return null;
     },
     onProgress: (done, total, path) =>
@@ -66,7 +80,7 @@ export async function convertModel(files: ModelFiles, sink: PackageSink, options
   return writer.finish({
     config: model.rawConfig,
     normalized: model.config,
-    quant: options.quant,
+    quant: options.quant === 'none' && stored ? stored : options.quant,
     files: extra,
     tokenizer: extra.filter((f) => (TOKENIZER_FILES as readonly string[]).includes(f.file)).map((f) => f.file),
     source: { kind: model.format ?? 'safetensors', location: files.location },

@@ -3,7 +3,7 @@
 // replaced: its manifest goes first (so a crash never leaves a manifest over foreign shards) and shard
 // files the new package does not use are removed at the end.
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GlmError } from '../errors';
 import { MANIFEST_FILE, type PackageSink, type ShardSink } from './package';
@@ -24,6 +24,10 @@ async function exists(file: string): Promise<boolean> {
 
 export async function nodePackageSink(dir: string, options: { force?: boolean } = {}): Promise<PackageSink> {
   const location = path.resolve(dir);
+  const existing = await stat(location).catch(() => null);
+  if (existing && !existing.isDirectory()) {
+    throw new PackageExistsError(`"${location}" is a file, not a folder: --out names the package folder to create; choose a folder path`);
+  }
   await mkdir(location, { recursive: true });
   const manifestPath = path.join(location, MANIFEST_FILE);
   if (await exists(manifestPath)) {

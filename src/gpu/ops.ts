@@ -394,6 +394,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     return raw!.slice(0, bytes);
   }
 
+  /** Ops.settle: submits what the step recorded so far (the step goes on) and waits until the GPU ran it. */
+  async settle(): Promise<void> {
+    this.alive();
+    this.submitPartial();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
   /** Submits the recorded step without reading anything (e.g. a prefill whose logits are not needed). */
   async flush(): Promise<void> {
     this.alive();

@@ -23,6 +23,8 @@ export async function forward<T, W, C>(
   cache: C,
   batch: ForwardBatch,
   want: 'all' | 'last' | 'none' = 'last',
+  /** Awaited after each layer of a prompt batch (not of a one-token step): where an abort stops a prefill. */
+  afterLayer?: (layer: number) => Promise<void>,
 ): Promise<ForwardResult<T>> {
   const norm = (x: T, n: NormWeights<W>): T =>
     config.norm === 'rmsnorm' ? ops.rmsNorm(x, n.weight, config.normEps) : ops.layerNorm(x, n.weight, n.bias, config.normEps);
@@ -66,6 +68,7 @@ export async function forward<T, W, C>(
     } else {
       x = ops.matmul(act, layer.mlpDown.weight, { bias: layer.mlpDown.bias, residual: x });
     }
+    if (afterLayer && batch.ids.length > 1) await afterLayer(l);
   }
 
   if (ops.moveTo) x = await ops.moveTo(x, config.numLayers); // to the head's device

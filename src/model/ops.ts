@@ -84,6 +84,17 @@ export interface Ops<T, W, C> {
   sampleNextDetailed?(logits: T, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
+  /**
+   * Optional (asynchronous devices): submits what was recorded so far and resolves when the device has
+   * run it, keeping the step's tensors valid. Between prefill layers it lets an abort take effect after the
+   * layer in flight instead of after the whole chunk.
+   */
+  settle?(): Promise<void>;
+  /**
+   * Optional: prompt tokens per prefill chunk this backend wants, when smaller than the planner's
+   * SCRATCH.prefillChunkTokens (which suits a large GPU's GEMM).
+   */
+  readonly prefillChunkTokens?: number;
 }
 
 /** What sampleNextDetailed adds to a draw (semantics of src/runtime/logits-process.ts). */

@@ -50,6 +50,21 @@ export interface Bandwidth {
   transferBytesPerSec: number;
   /** Fixed cost of one transfer (submit + mapAsync round trip). */
   transferLatencySec: number;
+  /**
+   * Fixed costs (issue #16), 0 unless measured (runtime/calibration.ts): what one op (a dispatch on the
+   * GPU, a kernel call on the CPU) costs beside the bytes it reads, and what one decoded token costs on a
+   * device that computes anything (the GPU's submit + readback of the sampled id). On a small model or a
+   * software adapter these, not the bandwidth, decide the speed.
+   */
+  gpuOpSec?: number;
+  cpuOpSec?: number;
+  gpuTokenSec?: number;
+  /**
+   * Prefill rates in weight bytes per second per prompt token (a batched matmul reuses each weight for
+   * many tokens, so this is far above the decode bandwidth). Without them no prefill speed is estimated.
+   */
+  gpuPrefillBytesPerSec?: number;
+  cpuPrefillBytesPerSec?: number;
 }
 
 /**
@@ -112,6 +127,10 @@ export interface PlanInput {
   modelName?: string;
   /** Carried into plan.notes (e.g. why the budget was lowered). */
   notes?: readonly string[];
+  /** Restricts the placement to one device (backend 'gpu' or 'cpu'): the estimate of that choice. */
+  only?: PlacementDevice;
+  /** Where the bandwidth figures come from, for explainPlan (e.g. "measured on this adapter"). */
+  speedBasis?: string;
 }
 
 export interface LayerPlacement {
@@ -155,6 +174,12 @@ export interface DecodeEstimate {
   secondsPerToken: number;
   msPerToken: number;
   tokensPerSecond: number;
+  /** The same at the start of a conversation (no KV cache to read): what a short chat sees. */
+  tokensPerSecondAtStart: number;
+  /** Prompt tokens per second (null without measured prefill rates). */
+  prefillTokensPerSecond: number | null;
+  /** Where the figures come from (PlanInput.speedBasis, or "assumed defaults"). */
+  basis: string;
 }
 
 export interface KvCachePlan {
@@ -228,7 +253,8 @@ function validate(input: PlanInput): void {
   check(device.maxBufferSize > 0 && device.maxStorageBufferBindingSize > 0, 'device limits must be positive');
   check(sizes.layers.length === config.numLayers, `sizes has ${sizes.layers.length} layers, the config ${config.numLayers}`);
   for (const [name, v] of Object.entries(input.bandwidth ?? {})) {
-    if (v !== undefined) check(Number.isFinite(v) && (name === 'transferLatencySec' ? v >= 0 : v > 0), `bandwidth ${name} must be positive, got ${v}`);
+    const fixedCost = name === 'transferLatencySec' || name.endsWith('OpSec') || name.endsWith('TokenSec');
+    if (v !== undefined) check(Number.isFinite(v) && (fixedCost ? v >= 0 : v > 0), `bandwidth ${name} must be ${fixedCost ? '>= 0' : 'positive'}, got ${v}`);
   }
 }
 
@@ -382,10 +408,28 @@ function evaluate(p: Prepared, c: Candidate, context: number): Evaluated {
   const path = [...devices, c.head];
   let seams = 0;
   for (let i = 1; i < path.length; i++) if (path[i] !== path[i - 1]) seams++;
+  const fixed = fixedSeconds(p, devices, c.head);
   const seconds =
-    gpu.bytesReadPerToken / bandwidth.gpuBytesPerSec + cpu.bytesReadPerToken / bandwidth.cpuBytesPerSec + seams * p.transferSeconds;
+    gpu.bytesReadPerToken / bandwidth.gpuBytesPerSec + cpu.bytesReadPerToken / bandwidth.cpuBytesPerSec + seams * p.transferSeconds + fixed;
   const fits = gpuOk && gpu.totalBytes <= input.budgets.gpuBytes && cpu.totalBytes <= input.budgets.cpuBytes;
   return { candidate: c, devices, gpu, cpu, seams, seconds, gpuOk, fits };
+}
+
+/** Ops one layer's decode step runs (glm.ts): qkv, rope + KV append, attention, output, up, down, plus separate norms. */
+export function opsPerLayer(config: GlmConfig): number {
+  return 6 + (config.residualAlpha !== null ? 2 : 0) + (config.sandwichNorms ? 4 : 0);
+}
+/** The head: final norm and lm_head (and the embedding gather, counted here). */
+export const HEAD_OPS = 3;
+
+/** Per-token fixed costs of a placement: ops on each device, and the GPU's per-token submit + readback. */
+function fixedSeconds(p: Prepared, devices: readonly PlacementDevice[], head: PlacementDevice): number {
+  const b = p.bandwidth;
+  const perLayer = opsPerLayer(p.config);
+  const gpuLayers = devices.filter((d) => d === 'gpu').length;
+  const gpuOps = gpuLayers * perLayer + (head === 'gpu' ? HEAD_OPS : 0);
+  const cpuOps = (devices.length - gpuLayers) * perLayer + (head === 'cpu' ? HEAD_OPS : 0);
+  return gpuOps * (b.gpuOpSec ?? 0) + cpuOps * (b.cpuOpSec ?? 0) + (gpuOps > 0 ? (b.gpuTokenSec ?? 0) : 0);
 }
 
 /**
@@ -406,6 +450,13 @@ function candidates(p: Prepared, scope: SearchScope): Candidate[] {
   const tied = p.embedding === null;
   const embeddingChoice = p.input.embedding ?? 'auto';
   const out: Candidate[] = [];
+  const only = p.input.only;
+  if (only) {
+    // One device for everything (the user chose GPU or CPU): a single candidate, the embedding on the CPU
+    // unless a tied head needs it on the GPU.
+    const embedding: PlacementDevice = tied ? only : embeddingChoice === 'auto' ? 'cpu' : embeddingChoice;
+    return scope === 'any' || only === 'gpu' ? [{ cpuLayers: only === 'cpu' ? L : 0, position: 'start', head: only, embedding }] : [];
+  }
   for (const head of scope === 'wholeModel' ? (['gpu'] as const) : (['gpu', 'cpu'] as const)) {
     // A tied embedding is the lm_head's tensor: it lives wherever the head does.
     const embeddings: PlacementDevice[] = tied ? [head] : embeddingChoice === 'auto' ? ['cpu', 'gpu'] : [embeddingChoice];
@@ -542,6 +593,15 @@ function buildPlan(p: Prepared, e: Evaluated, context: number, requested: number
   const gpuSeconds = e.gpu.bytesReadPerToken / p.bandwidth.gpuBytesPerSec;
   const cpuSeconds = e.cpu.bytesReadPerToken / p.bandwidth.cpuBytesPerSec;
   const transferSeconds = e.seams * p.transferSeconds;
+  // At the start of a chat: the same placement reading weights only (no KV cache yet).
+  const atStart = evaluate(p, e.candidate, 0);
+  const b = p.bandwidth;
+  const gpuWeights = atStart.gpu.bytesReadPerToken;
+  const cpuWeights = atStart.cpu.bytesReadPerToken;
+  const prefillSeconds =
+    (gpuWeights > 0 && !b.gpuPrefillBytesPerSec) || (cpuWeights > 0 && !b.cpuPrefillBytesPerSec)
+      ? null
+      : gpuWeights / (b.gpuPrefillBytesPerSec ?? 1) + cpuWeights / (b.cpuPrefillBytesPerSec ?? 1);
   return {
     feasible: true,
     modelName: input.modelName ?? null,
@@ -570,6 +630,9 @@ function buildPlan(p: Prepared, e: Evaluated, context: number, requested: number
       secondsPerToken: e.seconds,
       msPerToken: e.seconds * 1000,
       tokensPerSecond: 1 / e.seconds,
+      tokensPerSecondAtStart: 1 / atStart.seconds,
+      prefillTokensPerSecond: prefillSeconds === null ? null : 1 / prefillSeconds,
+      basis: input.speedBasis ?? 'assumed defaults (nothing measured)',
     },
     limits: { maxBufferSize: input.device.maxBufferSize, maxStorageBufferBindingSize: input.device.maxStorageBufferBindingSize, maxPartBytes: p.maxPartBytes },
     bandwidth: { ...p.bandwidth },
@@ -798,11 +861,25 @@ export function explainPlan(plan: Plan): string {
   );
   lines.push(
     `estimate at a full ${e.contextLength}-token context: ${e.msPerToken.toFixed(1)} ms/token (${e.tokensPerSecond.toFixed(1)} tok/s): ` +
-      `GPU reads ${formatBytes(plan.totals.gpu.bytesReadPerToken)} (${(e.gpuSeconds * 1000).toFixed(1)} ms at ${(plan.bandwidth.gpuBytesPerSec / 1e9).toFixed(0)} GB/s), ` +
-      `CPU reads ${formatBytes(plan.totals.cpu.bytesReadPerToken)} (${(e.cpuSeconds * 1000).toFixed(1)} ms at ${(plan.bandwidth.cpuBytesPerSec / 1e9).toFixed(1)} GB/s)`,
+      `GPU reads ${formatBytes(plan.totals.gpu.bytesReadPerToken)} (${(e.gpuSeconds * 1000).toFixed(1)} ms at ${gbps(plan.bandwidth.gpuBytesPerSec)} GB/s), ` +
+      `CPU reads ${formatBytes(plan.totals.cpu.bytesReadPerToken)} (${(e.cpuSeconds * 1000).toFixed(1)} ms at ${gbps(plan.bandwidth.cpuBytesPerSec)} GB/s)`,
+  );
+  lines.push(
+    `at the start of a chat: ${formatRateOf(e.tokensPerSecondAtStart)} tok/s decode` +
+      (e.prefillTokensPerSecond !== null ? `, ${formatRateOf(e.prefillTokensPerSecond)} tok/s prefill` : '') +
+      `; speeds: ${e.basis}`,
   );
   for (const note of plan.notes) lines.push(`note: ${note}`);
   return lines.join('\n');
+}
+
+function gbps(bytesPerSec: number): string {
+  const g = bytesPerSec / 1e9;
+  return g >= 10 ? g.toFixed(0) : g >= 1 ? g.toFixed(1) : g.toFixed(3);
+}
+
+function formatRateOf(v: number): string {
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
 function gpuLayerRanges(plan: Plan): string {

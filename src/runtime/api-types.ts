@@ -202,11 +202,18 @@ export interface LoadProgress {
   conversion?: { tensorsDone: number; tensorsTotal: number; shardsWritten: number; bytesWritten: number; resumed: boolean };
 }
 
+import type { Calibration } from '../planner/speeds';
+
 export interface EngineLoadOptions {
   /** 'auto' (default): the planner places layers on the GPU and the CPU within the GPU budget; the CPU alone without WebGPU. */
   backend?: 'cpu' | 'gpu' | 'auto';
   /** GPU bytes the model may use (default: a conservative guess per adapter class). */
   gpuBudget?: number;
+  /**
+   * Speeds measured on this machine (engine.calibrate(), runtime/calibration.ts). With it, 'auto' places
+   * the model where the planner predicts it runs fastest: on the CPU alone when the GPU is slower.
+   */
+  calibration?: Calibration;
   quant?: 'none' | 'q4' | 'q8';
   /** Context length of the session (default: the model's, capped at 4096). */
   contextLength?: number;
@@ -250,4 +257,6 @@ export interface EngineStats {
   placement: { gpu: number; cpu: number };
   /** The CPU layers' q4/q8 kernels and why: "wasm-simd, 4 threads", "ts (WebAssembly refused by the page's Content-Security-Policy; ...)". */
   cpuKernels?: string;
+  /** While a prompt is being prefilled: its tokens done so far of the total (pages show it); else null. */
+  prefill?: { done: number; total: number } | null;
 }

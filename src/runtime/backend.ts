@@ -8,6 +8,7 @@ import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
 import type { Ops } from '../model/ops';
 import { ModelSession } from './session';
+import type { Bandwidth } from '../planner/planner';
 
 /** 'auto': the planner places layers on the GPU and the CPU to fit the GPU budget (or the CPU alone without WebGPU). */
 export type BackendKind = 'cpu' | 'gpu' | 'auto';
@@ -22,6 +23,8 @@ export interface LoadOptions {
   cpuBudget?: number;
   /** Context the plan must hold (default: the model's, at most 4096). */
   contextLength?: number;
+  /** Measured speeds for the planner (runtime/calibration.ts bandwidthOf); default: its assumptions. */
+  bandwidth?: Partial<Bandwidth>;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
@@ -54,7 +57,11 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
   }
   const { loadGpuBackend, loadPlannedBackend, gpuAvailable } = await import('./gpu-backend');
   if (options.backend === 'auto' && !(await gpuAvailable())) return loadBackend(files, { ...options, backend: 'cpu' });
-  if (options.backend === 'auto' || options.gpuBudget !== undefined) return loadPlannedBackend(files, options);
+  if (options.backend === 'auto' || options.gpuBudget !== undefined) {
+    const planned = await loadPlannedBackend(files, options);
+    // The planner found the CPU alone fastest (e.g. a software adapter): the plain CPU backend, no GPU device held.
+    return planned === 'cpu' ? loadBackend(files, { ...options, backend: 'cpu' }) : planned;
+  }
   return loadGpuBackend(files, options, convert);
 }
 

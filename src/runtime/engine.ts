@@ -11,9 +11,10 @@ import { registryEntry } from './registry';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { catalogueModel } from './catalogue';
 import { platform } from '#platform';
+import { bandwidthOf } from './calibration';
 import { loadBackend, type LoadedBackend } from './backend';
 import type { SamplingParams } from './sampler';
-import { runChoice, type ChoiceDelta, type ChoiceResult } from './choice';
+import { runChoice, yieldToEventLoop, type ChoiceDelta, type ChoiceResult } from './choice';
 import { generationDefaults, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
 import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariable, type ToolPlan } from './tools';
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
@@ -40,6 +41,8 @@ export class ModelNotLoadedError extends GlmError {
 export class GenerationInProgressError extends GlmError {
   override name = 'GenerationInProgressError';
 }
+/** Internal: thrown through a prefill by its checkpoint when abort() was called; ends as finish_reason "abort". */
+class PrefillAborted extends Error {}
 
 const DEFAULT_MAX_TOKENS = 256;
 const DEFAULT_CONTEXT_CAP = 4096;
@@ -127,6 +130,8 @@ export class GlmEngine {
   private loadAborted = false;
   private running = false;
   private lastStats = { prefillTokPerSec: null as number | null, decodeTokPerSec: null as number | null, prefilled: 0, reused: 0 };
+  /** Prompt tokens through the model so far while a prefill runs (stats().prefill), else null. */
+  private prefill: { done: number; total: number } | null = null;
 
   constructor(private readonly resolve: ModelResolver = defaultResolver) {}
 
@@ -160,6 +165,7 @@ export class GlmEngine {
       quant: options.quant ?? 'none',
       contextLength: contextCap,
       ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
+      ...(options.calibration ? { bandwidth: bandwidthOf(options.calibration) } : {}),
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });
     const { config, rawConfig } = backend.model;
@@ -247,6 +253,7 @@ export class GlmEngine {
       lastReusedTokens: this.lastStats.reused,
       placement: l ? l.backend.placement : { gpu: 0, cpu: 0 },
       ...cpuKernelsOf(l?.backend.describe()),
+      prefill: this.prefill ? { ...this.prefill } : null,
     };
   }
 
@@ -374,7 +381,7 @@ export class GlmEngine {
 
     if (promptIds.length >= l.contextLength) {
       throw new ContextOverflowError(
-        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the conversation (or resetChat and send fewer messages)`,
+        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
       );
     }
     const d = l.defaults;
@@ -406,6 +413,14 @@ export class GlmEngine {
     const t0 = performance.now();
     let prefillMs = 0;
     const results: ChoiceResult[] = [];
+    // Stop and progress during a long prefill: checked after every layer of every chunk (issue #16).
+    const control = {
+      checkpoint: async (done: number, total: number) => {
+        this.prefill = { done, total };
+        await yieldToEventLoop(); // lets an abort() message in
+        if (this.abortRequested) throw new PrefillAborted();
+      },
+    };
     const t1 = performance.now();
     for (let index = 0; index < n; index++) {
       // Choice i > 0 starts again from the prompt: its cache is kept, only the last prompt token reruns.
@@ -413,7 +428,20 @@ export class GlmEngine {
         session.truncate(promptIds.length - 1);
         if (this.abortRequested) break;
       }
-      const logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last');
+      let logits: unknown;
+      this.prefill = { done: 0, total: index === 0 ? fresh.length : 1 };
+      try {
+        logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control);
+      } catch (err) {
+        if (!(err instanceof PrefillAborted)) throw err;
+        // Stopped during the prefill: this choice ends with no text, and no further choice starts.
+        results.push({ text: '', ids: [], finish: 'abort', call: null, logprobs: null });
+        const stopped: ChatCompletionChunkChoice = { index, delta: { role: 'assistant', content: '' }, finish_reason: 'abort' };
+        onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptIds.length, reused, results)), ...(index === 0 ? cited : {}) });
+        break;
+      } finally {
+        this.prefill = null;
+      }
       if (index === 0) prefillMs = performance.now() - t0;
       onChunk?.({ ...chunk([{ index, delta: { role: 'assistant', content: '' }, finish_reason: null }]), ...(index === 0 ? cited : {}) });
       const onDelta = (delta: ChoiceDelta) => {

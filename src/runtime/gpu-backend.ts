@@ -7,7 +7,8 @@ import { loadModelFolder } from '../model/load';
 import type { HostWeight } from '../model/weights';
 import { defaultGpuBudget, explainPlan } from '../planner/planner';
 import type { LoadOptions, LoadedBackend } from './backend';
-import { loadHybridModel } from './hybrid';
+import { loadHybridModel, planHybrid } from './hybrid';
+import type { WeightQuant } from '../planner/sizes';
 import { ModelSession } from './session';
 import { platform } from '#platform';
 
@@ -33,6 +34,11 @@ export function setGpuContextFactory(factory: (() => Promise<GpuContext>) | null
   contextFactory = factory ?? (async () => requestGpu(await gpuInstance()));
 }
 
+/** A device from the same source the loads use (calibration measures the device the model will run on). */
+export function openGpuContext(): Promise<GpuContext> {
+  return contextFactory();
+}
+
 export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight) => HostWeight): Promise<LoadedBackend> {
   const ctx = await contextFactory();
   const ops = new GpuOps(ctx);
@@ -55,17 +61,31 @@ export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, co
   }
 }
 
-/** The planner's placement (GPU, CPU or both) within a GPU budget, recovering from out-of-memory. */
-export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend> {
+/**
+ * The planner's placement (GPU, CPU or both) within a GPU budget, recovering from out-of-memory. Returns
+ * 'cpu' (and holds no device) when the planner puts everything on the CPU: the caller loads the CPU backend.
+ */
+export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend | 'cpu'> {
   const ctx = await contextFactory();
   const gpuBudget = options.gpuBudget ?? defaultGpuBudget(ctx.adapter, ctx.limits);
-  const hybrid = await loadHybridModel(files, ctx, {
+  const hybridOptions = {
     quant: options.quant,
+    plannedQuant: await storedQuant(files, options.quant),
     gpuBudget,
     cpuBudget: options.cpuBudget ?? 8 * GiB,
     contextLength: options.contextLength ?? 4096,
+    // Measured speeds steer Auto only: a user who chose the GPU gets the GPU wherever the budget allows.
+    ...(options.bandwidth && options.backend === 'auto' ? { bandwidth: options.bandwidth } : {}),
     onProgress: options.onProgress,
-  });
+  };
+  if (options.backend === 'auto' && options.bandwidth) {
+    const plan = await planHybrid(files, ctx, hybridOptions);
+    if (plan.gpuLayerCount === 0 && plan.lmHead === 'cpu') {
+      ctx.device.destroy();
+      return 'cpu';
+    }
+  }
+  const hybrid = await loadHybridModel(files, ctx, hybridOptions);
   const gpuLayers = hybrid.placement.layers.filter((d) => d === 'gpu').length;
   const kind = gpuLayers === hybrid.config.numLayers && hybrid.placement.head === 'gpu' ? 'gpu' : gpuLayers === 0 && hybrid.placement.head === 'cpu' ? 'cpu' : 'hybrid';
   return {
@@ -89,4 +109,17 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
       ...(gpuLayers < hybrid.config.numLayers ? { cpuKernels: hybrid.cpuKernels } : {}),
     }),
   };
+}
+
+/**
+ * The format the weights will have on the device, for the planner's sizes: the requested quantization,
+ * else what the folder stores (a package's manifest says; THUDM checkpoints may be saved quantized).
+ */
+export async function storedQuant(files: ModelFiles, requested: WeightQuant): Promise<WeightQuant> {
+  if (requested !== 'none') return requested;
+  if (await files.exists('manifest.json')) {
+    const quant = (JSON.parse(await files.readText('manifest.json')) as { quant?: unknown }).quant;
+    if (quant === 'q4' || quant === 'q8') return quant;
+  }
+  return 'none';
 }

@@ -13,7 +13,7 @@ import type { ModelFiles } from '../formats/byte-source';
 import { loadModelFolder } from '../model/load';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
-import { planPlacement, type Plan } from '../planner/planner';
+import { planPlacement, type Bandwidth, type Plan } from '../planner/planner';
 import { tensorSizes } from '../planner/sizes';
 import { ModelSession, PREFILL_CHUNK } from './session';
 import { runtimeQuantMatmul } from './backend';
@@ -136,6 +136,10 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
   sampleNextDetailed(logits: HybridTensor, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null> {
     return logits.device === 'gpu' ? this.gpu.sampleNextDetailed(logits.t, params) : Promise.resolve(null);
   }
+
+  settle(): Promise<void> {
+    return this.gpu.settle();
+  }
   read(x: HybridTensor): Promise<Float32Array> {
     return x.device === 'cpu' ? this.cpu.read(x.t) : this.gpu.read(x.t);
   }
@@ -149,6 +153,10 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
 
 export interface HybridLoadOptions {
   quant: QuantChoice;
+  /** The weights' format on the device when it differs from `quant` ('none' keeps a q4 package q4): sizes the plan. */
+  plannedQuant?: QuantChoice;
+  /** Measured speeds (runtime/calibration.ts); default: the planner's assumptions. */
+  bandwidth?: Partial<Bandwidth>;
   /** GPU bytes the planner may use (the caller's guess, override or probe result). */
   gpuBudget: number;
   cpuBudget: number;
@@ -183,6 +191,23 @@ function layerOf(path: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+function planFor(config: GlmConfig, ctx: GpuContext, options: HybridLoadOptions): Plan {
+  return planPlacement({
+    config,
+    sizes: tensorSizes(config, options.plannedQuant ?? options.quant),
+    device: { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, features: [...ctx.features] },
+    budgets: { gpuBytes: options.gpuBudget, cpuBytes: options.cpuBudget },
+    contextLength: Math.min(options.contextLength, config.maxSequenceLength),
+    ...(options.bandwidth ? { bandwidth: options.bandwidth } : {}),
+  });
+}
+
+/** The plan loadHybridModel would follow, without loading anything (reads config.json). */
+export async function planHybrid(files: ModelFiles, ctx: GpuContext, options: HybridLoadOptions): Promise<Plan> {
+  const { normalizeConfig } = await import('../model/config');
+  return planFor(normalizeConfig(await files.readText('config.json')), ctx, options);
+}
+
 /**
  * Loads a model with each layer on the device the planner (or `options.placement`) chose. When the
  * GPU refuses an allocation, that layer and every later one, and the head, go to the CPU instead;
@@ -198,13 +223,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     if (options.placement.layers.length !== config.numLayers) throw new InvalidArgumentError(`placement has ${options.placement.layers.length} layers, the model ${config.numLayers}`);
     placement = { layers: [...options.placement.layers], head: options.placement.head };
   } else {
-    plan = planPlacement({
-      config,
-      sizes: tensorSizes(config, options.quant),
-      device: { maxBufferSize: ctx.limits.maxBufferSize, maxStorageBufferBindingSize: ctx.limits.maxStorageBufferBindingSize, features: [...ctx.features] },
-      budgets: { gpuBytes: options.gpuBudget, cpuBytes: options.cpuBudget },
-      contextLength,
-    });
+    plan = planFor(config, ctx, options);
     placement = { layers: plan.layers.map((l) => l.device), head: plan.lmHead };
     contextLength = plan.contextLength;
   }

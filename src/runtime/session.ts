@@ -22,6 +22,16 @@ export interface SessionCounters {
   forwardCalls: number;
 }
 
+/** Lets a caller watch and stop a long prefill (the engine's abort and progress). */
+export interface PrefillControl {
+  /**
+   * Awaited after each layer of a prompt chunk, once the device ran it: `done` of `total` prompt tokens
+   * are through (layers counted as fractions of their chunk). Throwing stops the prefill; the session then
+   * keeps none of the tokens of this append.
+   */
+  checkpoint(done: number, total: number): Promise<void>;
+}
+
 export class ModelSession<T, W, C> {
   readonly tokens: number[] = [];
   readonly counters: SessionCounters = { tokensEvaluated: 0, forwardCalls: 0 };
@@ -42,22 +52,24 @@ export class ModelSession<T, W, C> {
    * memory stays what the planner budgets whatever the prompt length (not ChatGLM-6B: its context
    * attends bidirectionally, so it must run in one piece).
    */
-  async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last'): Promise<T> {
+  async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last', control?: PrefillControl): Promise<T> {
     this.checkRoom(ids.length);
-    if (want === 'last' && ids.length > PREFILL_CHUNK && this.config.family !== 'chatglm1') {
+    const chunk = Math.min(PREFILL_CHUNK, this.ops.prefillChunkTokens ?? PREFILL_CHUNK);
+    if (want === 'last' && ids.length > chunk && this.config.family !== 'chatglm1') {
       const all = Array.from(ids);
       const before = this.tokens.length;
       try {
-        for (let i = 0; i + PREFILL_CHUNK < all.length; i += PREFILL_CHUNK) {
-          await this.run(all.slice(i, i + PREFILL_CHUNK), 'none');
+        let i = 0;
+        for (; i + chunk < all.length; i += chunk) {
+          await this.run(all.slice(i, i + chunk), 'none', control && { control, offset: i, total: all.length });
         }
-        return (await this.run(all.slice(all.length - (((all.length - 1) % PREFILL_CHUNK) + 1)), 'last'))!;
+        return (await this.run(all.slice(i), 'last', control && { control, offset: i, total: all.length }))!;
       } catch (err) {
         this.tokens.length = before; // all or nothing, like a single call
         throw err;
       }
     }
-    return (await this.run(ids, want))!;
+    return (await this.run(ids, want, control && { control, offset: 0, total: ids.length }))!;
   }
 
   private checkRoom(count: number): void {
@@ -69,12 +81,19 @@ export class ModelSession<T, W, C> {
     }
   }
 
-  private async run(ids: ArrayLike<number>, want: 'all' | 'last' | 'none'): Promise<T | null> {
+  private async run(ids: ArrayLike<number>, want: 'all' | 'last' | 'none', watch?: { control: PrefillControl; offset: number; total: number }): Promise<T | null> {
     const start = this.tokens.length;
     for (let i = 0; i < ids.length; i++) this.tokens.push(ids[i]!);
     try {
       const batch = makeBatch(this.config, this.tokens, start);
-      const { logits, hidden } = await forward(this.ops, this.config, this.weights, this.cache, batch, want);
+      const layers = this.config.numLayers;
+      const afterLayer = watch
+        ? async (layer: number) => {
+            await this.ops.settle?.();
+            await watch.control.checkpoint(watch.offset + Math.round((ids.length * (layer + 1)) / layers), watch.total);
+          }
+        : undefined;
+      const { logits, hidden } = await forward(this.ops, this.config, this.weights, this.cache, batch, want, afterLayer);
       // A chunk without logits still has to reach the device: reading its small hidden state ends the step.
       if (want === 'none') await this.ops.read(hidden);
       this.counters.tokensEvaluated += ids.length;

@@ -27,6 +27,7 @@ export interface RequestOptions {
 import { platform } from '#platform';
 import { createEngineWorker } from '#platform-engine-worker';
 import { WorkerStartError } from '../errors';
+import type { Calibration } from '../planner/speeds';
 
 export interface Engine {
   /** options.signal aborts the load (AbortError), between files and tensors. */
@@ -53,6 +54,11 @@ export interface Engine {
   tokenize(text: string, addSpecialTokens?: boolean): Promise<number[]>;
   /** Tokens evaluated by the model and tokens cached (to check KV reuse). */
   counters(): Promise<{ tokensEvaluated: number; cachedTokens: number }>;
+  /**
+   * Measures this machine's GPU and CPU speeds with the engine's kernels (a second or two; issue #16).
+   * Pass the result to load({ calibration }) so that 'auto' picks the fastest placement.
+   */
+  calibrate(): Promise<Calibration>;
   /** Stops the worker (or releases the in-thread engine's GPU memory). */
   terminate(): Promise<void>;
 }
@@ -78,6 +84,7 @@ interface Backend {
   stats(): Promise<EngineStats> | EngineStats;
   tokenize(text: string, addSpecialTokens?: boolean): Promise<number[]> | number[];
   counters(): Promise<{ tokensEvaluated: number; cachedTokens: number }> | { tokensEvaluated: number; cachedTokens: number };
+  calibrate(): Promise<Calibration>;
 }
 
 /**
@@ -184,6 +191,7 @@ function wrap(backend: Backend, terminate: () => Promise<void>): Engine {
     stats: async () => backend.stats(),
     tokenize: async (text, addSpecialTokens) => backend.tokenize(text, addSpecialTokens),
     counters: async () => backend.counters(),
+    calibrate: () => backend.calibrate(),
     terminate,
   };
 }
@@ -253,6 +261,8 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       stats: () => engine.stats(),
       tokenize: (t, a) => engine.tokenize(t, a),
       counters: () => engine.counters(),
+      // Loaded on demand: the kernels it measures stay out of a page bundle that only talks to a worker.
+      calibrate: async () => (await import('../runtime/calibration')).calibrateHere(),
     };
     return wrap(backend, async () => engine.unload());
   }
@@ -268,6 +278,7 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     stats: () => guard(() => remote.stats()),
     tokenize: (t, a) => guard(() => remote.tokenize(t, a)),
     counters: () => guard(() => remote.counters()),
+    calibrate: () => guard(() => remote.calibrate()),
   };
   return wrap(backend, async () => {
     remote[Comlink.releaseProxy]();

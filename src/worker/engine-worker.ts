@@ -2,6 +2,7 @@
 // freezes. The page talks to it through comlink (see client.ts). Errors cross as {name, message, stack}.
 import * as Comlink from 'comlink';
 import { GlmEngine } from '../runtime/engine';
+import { calibrateHere } from '../runtime/calibration';
 import type { ChatCompletionChunk, ChatCompletionRequest, CompletionChunk, CompletionRequest, EngineLoadOptions, LoadProgress } from '../runtime/api-types';
 
 const engine = new GlmEngine();
@@ -36,6 +37,9 @@ const api = {
   },
   abort() {
     engine.abort();
+  },
+  calibrate() {
+    return calibrateHere();
   },
   resetChat() {
     engine.resetChat();

@@ -2,9 +2,12 @@
 // &prompt=16&decode=4&vocab=4096) and ?auto=1 runs at once (tests, shared links).
 import { PRESETS, isPresetName, presetNames, type PresetName } from '../../model/presets';
 import { tensorSizes } from '../../planner/sizes';
-import { adapterLabel, probeBrowserGpu, SHOWN_LIMITS } from '../shared/browser-gpu';
+import { adapterLabel, probeBrowserGpu, SHOWN_LIMITS, type BrowserGpu } from '../shared/browser-gpu';
+import { cachedCalibration } from '../shared/calibration-cache';
+import { planVerdict } from '../shared/verdict';
+import { describeCalibration } from '../../planner/speeds';
 import { byId, el, replace } from '../shared/dom';
-import { formatBytes, formatGBps, formatMs, formatTokPerSec } from '../shared/format';
+import { formatBytes, formatFlops, formatGBps, formatMs, formatTokPerSec } from '../shared/format';
 import { barChart, type Bar } from './charts';
 import { runBenchSuite, type BenchOptions, type BenchReport } from './suite';
 
@@ -78,7 +81,7 @@ function showReport(r: BenchReport): void {
   rows.push(row(['Adapter'], { group: true }));
   rows.push(row(['read bandwidth', formatGBps(rb.bytesPerSec), `${formatBytes(rb.bytes)} buffer x ${rb.dispatchesPerPass} per pass, best of ${rb.passes}, ${rb.timing.method}`, '100%'], { numeric: [1, 3] }));
   const d = r.dispatchOverhead;
-  rows.push(row(['f32 FMA rate', `${(r.fmaRate.flopsPerSec / 1e12).toFixed(2)} TFLOP/s`, `8 independent vec4 FMA chains per invocation, ${r.fmaRate.timing.method}; the yardstick of prefill`, '100%'], { numeric: [1, 3] }));
+  rows.push(row(['f32 FMA rate', `${formatFlops(r.fmaRate.flopsPerSec)}`, `8 independent vec4 FMA chains per invocation, ${r.fmaRate.timing.method}; the yardstick of prefill`, '100%'], { numeric: [1, 3] }));
   rows.push(row(['dispatch overhead', formatMs(d.microsPerDispatch / 1000), `${d.dispatches} dependent dispatches in one pass (a barrier between each, as in a forward pass), ${d.timing.method}; independent empty ones: ${formatMs(d.independentMicrosPerDispatch / 1000)}`, ''], { numeric: [1] }));
   if (r.kernels.length) {
     rows.push(row(['Kernels (decode GEMV, q4)'], { group: true }));
@@ -91,7 +94,7 @@ function showReport(r: BenchReport): void {
     rows.push(row([`Model: ${LABELS[m.preset]} shapes, ${m.layers} of ${m.presetLayers} layers, vocab ${m.vocab}`], { group: true }));
     rows.push(
       row(
-        ['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens, first token after ${formatMs(m.prefill.ttftSeconds * 1000)}; ${(m.prefill.flopsPerSec / 1e12).toFixed(2)} TFLOP/s of the FMA rate`, pct(m.prefill.percentOfFma)],
+        ['prefill', formatTokPerSec(m.prefill.tokensPerSec), `${m.prefill.tokens} tokens, first token after ${formatMs(m.prefill.ttftSeconds * 1000)}; ${formatFlops(m.prefill.flopsPerSec)}, as a share of the FMA rate`, pct(m.prefill.percentOfFma)],
         { numeric: [1, 3] },
       ),
     );
@@ -101,6 +104,9 @@ function showReport(r: BenchReport): void {
       rows.push(row([`  ${k.kernel}`, formatMs(k.microsPerToken / 1000), `GPU time per token, ${k.callsPerToken} dispatches`, ''], { numeric: [1] }));
     }
     rows.push(row([`decode, all ${m.presetLayers} layers (estimate)`, formatTokPerSec(m.fullModelDecodeEstimate), 'per-layer time of this run scaled to the full model', ''], { numeric: [1] }));
+    // The estimate the chat page and the widget show for this preset (issue #16: one estimate for all pages).
+    const shared = sharedEstimate(m.preset);
+    rows.push(row(['decode, the chat page’s prediction', shared ? formatTokPerSec(shared.tokPerSec) : '-', shared ? shared.what : 'no calibration stored yet: open the chat page once in this browser', ''], { numeric: [1] }));
     rows.push(row(['random weights on the GPU', formatBytes(m.weightBytes), `q4 matrices, f32 norms and biases; ${formatBytes(m.gpuBytes.allocated)} allocated in all`, ''], { numeric: [1] }));
   }
   for (const e of r.errors) rows.push(row([`${e.part} failed`, e.name, e.message, '']));
@@ -158,9 +164,21 @@ async function run(): Promise<void> {
   }
 }
 
+/** The planner's verdict for a preset from the calibration the chat page stored for this browser. */
+function sharedEstimate(preset: PresetName): { tokPerSec: number; what: string } | null {
+  if (!browserGpu) return null;
+  const calibration = cachedCalibration(browserGpu);
+  if (!calibration) return null;
+  const v = planVerdict(PRESETS[preset], 'q4', browserGpu, { calibration, modelName: LABELS[preset] });
+  return v.decodeTokPerSec === null ? null : { tokPerSec: v.decodeTokPerSec, what: `${v.headline.split(',')[0]}; ${describeCalibration(calibration)}` };
+}
+
+let browserGpu: BrowserGpu | null = null;
+
 async function init(): Promise<void> {
   setupForm();
   const g = await probeBrowserGpu();
+  browserGpu = g;
   const info: [string, string | Node][] = [['adapter', adapterLabel(g)]];
   if (g.status === 'ok') {
     info.push(['class', `${g.adapterClass} (${g.adapterReason})`]);

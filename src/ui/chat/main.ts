@@ -19,6 +19,9 @@ import { MODEL_CATALOGUE, catalogueSizes } from '../../index';
 import { createPageEngine } from '../shared/page-engine';
 import { planVerdict, type Verdict } from '../shared/verdict';
 import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';
+import { ensureCalibration } from '../shared/calibration-cache';
+import type { Calibration } from '../../index';
+import { GiB } from '../../index';
 
 const params = new URLSearchParams(location.search);
 /** The embedded demo model (public/models/glm-demo/), unless ?model= names another. */
@@ -30,6 +33,9 @@ const PRESET_LABELS: Record<PresetName, string> = {
   'chatglm-6b': 'ChatGLM-6B',
   'glm-edge-1.5b': 'GLM-Edge-1.5B-chat',
 };
+
+/** How often the page asks the engine how far a prefill got. */
+const PREFILL_POLL_MS = 250;
 
 type ModelState = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
 
@@ -49,6 +55,8 @@ const ui = {
   verdictPlan: byId<HTMLDetailsElement>('verdict-plan'),
   verdictPlanText: byId('verdict-plan-text'),
   backend: byId<HTMLSelectElement>('backend'),
+  gpuBudget: byId<HTMLInputElement>('gpu-budget'),
+  gpuBudgetHint: byId('gpu-budget-hint'),
   quant: byId<HTMLSelectElement>('quant'),
   load: byId<HTMLButtonElement>('load'),
   cancel: byId<HTMLButtonElement>('cancel'),
@@ -85,6 +93,9 @@ const ui = {
 };
 
 let gpu: BrowserGpu | null = null;
+/** This machine's measured speeds (cached per adapter and browser), once known. */
+let calibration: Calibration | null = null;
+let calibrating: Promise<void> | null = null;
 let engine: Engine | null = null;
 let state: ModelState = 'idle';
 let history: ChatMessage[] = [];
@@ -95,6 +106,8 @@ let inspectSeq = 0;
 let loadedKey: string | null = null;
 /** The URL of the loaded model, as the user gave it. */
 let loadedUrl: string | null = null;
+/** Whether the loaded package came wholly from IndexedDB (nothing downloaded by this load). */
+let loadedFromCache = false;
 
 // ------------------------------------------------------------------------------------------ state
 
@@ -170,10 +183,22 @@ function buildPicker(): void {
   replace(ui.modelSelect, local, presets, hub, custom);
 }
 
+/** The GPU budget the user set (GiB field), in bytes; the adapter's default when the field is empty or bad. */
+function gpuBudgetBytes(): number | undefined {
+  const v = Number(ui.gpuBudget.value);
+  return ui.gpuBudget.value.trim() !== '' && Number.isFinite(v) && v > 0 ? Math.round(v * GiB) : gpu?.gpuBudget;
+}
+
 function planVerdictSafe(config: (typeof PRESETS)[PresetName], quant: WeightQuant, name?: string): Verdict | null {
   if (!gpu) return null;
   try {
-    return planVerdict(config, quant, gpu, name);
+    const budget = gpuBudgetBytes();
+    return planVerdict(config, quant, gpu, {
+      ...(name ? { modelName: name } : {}),
+      calibration,
+      backend: ui.backend.value as BackendChoice,
+      ...(budget !== undefined ? { gpuBudget: budget } : {}),
+    });
   } catch (err) {
     console.warn('planner failed', err);
     return null;
@@ -182,6 +207,12 @@ function planVerdictSafe(config: (typeof PRESETS)[PresetName], quant: WeightQuan
 
 function showVerdict(v: Verdict | null, source: SourceInfo | null, note?: string): void {
   ui.verdict.dataset.kind = v?.kind ?? 'unknown';
+  // For tests and scripts: the predicted speeds, and whether they are measured.
+  ui.verdict.dataset.measured = String(v?.measured ?? false);
+  if (v?.decodeTokPerSec) ui.verdict.dataset.decodeTps = String(v.decodeTokPerSec);
+  else delete ui.verdict.dataset.decodeTps;
+  if (v?.prefillTokPerSec) ui.verdict.dataset.prefillTps = String(v.prefillTokPerSec);
+  else delete ui.verdict.dataset.prefillTps;
   ui.verdictHeadline.textContent = v ? v.headline : (note ?? 'No verdict.');
   const items: string[] = [];
   if (v) items.push(...v.details);
@@ -299,26 +330,36 @@ async function loadSelected(): Promise<void> {
   const t0 = performance.now();
   try {
     const e = await ensureEngine();
+    if (calibrating) {
+      ui.progressText.textContent = 'Measuring this machine’s GPU and CPU speeds (once per browser)…';
+      await calibrating;
+    }
     const source = inspected?.key === sel.key && inspected.source ? inspected.source : undefined;
+    const budget = gpuBudgetBytes();
     const result = await loadModelFromUrl(e, sel.url, {
       backend: ui.backend.value as BackendChoice,
       quant: ui.quant.value as QuantChoice,
+      ...(calibration ? { calibration } : {}),
+      ...(budget !== undefined ? { gpuBudget: budget } : {}),
       signal: loadAbort.signal,
       ...(source ? { source } : {}),
       onDownload: showDownload,
       onLoad: showLoadProgress,
     });
     const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+    const files = (n: number) => `${n} ${n === 1 ? 'file' : 'files'}`;
     const cacheNote =
       result.source.kind === 'package'
         ? result.fetched.length === 0
           ? ', from this browser’s cache'
-          : `, ${result.fetched.length} files downloaded${result.fromCache.length ? `, ${result.fromCache.length} from the cache` : ''}`
+          : `, ${files(result.fetched.length)} downloaded${result.fromCache.length ? `, ${files(result.fromCache.length)} from the cache` : ''}`
         : '';
+    loadedFromCache = result.source.kind === 'package' && result.fetched.length === 0;
     ui.loadStatus.textContent = `Loaded ${sel.url} on the ${result.info.backend.toUpperCase()} in ${seconds} s${cacheNote}.`;
     ui.progress.hidden = true;
     loadedKey = sel.key;
     loadedUrl = sel.url;
+    if (sel.kind === 'custom') saveCustomUrl(sel.url);
     history = [];
     setState('ready');
     showSuggestions(result.info.knowledge);
@@ -386,6 +427,17 @@ async function send(): Promise<void> {
   item.dataset.done = 'false';
   item.setAttribute('aria-busy', 'true');
   const textNode = item.querySelector('.text')!;
+  // Until the first words arrive: a working indicator with the prefill's progress (polled from the engine).
+  const working = el('p', { class: 'working', role: 'status' }, 'Reading the prompt…');
+  item.append(working);
+  const poll = window.setInterval(() => {
+    void engine
+      ?.stats()
+      .then((s) => {
+        if (s.prefill && working.isConnected) working.textContent = `Reading the prompt: ${s.prefill.done} of ${s.prefill.total} tokens…`;
+      })
+      .catch(() => {});
+  }, PREFILL_POLL_MS);
   setState('generating');
   let reply = '';
   let chunks = 0;
@@ -404,7 +456,10 @@ async function send(): Promise<void> {
       if (chunk.knowledge) item.append(sourceDetails(chunk.knowledge));
       const delta = chunk.choices[0].delta.content;
       if (delta) {
-        if (chunks === 0) tFirst = performance.now();
+        if (chunks === 0) {
+          tFirst = performance.now();
+          working.remove();
+        }
         chunks++;
         reply += delta;
         // GLM-4 replies start with a newline after <|assistant|>: not worth an empty line on screen.
@@ -427,6 +482,8 @@ async function send(): Promise<void> {
     const view = showError(err, 'generating');
     if (view.name === 'DeviceLostError') loadedKey = null;
   } finally {
+    window.clearInterval(poll);
+    working.remove();
     item.dataset.done = 'true';
     item.dataset.finish = finish ?? 'error';
     item.removeAttribute('aria-busy');
@@ -463,7 +520,8 @@ async function updateStats(): Promise<void> {
 }
 
 function displayName(source: string): string {
-  return source.startsWith('glm-cache:') && loadedUrl ? `${loadedUrl} (from the cache)` : source;
+  if (!source.startsWith('glm-cache:') || !loadedUrl) return source;
+  return loadedFromCache ? `${loadedUrl} (from this browser’s cache)` : loadedUrl;
 }
 
 // ------------------------------------------------------------------------------------------ cache, browser
@@ -485,7 +543,7 @@ async function refreshCache(): Promise<void> {
         el(
           'li',
           { 'data-id': m.id },
-          el('span', { class: 'cache-name', title: m.url }, m.id),
+          el('span', { class: 'cache-name', title: m.id }, cacheLabel(m.url)),
           el('span', { class: 'cache-size' }, `${formatBytes(m.bytes)}${m.complete ? '' : ` · partial ${m.shards}/${m.shardsTotal} shards`}`),
           el('button', { type: 'button', class: 'small', 'aria-label': `Load ${m.id}`, disabled: state === 'loading' || state === 'generating', onclick: () => void loadCached(m.url) }, 'Load'),
           el('button', { type: 'button', class: 'small', 'aria-label': `Delete ${m.id} from the cache`, onclick: () => void removeCached(m.id) }, 'Delete'),
@@ -499,6 +557,12 @@ async function refreshCache(): Promise<void> {
   }
   const est = await navigator.storage?.estimate?.().catch(() => null);
   ui.storageUsage.textContent = est?.quota ? `Storage: ${formatBytes(est.usage ?? 0)} used of ${formatBytes(est.quota)} available to this site.` : '';
+}
+
+/** "models/glm-demo/" for this site's models, else the URL without its scheme. */
+function cacheLabel(url: string): string {
+  const here = new URL('./', location.href).href;
+  return url.startsWith(here) ? url.slice(here.length) || url : url.replace(/^https?:\/\//, '');
 }
 
 /** Loads a cached package by its URL (offline too: the loader falls back to the cached manifest). */
@@ -527,7 +591,7 @@ function showBrowser(g: BrowserGpu): void {
   ];
   if (g.status === 'ok') {
     rows.push(['Adapter class', `${g.adapterClass}: ${g.adapterReason}`]);
-    rows.push(['GPU budget', `${formatBytes(g.gpuBudget)} (a guess: WebGPU reports no memory size)`]);
+    rows.push(['GPU budget', `${formatBytes(g.gpuBudget)} by default (${g.gpuBudgetReason}); change it under “GPU budget”`]);
     rows.push(['Max buffer', formatBytes(g.limits.maxBufferSize ?? 0)]);
     rows.push(['Max binding', formatBytes(g.limits.maxStorageBufferBindingSize ?? 0)]);
     rows.push(['Features', g.features.filter((f) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(f)).join(', ') || 'none of shader-f16, subgroups, timestamp-query']);
@@ -566,6 +630,8 @@ ui.url.addEventListener('keydown', (ev) => {
   }
 });
 ui.quant.addEventListener('change', () => void refreshSelection());
+ui.backend.addEventListener('change', () => void refreshSelection());
+ui.gpuBudget.addEventListener('change', () => void refreshSelection());
 ui.load.addEventListener('click', () => void loadSelected());
 ui.cancel.addEventListener('click', () => loadAbort?.abort(new DOMException('The download was cancelled.', 'AbortError')));
 ui.useCpu.addEventListener('click', () => {
@@ -600,6 +666,44 @@ document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && state === 'generating') void stop();
 });
 
+/** Measures (or reads from storage) this machine's speeds, then re-plans the verdict with them. */
+async function startCalibration(g: BrowserGpu): Promise<void> {
+  try {
+    const e = await ensureEngine();
+    const result = await ensureCalibration(g, () => e.calibrate());
+    calibration = result.calibration;
+    ui.body.dataset.calibration = result.cached ? 'cached' : 'measured';
+  } catch (err) {
+    // The planner's assumptions still give a verdict; say why the figures are not measured.
+    console.warn('[chat] calibration failed', err);
+    ui.body.dataset.calibration = 'failed';
+  } finally {
+    calibrating = null;
+  }
+  await refreshSelection();
+}
+
+// A custom URL the user typed survives a reload (localStorage; nothing when storage is off).
+const CUSTOM_URL_KEY = 'glm-webgpu.chat.customUrl';
+function savedCustomUrl(): string | null {
+  try {
+    return localStorage.getItem(CUSTOM_URL_KEY);
+  } catch {
+    return null;
+  }
+}
+function restoreCustomUrl(): void {
+  const url = savedCustomUrl();
+  if (url && params.get('model') === null) ui.url.value = url;
+}
+function saveCustomUrl(url: string): void {
+  try {
+    localStorage.setItem(CUSTOM_URL_KEY, url);
+  } catch {
+    // storage off: nothing to remember it in
+  }
+}
+
 async function init(): Promise<void> {
   for (const [param, select] of [['backend', ui.backend], ['quant', ui.quant]] as const) {
     const v = params.get(param);
@@ -608,7 +712,13 @@ async function init(): Promise<void> {
   setState('idle');
   gpu = await probeBrowserGpu();
   showBrowser(gpu);
+  ui.gpuBudget.value = gpu.status === 'ok' ? String(+(gpu.gpuBudget / GiB).toFixed(2)) : '';
+  ui.gpuBudget.disabled = gpu.status !== 'ok';
+  ui.gpuBudgetHint.textContent = gpu.status === 'ok' ? `GiB of GPU memory the model may use (default for this adapter: ${formatBytes(gpu.gpuBudget)}).` : 'No WebGPU: the model runs on the CPU.';
+  restoreCustomUrl();
   buildPicker();
+  if (params.get('model') === null && savedCustomUrl()) ui.modelSelect.value = 'custom';
+  calibrating = startCalibration(gpu);
   await Promise.all([refreshSelection(), refreshCache()]);
   ui.body.dataset.ready = 'true';
   if (params.get('autoload') === '1') void loadSelected();

@@ -17,6 +17,8 @@ export interface BrowserGpu {
   features: string[];
   /** Planner budgets in bytes. gpuBytes is 0 without WebGPU. */
   gpuBudget: number;
+  /** Where the GPU budget comes from (the class default, or a test allocation). */
+  gpuBudgetReason: string;
   cpuBudget: number;
   cpuBudgetReason: string;
   /** navigator.deviceMemory in GiB where the browser tells it (Chrome caps it at 8). */
@@ -64,6 +66,7 @@ export async function probeBrowserGpu(gpu: GPU | undefined = typeof navigator !=
     limits: {},
     features: [],
     gpuBudget: 0,
+    gpuBudgetReason: 'no WebGPU',
     cpuBudget: cpu.bytes,
     cpuBudgetReason: cpu.reason,
     deviceMemoryGiB: mem,
@@ -96,12 +99,65 @@ export async function probeBrowserGpu(gpu: GPU | undefined = typeof navigator !=
   const limits: Record<string, number> = {};
   for (const name of SHOWN_LIMITS) limits[name] = adapter.limits[name];
   const { adapterClass, reason } = classifyAdapter(info);
-  const gpuBudget = defaultGpuBudget(
+  const classBudget = defaultGpuBudget(
     info,
     { maxBufferSize: limits.maxBufferSize!, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize! },
     mem !== null ? { deviceMemoryBytes: mem * GiB } : {},
   );
-  return { ...base, status: 'ok', info, adapterClass, adapterReason: reason, limits, features: [...adapter.features].sort(), gpuBudget };
+  const budget = await probeGpuBudget(adapter, adapterClass, classBudget);
+  return {
+    ...base,
+    status: 'ok',
+    info,
+    adapterClass,
+    adapterReason: reason,
+    limits,
+    features: [...adapter.features].sort(),
+    gpuBudget: budget.bytes,
+    gpuBudgetReason: budget.reason,
+  };
+}
+
+/** Test allocations tried from the largest down; the budget is GPU_BUDGET_SHARE of the first that succeeds. */
+const PROBE_TOTALS_GIB = [20, 14, 10, 7];
+const GPU_BUDGET_SHARE = 0.75;
+
+/**
+ * A better default than the class guess for a discrete (or unrecognised) GPU: WebGPU reports no memory
+ * size, so allocate test buffers of decreasing totals inside an out-of-memory error scope and take 75% of
+ * the first total the device accepts (the browser, the compositor and other tabs need the rest). Unified
+ * and shared-memory adapters (Apple, integrated, mobile) and software ones keep the class guess: their
+ * drivers may accept more than the machine can hold. When the guess is still too high, the engine's
+ * out-of-memory recovery moves layers to the CPU (runtime/hybrid.ts).
+ */
+export async function probeGpuBudget(adapter: GPUAdapter, adapterClass: AdapterClass, classBudget: number): Promise<{ bytes: number; reason: string }> {
+  const guess = { bytes: classBudget, reason: `the default for ${adapterClass === 'unknown' ? 'an unrecognised adapter' : `a ${adapterClass} adapter`}` };
+  if (adapterClass !== 'discrete' && adapterClass !== 'unknown') return guess;
+  let device: GPUDevice | null = null;
+  try {
+    const maxBufferSize = adapter.limits.maxBufferSize;
+    device = await adapter.requestDevice({ requiredLimits: { maxBufferSize } });
+    const chunk = Math.min(maxBufferSize, 1 * GiB);
+    for (const gib of PROBE_TOTALS_GIB) {
+      const total = gib * GiB;
+      if (total * GPU_BUDGET_SHARE <= classBudget) break;
+      device.pushErrorScope('out-of-memory');
+      device.pushErrorScope('validation');
+      const buffers: GPUBuffer[] = [];
+      for (let done = 0; done < total; done += chunk) buffers.push(device.createBuffer({ size: Math.min(chunk, total - done), usage: GPUBufferUsage.STORAGE }));
+      const invalid = await device.popErrorScope();
+      const oom = await device.popErrorScope();
+      for (const b of buffers) b.destroy();
+      if (!invalid && !oom) {
+        return { bytes: Math.floor(total * GPU_BUDGET_SHARE), reason: `75% of a ${gib} GiB test allocation the GPU accepted` };
+      }
+    }
+    return guess;
+  } catch {
+    return guess;
+  } finally {
+    device?.destroy();
+  }
 }
 
 /** "NVIDIA · ampere" / "SwiftShader (software)" / "no WebGPU". */

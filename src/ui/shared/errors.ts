@@ -22,6 +22,8 @@ const VIEWS: Record<string, { title: string; action: ErrorAction }> = {
   ShardHashMismatchError: { title: 'A downloaded file is corrupt', action: null },
   TruncatedFileError: { title: 'A downloaded file is incomplete', action: null },
   MissingFileError: { title: 'Model not found', action: null },
+  CorsBlockedError: { title: 'The model’s host does not allow this page (CORS)', action: null },
+  OfflineError: { title: 'The model could not be reached', action: null },
   UnsupportedPackageVersionError: { title: 'This model package needs a newer glm-webgpu', action: null },
   PackageFormatError: { title: 'The model package is malformed', action: null },
   PlanInfeasibleError: { title: 'The model does not fit this browser', action: null },

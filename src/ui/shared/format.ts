@@ -39,3 +39,15 @@ export function formatMs(ms: number): string {
   if (ms < 1) return `${(ms * 1000).toFixed(1)} µs`;
   return ms < 100 ? `${ms.toFixed(2)} ms` : `${ms.toFixed(0)} ms`;
 }
+
+/** FLOP/s in the unit that keeps three significant digits: "1.23 TFLOP/s", "45.6 GFLOP/s", "789 MFLOP/s". */
+export function formatFlops(flopsPerSec: number): string {
+  if (!Number.isFinite(flopsPerSec) || flopsPerSec <= 0) return '-';
+  for (const [unit, scale] of [['TFLOP/s', 1e12], ['GFLOP/s', 1e9], ['MFLOP/s', 1e6]] as const) {
+    if (flopsPerSec >= scale) {
+      const v = flopsPerSec / scale;
+      return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${unit}`;
+    }
+  }
+  return `${(flopsPerSec / 1e3).toFixed(1)} kFLOP/s`;
+}

@@ -5,6 +5,7 @@
 import { loadModelPackage, type DownloadProgress } from '../../index';
 import type { EngineLoadOptions, LoadProgress, ModelInfo } from '../../index';
 import type { Engine } from '../../index';
+import type { Calibration } from '../../index';
 import { cacheSource } from './cache-source';
 import { inspectHubSource, inspectSource, type SourceInfo } from './model-source';
 
@@ -16,6 +17,10 @@ export interface LoadModelOptions {
   /** How a Hugging Face folder's weights are held (packages keep their own format). */
   quant: QuantChoice;
   contextLength?: number;
+  /** This machine's measured speeds: Auto then picks the fastest placement (issue #16). */
+  calibration?: Calibration;
+  /** GPU bytes the model may use (the page's GPU budget field). */
+  gpuBudget?: number;
   signal?: AbortSignal;
   /** Already inspected (the page asked the planner first). */
   source?: SourceInfo;
@@ -36,6 +41,8 @@ export async function loadModelFromUrl(engine: Engine, url: string, options: Loa
   const engineOptions: EngineLoadOptions = {
     backend: options.backend,
     ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    ...(options.calibration ? { calibration: options.calibration } : {}),
+    ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
     ...(options.onLoad ? { onProgress: options.onLoad } : {}),
   };
   if (source.kind === 'package') {

@@ -7,6 +7,7 @@ import { cachedModelRecord, listCachedModels, modelIdFromUrl, packageBaseUrl } f
 import { normalizeConfig, type GlmConfig } from '../../index';
 import { hubCacheId, hubModelFiles, parseHubSource } from '../../index';
 import { catalogueModel, catalogueSizes, type CatalogueModel } from '../../index';
+import { classifyFetchFailure, fetchFailureError } from '../../index';
 
 export interface SourceInfo {
   /** Absolute base URL, ending with "/" (hub: the repo id or URL as given, which engine.load takes). */
@@ -64,9 +65,13 @@ export async function inspectHubSource(input: string, quant: PackageQuant, hfEnd
 async function fetchText(url: string): Promise<{ status: number; text: string } | null> {
   try {
     const res = await fetch(url, { cache: 'no-cache' });
-    return { status: res.status, text: res.ok ? await res.text() : '' };
+    const text = res.ok ? await res.text() : '';
+    // A JSON file answered with an HTML page is a server's "not found" page in disguise (an SPA fallback
+    // serves index.html for every path): treat it as the 404 it means.
+    if (res.ok && /^\s*</.test(text) && /text\/html/i.test(res.headers.get('content-type') ?? '')) return { status: 404, text: '' };
+    return { status: res.status, text };
   } catch {
-    return null; // network failure (offline, DNS, CORS)
+    return null; // network failure (offline, DNS, CORS): classified by the caller
   }
 }
 
@@ -95,7 +100,7 @@ export async function inspectSource(input: string): Promise<SourceInfo> {
     return { url, kind: 'folder', id, config: normalizeConfig(configRes.text), packageQuant: null, downloadBytes: null, ...cacheInfo, offline: false };
   }
   if (manifestRes === null && configRes === null) {
-    throw new MissingFileError(`could not reach ${url}: the network failed (offline?) and the model is not in this browser's cache`);
+    throw fetchFailureError(await classifyFetchFailure(`${url}${MANIFEST_FILE}`), url, 'The model');
   }
   throw new MissingFileError(
     `no model at ${url}: neither ${MANIFEST_FILE} (a glm-webgpu package) nor config.json (a Hugging Face folder) was found there ` +

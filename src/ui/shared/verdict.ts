@@ -5,6 +5,7 @@ import { explainPlan, planPlacement, PlanInfeasibleError, type Plan } from '../.
 import { tensorSizes, type WeightQuant } from '../../index';
 import { formatBytes } from '../../index';
 import type { BrowserGpu } from './browser-gpu';
+import { bandwidthOf, describeCalibration, type Calibration } from '../../index';
 
 export const QUANT_LABELS: Record<WeightQuant, string> = { q4: 'INT4 (q4)', q8: 'INT8 (q8)', none: 'float32' };
 
@@ -12,6 +13,11 @@ export type VerdictKind = 'gpu' | 'split' | 'cpu' | 'none';
 
 export interface Verdict {
   kind: VerdictKind;
+  /** Predicted decode tok/s at the start of a chat, and prefill tok/s (null when not measured). */
+  decodeTokPerSec: number | null;
+  prefillTokPerSec: number | null;
+  /** Whether the speeds come from this machine's calibration. */
+  measured: boolean;
   /** One line: what will happen. */
   headline: string;
   /** The numbers: sizes, budgets, context, estimated speed. */
@@ -27,14 +33,30 @@ export interface Verdict {
 export const VERDICT_CONTEXT = 4096;
 export const VERDICT_MIN_CONTEXT = 1024;
 
-export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserGpu, modelName?: string): Verdict {
+export interface VerdictOptions {
+  modelName?: string;
+  /** Measured speeds (runtime/calibration.ts); without them the planner's assumptions. */
+  calibration?: Calibration | null;
+  /** The page's "Run on" choice: 'gpu' and 'cpu' put everything on that device. */
+  backend?: 'auto' | 'gpu' | 'cpu';
+  /** The user's GPU budget in bytes (default: gpu.gpuBudget). */
+  gpuBudget?: number;
+}
+
+export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserGpu, options: VerdictOptions | string = {}): Verdict {
+  const opts: VerdictOptions = typeof options === 'string' ? { modelName: options } : options;
+  const modelName = opts.modelName;
   const sizes = tensorSizes(config, quant);
   const hasGpu = gpu.status === 'ok';
+  const backend = hasGpu ? (opts.backend ?? 'auto') : 'cpu';
+  const calibration = opts.calibration ?? null;
+  const bandwidth = calibration ? bandwidthOf(calibration) : undefined;
+  const basis = calibration ? describeCalibration(calibration) : 'assumed, not measured yet (calibrating…)';
   const limits = hasGpu
     ? { maxBufferSize: gpu.limits.maxBufferSize!, maxStorageBufferBindingSize: gpu.limits.maxStorageBufferBindingSize! }
     : { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 };
   const context = Math.min(VERDICT_CONTEXT, config.maxSequenceLength);
-  const budgets = { gpuBytes: hasGpu ? gpu.gpuBudget : 0, cpuBytes: gpu.cpuBudget };
+  const budgets = { gpuBytes: hasGpu ? (opts.gpuBudget ?? gpu.gpuBudget) : 0, cpuBytes: gpu.cpuBudget };
   const budgetLine = `budgets: GPU ${hasGpu ? formatBytes(budgets.gpuBytes) : 'none (no WebGPU)'}, CPU ${formatBytes(budgets.cpuBytes)}`;
   // Bounded work on the page's main thread (issue #18): the config's numbers were range-checked by
   // normalizeConfig (src/model/limits.ts), and a model whose weights alone exceed both budgets together
@@ -47,11 +69,13 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
       weightBytes: sizes.totalBytes,
       plan: null,
       explanation: `The ${QUANT_LABELS[quant]} weights (${formatBytes(sizes.totalBytes)}) exceed the GPU and CPU budgets together (${formatBytes(budgets.gpuBytes + budgets.cpuBytes)}).`,
+      decodeTokPerSec: null,
+      prefillTokPerSec: null,
+      measured: calibration !== null,
     };
   }
-  let plan: Plan;
-  try {
-    plan = planPlacement({
+  const plan1 = (only?: 'gpu' | 'cpu') =>
+    planPlacement({
       config,
       sizes,
       device: { ...limits, features: gpu.features },
@@ -59,7 +83,12 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
       contextLength: context,
       minContextLength: Math.min(VERDICT_MIN_CONTEXT, context),
       ...(modelName ? { modelName } : {}),
+      ...(bandwidth ? { bandwidth, speedBasis: basis } : {}),
+      ...(only ? { only } : {}),
     });
+  let plan: Plan;
+  try {
+    plan = plan1(backend === 'auto' ? undefined : backend);
   } catch (err) {
     if (!(err instanceof PlanInfeasibleError)) throw err;
     return {
@@ -69,17 +98,35 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
       weightBytes: sizes.totalBytes,
       plan: null,
       explanation: err.message,
+      decodeTokPerSec: null,
+      prefillTokPerSec: null,
+      measured: calibration !== null,
     };
   }
   const L = plan.numLayers;
   const cpuLayers = plan.cpuBlock.count;
-  const tps = plan.estimate.tokensPerSecond;
-  const speed = `about ${tps >= 10 ? Math.round(tps).toLocaleString('en-US') : tps.toFixed(1)} tok/s estimated`;
+  const tps = plan.estimate.tokensPerSecondAtStart;
+  const prefill = plan.estimate.prefillTokensPerSecond;
+  const speed = `about ${formatTps(tps)} tok/s ${calibration ? 'predicted' : 'estimated'}${prefill !== null ? ` (prefill ${formatTps(prefill)} tok/s)` : ''}`;
   let kind: VerdictKind;
   let headline: string;
   if (cpuLayers === L && plan.lmHead === 'cpu') {
     kind = 'cpu';
-    headline = hasGpu ? `Runs on the CPU only (the GPU budget is too small), ${speed}` : `Runs on the CPU only (no WebGPU), ${speed}`;
+    let why = 'no WebGPU';
+    if (hasGpu && backend === 'cpu') why = 'as chosen';
+    else if (hasGpu) {
+      // Auto chose the CPU: say whether the GPU was too slow or too small.
+      let gpuAlone: Plan | null;
+      try {
+        gpuAlone = plan1('gpu');
+      } catch {
+        gpuAlone = null;
+      }
+      why = gpuAlone
+        ? `faster here than the ${gpu.adapterClass === 'software' ? 'software ' : ''}GPU, which would give about ${formatTps(gpuAlone.estimate.tokensPerSecondAtStart)} tok/s`
+        : 'the GPU budget is too small';
+    }
+    headline = `Runs on the CPU only (${why}), ${speed}`;
   } else if (cpuLayers === 0 && plan.lmHead === 'gpu') {
     kind = 'gpu';
     headline = `Fits on the GPU, ${speed}`;
@@ -94,6 +141,21 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
     hasGpu ? `GPU ${formatBytes(t.gpu.totalBytes)} of ${formatBytes(t.gpu.budgetBytes)} (${plan.gpuLayerCount} layers)` : 'GPU: none (no WebGPU)',
     `CPU ${formatBytes(t.cpu.totalBytes)} of ${formatBytes(t.cpu.budgetBytes)} (${cpuLayers} layers)`,
     `context ${plan.contextLength}${plan.contextTraded ? ` (of ${plan.requestedContextLength} requested)` : ''}`,
+    `speeds: ${basis}`,
   ];
-  return { kind, headline, details, weightBytes: sizes.totalBytes, plan, explanation: explainPlan(plan) };
+  return {
+    kind,
+    headline,
+    details,
+    weightBytes: sizes.totalBytes,
+    plan,
+    explanation: explainPlan(plan),
+    decodeTokPerSec: tps,
+    prefillTokPerSec: prefill,
+    measured: calibration !== null,
+  };
+}
+
+function formatTps(v: number): string {
+  return v >= 100 ? Math.round(v).toLocaleString('en-US') : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toPrecision(2);
 }

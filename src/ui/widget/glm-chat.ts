@@ -21,6 +21,8 @@ import { startEngineWorker } from './engine-worker-start';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
 import { loadModelFromUrl, type BackendChoice } from '../shared/load-model';
+import { browserForCalibration, ensureCalibration } from '../shared/calibration-cache';
+import { formatTokPerSec } from '../shared/format';
 import { WIDGET_CSS } from './styles';
 import { DEMO_SUGGESTIONS, sourceDetails, suggestionButtons } from '../shared/knowledge';
 
@@ -69,6 +71,9 @@ export class GlmChatElement extends HTMLElement {
   #loadedModel: string | null = null;
   #history: ChatMessage[] = [];
   #busy = false;
+  /** "CPU" / "GPU" / "HYBRID" once loaded, and the last reply's decode speed: shown beside "Ready". */
+  #backendLabel = '';
+  #speed = '';
 
   constructor() {
     super();
@@ -221,7 +226,9 @@ export class GlmChatElement extends HTMLElement {
     this.#busy = state === 'generating';
     this.#send.disabled = state === 'generating' || state === 'loading';
     this.#stop.hidden = state !== 'generating';
-    this.#state.textContent = text ?? { closed: '', loading: 'Loading…', ready: 'Ready', generating: 'Writing…', error: 'Error' }[state];
+    // Ready says where the model runs and, after a reply, how fast (issue #16).
+    const ready = ['Ready', this.#backendLabel && `on the ${this.#backendLabel}`, this.#speed].filter(Boolean).join(' · ');
+    this.#state.textContent = text ?? { closed: '', loading: 'Loading…', ready, generating: 'Writing…', error: 'Error' }[state];
   }
 
   #modelUrl(): string {
@@ -249,10 +256,21 @@ export class GlmChatElement extends HTMLElement {
         this.#engine = await createEngine({ worker: started.worker });
         this.#workerFailed = started.failed;
       }
+      const engine = this.#engine;
       const backend = this.getAttribute('backend');
-      const loading = loadModelFromUrl(this.#engine, url, {
+      // The same measured figures as the chat page (cached per adapter and browser), so Auto picks the
+      // fastest device here too; without them the planner's assumptions apply. A worker that never
+      // starts (CSP) answers nothing: its error event ends that wait too.
+      this.#progressText.textContent = 'Measuring this device (once per browser)…';
+      const measuring = browserForCalibration()
+        .then((gpu) => ensureCalibration(gpu, () => engine.calibrate()))
+        .then((r) => r.calibration);
+      const calibration = await Promise.race([measuring, this.#workerFailed ?? measuring]).catch(() => undefined);
+      this.#progressText.textContent = 'Loading the model…';
+      const loading = loadModelFromUrl(engine, url, {
         backend: backend === 'gpu' || backend === 'cpu' ? (backend as BackendChoice) : 'auto',
         quant: 'q4',
+        ...(calibration ? { calibration } : {}),
         onDownload: (p) => {
           const f = p.bytesTotal > 0 ? p.bytesDone / p.bytesTotal : 0;
           this.#bar.style.width = `${(100 * f).toFixed(1)}%`;
@@ -269,6 +287,7 @@ export class GlmChatElement extends HTMLElement {
       const result = await Promise.race([loading, this.#workerFailed ?? loading]);
       this.#loadedModel = url;
       this.#progress.hidden = true;
+      this.#backendLabel = result.info.backend.toUpperCase();
       this.#setState('ready');
       this.dispatchEvent(new CustomEvent('ready', { detail: result.info, bubbles: true, composed: true }));
       return result.info;
@@ -356,6 +375,8 @@ export class GlmChatElement extends HTMLElement {
         this.#messages.append(note);
       }
       this.#history.push({ role: 'assistant', content: reply }); // as generated: the next turn reuses its KV cache
+      const stats = await this.#engine!.stats().catch(() => null);
+      if (stats?.decodeTokPerSec) this.#speed = formatTokPerSec(stats.decodeTokPerSec);
       this.#setState('ready');
       const content = reply.replace(/^\s+/, '');
       this.dispatchEvent(new CustomEvent('message', { detail: { role: 'assistant', content, finish_reason: finish }, bubbles: true, composed: true }));

@@ -1,0 +1,72 @@
+// What a calibration (runtime/calibration.ts) measured, and how the planner and the pages use it: plain
+// data and pure functions, so the pages' main thread can plan with it without loading the kernels.
+import type { Bandwidth } from './planner';
+
+export const CALIBRATION_VERSION = 1;
+
+export interface GpuCalibration {
+  /** Bytes per second the q4 decode GEMV reads. */
+  bytesPerSec: number;
+  /** Seconds one small dispatch costs beside its bytes. */
+  opSec: number;
+  /** Seconds of one step's submit + readback (paid once per decoded token). */
+  tokenSec: number;
+  /** Weight bytes per second per prompt token of the prefill GEMM; null when not measured (a slow device). */
+  prefillBytesPerSec: number | null;
+  /** "vendor · architecture · description" of the adapter measured. */
+  adapter: string;
+}
+
+export interface CpuCalibration {
+  bytesPerSec: number;
+  opSec: number;
+  prefillBytesPerSec: number;
+  /** The matmul kernels measured (backend and threads). */
+  kernels: string;
+}
+
+export interface Calibration {
+  version: typeof CALIBRATION_VERSION;
+  gpu: GpuCalibration | null;
+  cpu: CpuCalibration;
+  /** Wall time the measurement took. */
+  tookMs: number;
+  /** ISO time of the measurement. */
+  measuredAt: string;
+}
+
+/** The planner's speed figures from a calibration (GPU fields only when a GPU was measured). */
+export function bandwidthOf(c: Calibration): Partial<Bandwidth> {
+  return {
+    cpuBytesPerSec: c.cpu.bytesPerSec,
+    cpuOpSec: c.cpu.opSec,
+    cpuPrefillBytesPerSec: c.cpu.prefillBytesPerSec,
+    ...(c.gpu
+      ? {
+          gpuBytesPerSec: c.gpu.bytesPerSec,
+          gpuOpSec: c.gpu.opSec,
+          gpuTokenSec: c.gpu.tokenSec,
+          ...(c.gpu.prefillBytesPerSec !== null ? { gpuPrefillBytesPerSec: c.gpu.prefillBytesPerSec } : {}),
+          // A seam is one small readback or upload: about one step's fixed cost.
+          transferLatencySec: c.gpu.tokenSec,
+        }
+      : {}),
+  };
+}
+
+function gbps(v: number): string {
+  const g = v / 1e9;
+  return `${g >= 10 ? g.toFixed(0) : g >= 1 ? g.toFixed(1) : g.toFixed(3)} GB/s`;
+}
+
+function us(sec: number): string {
+  const u = sec * 1e6;
+  return u >= 1000 ? `${(u / 1000).toFixed(1)} ms` : `${u.toFixed(0)} µs`;
+}
+
+/** One line for the verdict: what was measured, where and when. */
+export function describeCalibration(c: Calibration): string {
+  const gpu = c.gpu ? `GPU ${gbps(c.gpu.bytesPerSec)} read, ${us(c.gpu.opSec)} per dispatch, ${us(c.gpu.tokenSec)} per token; ` : '';
+  return `measured on this machine (${(c.tookMs / 1000).toFixed(1)} s calibration, ${c.measuredAt.slice(0, 16).replace('T', ' ')} UTC): ${gpu}CPU ${gbps(c.cpu.bytesPerSec)}, ${us(c.cpu.opSec)} per op (${c.cpu.kernels})`;
+}
+

@@ -1,0 +1,288 @@
+// Calibration (issue #16): a second or two of measurement with the engine's real kernels, so that the
+// planner's speed figures are measured on this machine instead of assumed. DEFAULT_BANDWIDTH assumes a
+// 100 GB/s GPU; a software adapter (SwiftShader) reads at well under 1 GB/s, and on a small model the cost
+// per dispatch decides the speed anyway. What is measured:
+//   GPU: the q4 decode GEMV (GpuOps.matmul, one token) over a few MiB of weights -> read bandwidth; many
+//        tiny GEMVs in one step -> cost per dispatch; a one-dispatch step with its readback -> cost per
+//        token (submit + mapAsync); a 64-row q4 GEMM -> prefill rate.
+//   CPU: the same through CpuOps with the runtime's WASM kernels (threads as the runtime uses them).
+// Each figure comes from the difference of two timings (many ops minus few ops, large minus small), so
+// the fixed costs do not pollute the rates. The pages cache the result per adapter and browser
+// (ui/shared/calibration-cache.ts); the planner takes it through bandwidthOf().
+import { CpuOps, cpuTensor } from '../cpu/ops';
+import type { FastMatmul } from '../cpu/fast-matmul';
+import type { GpuContext } from '../gpu/device';
+import { GpuOps } from '../gpu/ops';
+import type { GpuWeight } from '../gpu/tensor';
+import { normalizeConfig, type GlmConfig } from '../model/config';
+import type { Ops } from '../model/ops';
+import type { HostTensor } from '../model/tensor';
+import type { HostWeight } from '../model/weights';
+import type { ModelWeights } from '../model/weights-types';
+import { HEAD_OPS, opsPerLayer } from '../planner/planner';
+import { CALIBRATION_VERSION, type Calibration, type CpuCalibration, type GpuCalibration } from '../planner/speeds';
+
+export { bandwidthOf, CALIBRATION_VERSION, describeCalibration, type Calibration, type CpuCalibration, type GpuCalibration } from '../planner/speeds';
+import type { Q4Tensor } from '../quant/types';
+import { ModelSession } from './session';
+
+/**
+ * A small GLM-4-shaped model (random q4 weights) whose decode step is timed on each device: its time minus
+ * its bytes over the measured bandwidth is the fixed cost of its ops (norms, RoPE, attention, activations,
+ * dispatch or call overhead), spread over the ops glm.ts runs (opsPerLayer). Small, so a slow adapter
+ * gets through it in a second.
+ */
+const PROBE_CONFIG = {
+  architectures: ['GlmForCausalLM'],
+  model_type: 'glm',
+  hidden_size: 256,
+  intermediate_size: 768,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 64,
+  num_hidden_layers: 2,
+  vocab_size: 512,
+  max_position_embeddings: 256,
+  partial_rotary_factor: 0.5,
+  rms_norm_eps: 1e-5,
+  attention_bias: true,
+  tie_word_embeddings: false,
+  eos_token_id: [0],
+  pad_token_id: 0,
+};
+/** Prompt tokens before the timed decode steps (attention then reads a short context, as in a new chat). */
+const PROBE_PROMPT = 4;
+/** Bandwidth matrices: small on a slow device, large (past any GPU cache) on a fast one. */
+const SLOW_LARGE = { rows: 1024, cols: 1024, copies: 4 };
+const FAST_LARGE = { rows: 4096, cols: 4096, copies: 8 };
+/** One op of SLOW_LARGE faster than this: the device is fast, measure with FAST_LARGE. */
+const FAST_OP_MS = 1;
+const GPU_PREFILL_ROWS = 64;
+/** A dispatch slower than this marks a slow (software) device: see measureGpu. */
+const SLOW_DISPATCH_SEC = 1e-3;
+/** A decode GEMV slower than this (bytes/s) marks a slow device too; integrated GPUs reach tens of GB/s. */
+const SLOW_BYTES_PER_SEC = 1e9;
+const CPU_PREFILL_ROWS = 16;
+/** A timed batch of ops grows until it takes at least this long (or reaches MAX_REPEAT). */
+const MIN_BATCH_MS = 25;
+const MAX_REPEAT = 256;
+/** A run this long is not repeated. */
+const SLOW_RUN_MS = 100;
+
+function now(): number {
+  return performance.now();
+}
+
+/** A q4 matrix of arbitrary codes (speed does not depend on the values) with small f16 scales. */
+function fakeQ4(rows: number, cols: number, seed: number): Q4Tensor {
+  const groupsPerRow = cols / 32;
+  const packed = new Uint32Array(rows * groupsPerRow * 4);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < packed.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    packed[i] = s;
+  }
+  // 0x2000 is the f16 value 2^-7: small enough to keep activations finite through the probe model.
+  const scales = new Uint32Array(Math.ceil((rows * groupsPerRow) / 2)).fill(0x20002000);
+  return { dtype: 'q4', rows, cols, groupsPerRow, packed, scales };
+}
+
+function q4Bytes(t: Q4Tensor): number {
+  return (t.packed.length + t.scales.length) * 4;
+}
+
+function vector(n: number, value: number): HostTensor {
+  return { dtype: 'f32', shape: [n], data: new Float32Array(n).fill(value) };
+}
+
+function probeWeights(config: GlmConfig): { weights: ModelWeights<HostWeight>; bytesPerToken: number } {
+  const { hiddenSize: h, numHeads: H, numKvHeads: Hkv, headDim: D, ffnHiddenSize: F, vocabSize: V } = config;
+  let seed = 1;
+  const linear = (rows: number, cols: number, bias: boolean) => ({ weight: fakeQ4(rows, cols, seed++), ...(bias ? { bias: vector(rows, 0) } : {}) });
+  const layers = Array.from({ length: config.numLayers }, () => ({
+    attnNorm: { weight: vector(h, 1) },
+    qkv: linear((H + 2 * Hkv) * D, h, true),
+    attnOut: linear(h, H * D, false),
+    mlpNorm: { weight: vector(h, 1) },
+    mlpUp: linear(2 * F, h, false),
+    mlpDown: linear(h, F, false),
+  }));
+  const lmHead = fakeQ4(V, h, seed++);
+  const weights: ModelWeights<HostWeight> = { embedding: fakeQ4(V, h, seed++), layers, finalNorm: { weight: vector(h, 1) }, lmHead };
+  let bytesPerToken = q4Bytes(lmHead);
+  for (const l of layers) for (const m of [l.qkv, l.attnOut, l.mlpUp, l.mlpDown]) bytesPerToken += q4Bytes(m.weight);
+  return { weights, bytesPerToken };
+}
+
+/**
+ * Times `run(count)` for growing counts until one run takes MIN_BATCH_MS (or MAX_REPEAT ops); returns
+ * seconds per op and the count. The median of three runs at that count, so that a stray pause (other
+ * processes share the cores) does not decide; a slow op (SLOW_RUN_MS) is timed once, so a slow device is
+ * done quickly.
+ */
+async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise<{ seconds: number; count: number }> {
+  await run(warmUp); // warm-up: pipelines, first allocations, wasm uploads, the JIT
+  let count = 1;
+  for (;;) {
+    const t0 = now();
+    await run(count);
+    const ms = now() - t0;
+    if (ms >= MIN_BATCH_MS || count >= MAX_REPEAT) {
+      const runs = [ms];
+      if (ms < SLOW_RUN_MS) {
+        for (let i = 0; i < 2; i++) {
+          const t1 = now();
+          await run(count);
+          runs.push(now() - t1);
+        }
+      }
+      runs.sort((a, b) => a - b);
+      return { seconds: runs[Math.floor(runs.length / 2)]! / 1000 / count, count };
+    }
+    count = Math.min(MAX_REPEAT, count * Math.max(2, Math.ceil((1.5 * MIN_BATCH_MS) / Math.max(ms, 0.05))));
+  }
+}
+
+/** Seconds per decoded token of the probe model on `ops` (prompt prefilled once, then one token at a time). */
+async function probeDecode<T, W, C>(
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens = PROBE_PROMPT,
+): Promise<number> {
+  const session = new ModelSession(ops, config, weights, promptTokens + MAX_REPEAT + warmUp + 2);
+  const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
+  await ops.read((await session.append(prompt, 'last')) as T);
+  // Each step ends as the engine's does: the next id drawn on the device where it can (the GPU's sampler
+  // kernels cost as much as several layers on a slow adapter), else the logits read back.
+  const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
+  const { seconds } = await perOp(async (count) => {
+    session.truncate(promptTokens);
+    for (let i = 0; i < count; i++) {
+      const logits = await session.append([3], 'last');
+      if ((await ops.sampleNext?.(logits, params)) == null) await ops.read(logits);
+    }
+  }, warmUp);
+  return seconds;
+}
+
+export async function measureGpu(ctx: GpuContext, log: (phase: string) => void = () => {}): Promise<GpuCalibration> {
+  const ops = new GpuOps(ctx);
+  try {
+    // One step = upload x, `count` matmuls over the given weights in turn, read the last output back.
+    const step = (ws: GpuWeight[], cols: number, rows: number) => {
+      const x = new Float32Array(rows * cols).fill(0.01);
+      return async (count: number) => {
+        const input = ops.upload(x, rows, cols);
+        let y = ops.matmul(input, ws[0]!);
+        for (let i = 1; i < count; i++) y = ops.matmul(input, ws[i % ws.length]!);
+        await ops.read(y);
+      };
+    };
+    const tiny = await ops.uploadWeight(fakeQ4(64, 256, 3), 'calibration.tiny');
+    const tinyStep = step([tiny], 256, 1);
+    // A step with one tiny dispatch: the per-token submit + readback.
+    const token = await perOp(async (n) => {
+      for (let i = 0; i < n; i++) await tinyStep(1);
+    });
+    log('token step');
+    // Many tiny dispatches in one step: the cost of a dispatch beside its bytes.
+    const tinyOps = await perOp(step([tiny], 256, 1));
+    const dispatchSec = Math.max(0, tinyOps.seconds - token.seconds / tinyOps.count);
+    log('tiny dispatches');
+    let shape = SLOW_LARGE;
+    let hosts = Array.from({ length: shape.copies }, (_, i) => fakeQ4(shape.rows, shape.cols, 11 + i));
+    let large = await Promise.all(hosts.map((h, i) => ops.uploadWeight(h, `calibration.large${i}`)));
+    let largeOps = await perOp(step(large, shape.cols, 1));
+    if (largeOps.seconds * 1000 < FAST_OP_MS) {
+      for (const w of large) ops.releaseWeight(w);
+      shape = FAST_LARGE;
+      hosts = Array.from({ length: shape.copies }, (_, i) => fakeQ4(shape.rows, shape.cols, 11 + i));
+      large = await Promise.all(hosts.map((h, i) => ops.uploadWeight(h, `calibration.large${i}`)));
+      largeOps = await perOp(step(large, shape.cols, 1));
+    }
+    log('large GEMV');
+    const largeBytes = q4Bytes(hosts[0]!);
+    const bytesPerSec = largeBytes / Math.max(1e-9, largeOps.seconds - token.seconds / largeOps.count - dispatchSec);
+    // A slow device (a software adapter reads a few MB/s through this kernel) would spend half a minute on
+    // the GEMM and the probe model, mostly compiling pipelines; its bytes decide its speed anyway. Its
+    // dispatch cost stands for every op, and its prefill rate stays unmeasured (null).
+    const slow = dispatchSec > SLOW_DISPATCH_SEC || bytesPerSec < SLOW_BYTES_PER_SEC;
+    let prefillBytesPerSec: number | null = null;
+    if (!slow) {
+      const gemm = await perOp(step(large, shape.cols, GPU_PREFILL_ROWS));
+      prefillBytesPerSec = (largeBytes * GPU_PREFILL_ROWS) / Math.max(1e-9, gemm.seconds - token.seconds / gemm.count);
+      log('prefill GEMM');
+    }
+    // The probe model's decode step: on a slow device with a one-token prompt (no prefill pipelines to
+    // compile) and one timed token; its ops cost far more than an empty dispatch there.
+    const config = normalizeConfig(PROBE_CONFIG);
+    const probe = probeWeights(config);
+    const weights = await ops.uploadWeights(probe.weights);
+    const perToken = await probeDecode(ops, config, weights, 1, slow ? 1 : PROBE_PROMPT);
+    const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
+    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
+    log('probe model');
+    const a = ctx.adapter as { vendor?: string; architecture?: string; description?: string };
+    return {
+      bytesPerSec,
+      opSec,
+      tokenSec: token.seconds,
+      prefillBytesPerSec,
+      adapter: [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter',
+    };
+  } finally {
+    ops.dispose();
+  }
+}
+
+export async function measureCpu(fast: FastMatmul): Promise<CpuCalibration> {
+  const ops = new CpuOps(fast);
+  const shape = SLOW_LARGE;
+  const large = Array.from({ length: shape.copies }, (_, i) => fakeQ4(shape.rows, shape.cols, 21 + i));
+  const largeBytes = q4Bytes(large[0]!);
+  for (const w of large) fast.upload(w);
+  const xBatch = cpuTensor(CPU_PREFILL_ROWS, shape.cols, new Float32Array(CPU_PREFILL_ROWS * shape.cols).fill(0.01));
+  const xOne = cpuTensor(1, shape.cols, xBatch.data.subarray(0, shape.cols));
+  const largeOps = await perOp(async (n) => {
+    for (let i = 0; i < n; i++) ops.matmul(xOne, large[i % large.length]!);
+  });
+  const gemm = await perOp(async (n) => {
+    for (let i = 0; i < n; i++) ops.matmul(xBatch, large[i % large.length]!);
+  });
+  const bytesPerSec = largeBytes / largeOps.seconds;
+  const config = normalizeConfig(PROBE_CONFIG);
+  const probe = probeWeights(config);
+  // The CPU ops are JavaScript: a few dozen warm-up tokens let the JIT compile them, as a chat would.
+  const perToken = await probeDecode(ops, config, probe.weights, 32);
+  const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
+  return {
+    bytesPerSec,
+    opSec: Math.max(0, (perToken - probe.bytesPerToken / bytesPerSec) / opCount),
+    prefillBytesPerSec: (largeBytes * CPU_PREFILL_ROWS) / gemm.seconds,
+    kernels: fast.description,
+  };
+}
+
+/** Measures the CPU kernels and, when a GPU context is given, the GPU (the caller owns both). */
+export async function calibrate(fast: FastMatmul, gpu: GpuContext | null): Promise<Calibration> {
+  const t0 = now();
+  const cpu = await measureCpu(fast);
+  const g = gpu ? await measureGpu(gpu) : null;
+  return { version: CALIBRATION_VERSION, gpu: g, cpu, tookMs: now() - t0, measuredAt: new Date().toISOString() };
+}
+
+/**
+ * Calibrates in the calling thread (the engine's worker in a browser): the runtime's CPU kernels (with its
+ * threads) and, where WebGPU gives an adapter, a device of its own, released afterwards.
+ */
+export async function calibrateHere(): Promise<Calibration> {
+  const { runtimeQuantMatmul } = await import('./backend');
+  const { gpuAvailable, openGpuContext } = await import('./gpu-backend');
+  const fast = await runtimeQuantMatmul();
+  let ctx: GpuContext | null = null;
+  try {
+    if (await gpuAvailable()) ctx = await openGpuContext().catch(() => null);
+    return await calibrate(fast, ctx);
+  } finally {
+    fast.dispose();
+    ctx?.device.destroy();
+  }
+}

@@ -8,7 +8,7 @@
 // tokenizer_config.json naming ChatGLM4Tokenizer: that goes through ./tiktoken.ts.
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InvalidArgumentError } from '../errors';
-import { TokenizerError, UnsupportedTokenizerError } from './errors';
+import { TokenizerError, TokenizerLimitError, UnsupportedTokenizerError } from './errors';
 import { createChatGlmSentencePieceTokenizer, type ChatGlmSentencePieceFlavor } from './sentencepiece';
 import { createGlm4TiktokenTokenizer, isGlm4TiktokenConfig, looksLikeTiktokenRanks } from './tiktoken';
 import { validateTokenizerJson } from './validate';
@@ -106,7 +106,26 @@ function parseJsonObject(source: string | object, what: string): Record<string, 
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new TokenizerError(`${what} must hold a JSON object`);
   }
+  const depth = jsonDepth(value, MAX_JSON_DEPTH);
+  if (depth > MAX_JSON_DEPTH) throw new TokenizerLimitError(`${what} nests objects/arrays more than ${MAX_JSON_DEPTH} deep; no real tokenizer file does`);
   return value as Record<string, unknown>;
+}
+
+/** Real tokenizer files nest a few levels (normalizer/pre-tokenizer sequences); code that walks them recursively must never meet more. */
+const MAX_JSON_DEPTH = 64;
+
+/** How deep a parsed JSON value nests, counted without recursion and stopping past `limit`. */
+function jsonDepth(root: unknown, limit: number): number {
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (d > max) max = d;
+    if (max > limit) return max;
+    for (const child of Object.values(v as object)) if (child !== null && typeof child === 'object') stack.push([child, d + 1]);
+  }
+  return max;
 }
 
 /** tokenizer_config.json's chat_template is a string, or a list of named templates of which "default" is the chat one. */

@@ -4,13 +4,14 @@
 // here is a TokenizerError (or TokenizerLimitError) naming what is wrong and where.
 import { TokenizerError, TokenizerLimitError } from './errors';
 import { MAX_TOKEN_ID } from './types';
+import { describeJson } from '../formats/describe';
 
 /** Longest regex source accepted in a tokenizer (GLM-4's split pattern is 120 characters). */
 export const MAX_TOKENIZER_REGEX_LENGTH = 4096;
 
 function checkId(id: unknown, where: string): number {
   if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-    throw new TokenizerError(`tokenizer.json ${where}: token id ${JSON.stringify(id)} is not a non-negative integer`);
+    throw new TokenizerError(`tokenizer.json ${where}: token id ${describeJson(id)} is not a non-negative integer`);
   }
   if (id > MAX_TOKEN_ID) throw new TokenizerLimitError(`tokenizer.json ${where}: token id ${id} is above the largest token id this engine accepts (${MAX_TOKEN_ID})`);
   return id;
@@ -47,7 +48,7 @@ export function validateTokenizerJson(json: Record<string, unknown>): void {
     if (merges.length > MAX_TOKEN_ID + 1) throw new TokenizerLimitError(`tokenizer.json has ${merges.length} merges; at most ${MAX_TOKEN_ID + 1} are accepted`);
     merges.forEach((m, i) => {
       const ok = typeof m === 'string' ? m.includes(' ') : Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string';
-      if (!ok) throw new TokenizerError(`tokenizer.json model.merges[${i}] is ${JSON.stringify(m)?.slice(0, 60)}, not "left right" or ["left", "right"]`);
+      if (!ok) throw new TokenizerError(`tokenizer.json model.merges[${i}] is ${describeJson(m, 60)}, not "left right" or ["left", "right"]`);
     });
   }
   const added = json.added_tokens;

@@ -108,7 +108,7 @@ describe('ChatGLM2/3 GGUF SentencePiece vocabulary (tokenizer.ggml.model "llama"
     const m = await loadModelFolder(nodeModelFiles(fixtureDir('thudm-chatglm3-tiny')));
     const vocab = chatglm3VocabMetadata(glm2LikeModel(), m.config.vocabSize);
     const file = join(tmp, 'chatglm3-tiny.gguf');
-    writeFileSync(file, modelToGguf(m.config, m.weights, { arch: 'chatglm', type: 'F32', extraMetadata: vocab.filter((kv) => kv.key !== 'tokenizer.ggml.eos_token_id') }));
+    writeFileSync(file, modelToGguf(m.config, m.weights, { arch: 'chatglm', type: 'F32', extraMetadata: vocab.filter((kv) => kv.key !== 'tokenizer.ggml.eos_token_id' && kv.key !== 'tokenizer.ggml.padding_token_id') }));
     const original = await loadTokenizer({ sentencepieceModel: glm2LikeModel() });
     const tok = await runCli(['tokenize', '--model', file, '--text', 'hello world']);
     expect(tok.code, tok.stderr).toBe(0);

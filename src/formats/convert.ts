@@ -7,7 +7,7 @@ import type { ModelFiles } from './byte-source';
 import { loadModelFolder } from '../model/load';
 import { InvalidArgumentError } from '../errors';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
-import { EXTRA_FILES, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink, type WriterCheckpoint } from './package';
+import { EXTRA_FILES, MANIFEST_FILE, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink, type WriterCheckpoint } from './package';
 
 export interface ConvertProgress {
   tensorsDone: number;
@@ -54,15 +54,18 @@ export async function convertModel(files: ModelFiles, sink: PackageSink, options
     ...(options.resumeFrom ? { resumeFrom: options.resumeFrom } : {}),
     ...(options.onCheckpoint ? { onShardClosed: options.onCheckpoint } : {}),
   });
-  // The format the matrices really have: a source already quantized keeps its format (issue #16: a q4
-  // package converted "to q8" must not be labelled q8), and cannot be re-quantized into another one.
+  // The format the matrices really have: a source already quantized keeps its format. A glm-webgpu
+  // package converted "to q8" must not be labelled q8 (issue #16), so re-quantizing a package into
+  // another format is refused; a GGUF file's quantized tensors (a per-tensor mix by nature) keep their
+  // own formats beside the requested one, as the Hub cache does.
+  const fromPackage = await files.exists(MANIFEST_FILE);
   let stored: 'q4' | 'q8' | null = null;
   const model = await loadModelFolder<null>(files, {
     skip: (path) => writer.has(path),
     convert: async (w, path) => {
       const out = quantizeWeight(w, options.quant);
       if (out.dtype === 'q4' || out.dtype === 'q8') {
-        if (options.quant !== 'none' && out.dtype !== options.quant) {
+        if (fromPackage && options.quant !== 'none' && out.dtype !== options.quant) {
           throw new InvalidArgumentError(
             `${path} is already quantized as ${out.dtype} in ${files.location}: it cannot become ${options.quant} (re-quantizing does not bring back ` +
               `precision). Convert from the float checkpoint, or pass --quant ${out.dtype} (or none) to keep it as it is.`,

@@ -128,6 +128,19 @@ function jsonDepth(root: unknown, limit: number): number {
   return max;
 }
 
+/**
+ * @huggingface/tokenizers reads parts of tokenizer.json (post-processor, decoder) only when it first uses
+ * them, so a malformed part fails there, as a bare TypeError: name it after the file it came from.
+ */
+function libraryCall<R>(what: string, run: () => R): R {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof Error && err.name !== 'TypeError' && err.name !== 'RangeError' && err.name !== 'Error') throw err;
+    throw new TokenizerError(`tokenizer.json could not ${what}: ${(err as Error).message} (is the file damaged?)`, { cause: err });
+  }
+}
+
 /** tokenizer_config.json's chat_template is a string, or a list of named templates of which "default" is the chat one. */
 function pickChatTemplate(raw: unknown): string | undefined {
   if (typeof raw === 'string') return raw;
@@ -186,17 +199,19 @@ class HfJsonTokenizer implements GlmTokenizer {
 
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new InvalidArgumentError('encode expects a string');
-    return this.inner.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids;
+    return libraryCall('encode', () => this.inner.encode(text, { add_special_tokens: options.addSpecialTokens ?? true }).ids);
   }
 
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
     const checked = checkTokenIds(ids, this.vocabSize);
     // @huggingface/tokenizers throws on an empty list; nothing decodes to nothing.
     if (checked.length === 0) return '';
-    return this.inner.decode(checked, {
-      skip_special_tokens: options.skipSpecialTokens ?? false,
-      clean_up_tokenization_spaces: this.cleanUpSpaces,
-    });
+    return libraryCall('decode', () =>
+      this.inner.decode(checked, {
+        skip_special_tokens: options.skipSpecialTokens ?? false,
+        clean_up_tokenization_spaces: this.cleanUpSpaces,
+      }),
+    );
   }
 
   tokenToId(token: string): number | undefined {

@@ -2,22 +2,15 @@
 // cache folder under Node), convert into it once, and report the conversion as load progress.
 import type { ModelFiles } from '../formats/byte-source';
 import type { EngineLoadOptions, LoadProgress } from '../runtime/api-types';
-import type { ConversionTarget } from './convert-cache';
+import { platform } from '#platform';
 import { formatBytes } from './errors';
 import { convertHubModel, DEFAULT_HUB_QUANT, hubCacheId, type HubSource } from './hub';
 
-async function runtimeTarget(id: string, sourceUrl: string): Promise<ConversionTarget> {
-  if (typeof indexedDB !== 'undefined') {
-    const { indexedDbTarget } = await import('./convert-cache');
-    return indexedDbTarget(id, sourceUrl);
-  }
-  const { nodeConversionTarget } = await import('./node-convert-cache');
-  return nodeConversionTarget(id);
-}
 
 export async function loadHubIntoCache(hub: HubSource, options: EngineLoadOptions, onProgress: (p: LoadProgress) => void): Promise<ModelFiles> {
   const quant = options.quant ?? DEFAULT_HUB_QUANT;
-  const target = await runtimeTarget(hubCacheId(hub, quant), hub.baseUrl);
+  // IndexedDB in a page or worker, the cache folder under Node (src/platform/).
+  const target = await platform.conversionTarget(hubCacheId(hub, quant), hub.baseUrl);
   onProgress({ phase: 'download', done: 0, total: 0, text: `${hub.label}: looking in the cache` });
   const result = await convertHubModel(hub, target, {
     quant,

@@ -63,4 +63,8 @@ export const platform: Platform = {
     return absoluteUrl(entry.url);
   },
   openModelFiles,
+  async conversionTarget(id: string, sourceUrl: string) {
+    const { indexedDbTarget } = await import('../loader/convert-cache');
+    return indexedDbTarget(id, sourceUrl);
+  },
 };

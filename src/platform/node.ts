@@ -92,4 +92,8 @@ export const platform: Platform = {
   },
   registryLocation,
   openModelFiles: (source: string, _onProgress: (p: LoadProgress) => void) => openModelFiles(source),
+  async conversionTarget(id: string) {
+    const { nodeConversionTarget } = await import('../loader/node-convert-cache');
+    return nodeConversionTarget(id);
+  },
 };

@@ -8,6 +8,7 @@
 import type { ModelFiles } from '../formats/byte-source';
 import type { LoadProgress } from '../runtime/api-types';
 import type { RegistryEntry } from '../runtime/registry';
+import type { ConversionTarget } from '../loader/convert-cache';
 
 export type PlatformName = 'browser' | 'node';
 
@@ -36,4 +37,6 @@ export interface Platform {
   registryLocation(entry: RegistryEntry): string;
   /** Model files for a source that is no registry id and no `glm-cache:` id: a URL or a folder. */
   openModelFiles(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles>;
+  /** Where a Hub model is converted into: the IndexedDB package cache (browsers) or the cache folder (Node). */
+  conversionTarget(id: string, sourceUrl: string): Promise<ConversionTarget>;
 }

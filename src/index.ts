@@ -35,7 +35,7 @@ export {
   ChatTemplateLimitError,
 } from './tokenizer/errors';
 export { MAX_TOKEN_ID } from './tokenizer/types';
-export { TEMPLATE_LIMITS } from './tokenizer/template';
+export { TEMPLATE_LIMITS } from './tokenizer/template-limits';
 // Issue #14: Hugging Face Hub sources converted into the cache, and the catalogue of real GLM models.
 export { MODEL_CATALOGUE, catalogueModel, catalogueSizes, type CatalogueModel, type CatalogueSizes } from './runtime/catalogue';
 export { parseHubSource, isHubRepoId, hubCacheId, hubModelFiles, convertHubModel, DEFAULT_HF_ENDPOINT, type HubSource, type HubLoadOptions } from './loader/hub';

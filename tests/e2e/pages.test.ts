@@ -29,7 +29,8 @@ async function writeTestModels(): Promise<{ script: string; manifest: PackageMan
   mkdirSync(models, { recursive: true });
   const scripted = writeTinyChatModel(resolve(tmp, 'scripted'), { scriptIds: ids });
   cpSync(scripted, resolve(models, 'ui-scripted'), { recursive: true });
-  cpSync(writeTinyChatModel(resolve(tmp, 'random')), resolve(models, 'ui-random'), { recursive: true });
+  // The script on a loop, with room for 4096 positions: a long reply that never stops by itself, for the Stop test.
+  cpSync(writeTinyChatModel(resolve(tmp, 'looping'), { scriptIds: ids, loop: true, maxPositions: 4096 }), resolve(models, 'ui-looping'), { recursive: true });
   // The same scripted model as a glm-webgpu package (manifest + small shards): what the page caches.
   const pkgDir = resolve(models, 'ui-scripted-pkg');
   rmSync(pkgDir, { recursive: true, force: true });
@@ -183,7 +184,7 @@ describe('e2e: chat page', () => {
   });
 
   it('Stop ends a long reply mid-answer (finish "abort"), and the next question still works', async () => {
-    await openChat(page, server, 'model=test-models/ui-random/&quant=none');
+    await openChat(page, server, 'model=test-models/ui-looping/&quant=none');
     await loadModel(page, logs);
     await page.locator('#max-tokens').fill('3000');
     await page.locator('#temperature').fill('1');

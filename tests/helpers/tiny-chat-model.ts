@@ -42,12 +42,14 @@ export function tinyChatConfig(): Record<string, unknown> {
 /**
  * Writes config.json, model.safetensors and the tokenizer files into `dir`.
  * With `scriptIds`, the model deterministically continues `<|assistant|>` (3008) with those ids and then
- * `<|user|>` (a stop id); the ids must be distinct and at most HIDDEN - 1 long.
+ * `<|user|>` (a stop id), or with `loop` starts the script again; the ids must be distinct and at most HIDDEN - 1 long.
  */
 export function writeTinyChatModel(
   dir: string,
   opts: {
     seed?: number; scriptIds?: number[]; chatTemplate?: string; generationConfig?: Record<string, unknown>; maxPositions?: number; startAfter?: number;
+    /** The script repeats for ever instead of ending with a stop id: a reply that only Stop or max_tokens ends. */
+    loop?: boolean;
   } = {},
 ): string {
   mkdirSync(dir, { recursive: true });
@@ -62,8 +64,9 @@ export function writeTinyChatModel(
   const lmHead = script ? new Float32Array(VOCAB * HIDDEN) : rnd(VOCAB * HIDDEN, 0.3);
   if (script) {
     // The script starts after `startAfter` (default <|assistant|>: the last token of a GLM-4 prompt).
-    const chain = [opts.startAfter ?? 3008, ...script, 3007];
-    if (new Set(chain).size !== chain.length || chain.length > HIDDEN) throw new Error('script ids must be distinct and short');
+    const head = [opts.startAfter ?? 3008, ...script];
+    if (new Set(head).size !== head.length || head.length >= HIDDEN) throw new Error('script ids must be distinct and short');
+    const chain = [...head, opts.loop ? script[0]! : 3007];
     // Token chain[i] embeds as the one-hot e_i; lm_head row chain[i+1] reads e_i: a bigram table.
     for (let i = 0; i < chain.length - 1; i++) {
       embedding[chain[i]! * HIDDEN + i] = 1;

@@ -1,18 +1,26 @@
-// Load time of a package with and without the shard SHA-256 check of issue #18 (before: parts read by
-// byte range, no hash, which is what `trustShards` still does; after: each shard read whole, hashed,
-// parts served from memory). Two packages: the embedded demo model (11.5 MB, q4) and a synthetic 1 GiB
-// one (f32 zeros, 64 MiB shards, written to a temp folder first). Runs are interleaved (before, after,
-// before, ...) so a slow stretch of a shared machine weighs on both; the median of each is printed with
-// the after/before ratio, and the machine's SHA-256 throughput measured in the same process.
+// Load time of a local package with and without the shard SHA-256 check of issue #18, in one run:
+//   trusted   no check (`trustShards`, the CLI's --trust-shards): parts read by byte range, what every
+//             load did before #18;
+//   whole     the generic check (package.ts): each shard read whole, hashed with WebCrypto, parts served
+//             from memory; what a local folder did until the worker-thread check (kept for other ModelFiles);
+//   cold      the local-folder check: parts read by range while a worker thread hashes the file, no stamp
+//             yet (a first load);
+//   warm      the same with a stamp file from an earlier load: unchanged shards are not hashed again.
+// Two packages: the embedded demo model (11.5 MB, q4) and a synthetic 1 GiB one (f32 zeros, 64 MiB shards,
+// written to a temp folder first). Runs are interleaved (trusted, whole, cold, warm, trusted, ...) so a slow
+// stretch of a shared machine weighs on all; the median of each is printed with its ratio to `trusted`,
+// and the machine's SHA-256 throughput measured in the same process.
 //   npx vite build --mode cli --ssr bench/package-load.ts --outDir dist/bench && node dist/bench/main.js [--runs 5]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ModelFiles } from '../src/formats/byte-source';
 import { nodeModelFiles } from '../src/formats/node-files';
 import { nodePackageSink } from '../src/formats/node-package-sink';
 import { PackageWriter } from '../src/formats/package';
 import { sha256Hex } from '../src/loader/sha256';
 import { normalizeConfig } from '../src/model/config';
+import { RACY_WINDOW_MS } from '../src/formats/shard-stamps';
 import { loadModelFolder } from '../src/model/load';
 import { weightRecipes } from '../src/model/weights';
 
@@ -42,25 +50,34 @@ async function writeBigPackage(dir: string): Promise<number> {
   return m.totalBytes;
 }
 
-async function loadMs(dir: string, verify: boolean): Promise<number> {
+type Mode = 'trusted' | 'whole' | 'cold' | 'warm';
+const MODES: Mode[] = ['trusted', 'whole', 'cold', 'warm'];
+let stampDir = '';
+let fresh = 0;
+
+function filesFor(dir: string, mode: Mode): ModelFiles {
+  if (mode === 'trusted') return nodeModelFiles(dir, { trustShards: true });
+  if (mode === 'whole') return { ...nodeModelFiles(dir, { shardStamps: false }), openChecked: undefined };
+  // cold: a stamp file no load has written yet; warm: the one every warm run shares.
+  return nodeModelFiles(dir, { shardStamps: join(stampDir, mode === 'cold' ? `cold-${fresh++}.json` : 'warm.json') });
+}
+
+async function loadMs(dir: string, mode: Mode): Promise<number> {
   const t = performance.now();
-  await loadModelFolder(nodeModelFiles(dir, { trustShards: !verify }), { convert: () => null });
+  await loadModelFolder(filesFor(dir, mode), { convert: () => null });
   return performance.now() - t;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function compare(label: string, dir: string, bytes: number): Promise<void> {
-  await loadMs(dir, false); // warm the page cache and the JIT
-  const before: number[] = [];
-  const after: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    before.push(await loadMs(dir, false));
-    after.push(await loadMs(dir, true));
-  }
-  const b = median(before);
-  const a = median(after);
-  console.log(`${label.padEnd(28)} ${(bytes / 2 ** 20).toFixed(1).padStart(8)} MiB  before ${b.toFixed(0).padStart(6)} ms  after ${a.toFixed(0).padStart(6)} ms  after/before ${(a / b).toFixed(2)}`);
+  await loadMs(dir, 'trusted'); // warm the page cache and the JIT
+  await loadMs(dir, 'warm'); // the earlier load that wrote the warm stamps
+  const times: Record<Mode, number[]> = { trusted: [], whole: [], cold: [], warm: [] };
+  for (let i = 0; i < runs; i++) for (const mode of MODES) times[mode].push(await loadMs(dir, mode));
+  const base = median(times.trusted);
+  const cells = MODES.map((m) => `${m} ${median(times[m]).toFixed(0).padStart(5)} ms${m === 'trusted' ? '' : ` (${(median(times[m]) / base).toFixed(2)}x)`}`);
+  console.log(`${label.padEnd(26)} ${(bytes / 2 ** 20).toFixed(1).padStart(7)} MiB  ${cells.join('  ')}`);
 }
 
 const probe = new Uint8Array(256 * 2 ** 20);
@@ -71,16 +88,23 @@ t = performance.now();
 new Uint8Array(probe.byteLength).set(probe);
 const copyGBs = probe.byteLength / ((performance.now() - t) / 1000) / 1e9;
 console.log(`SHA-256 ${hashGBs.toFixed(2)} GB/s, memcpy ${copyGBs.toFixed(2)} GB/s (same process); median of ${runs} interleaved runs each`);
+stampDir = mkdtempSync(join(tmpdir(), 'glm-load-bench-stamps-'));
 
 const root = resolve(import.meta.dirname, '../..');
 const demo = join(root, 'public/models/glm-demo');
 const { statSync, readdirSync } = await import('node:fs');
 const demoBytes = readdirSync(demo).filter((f) => f.startsWith('shard-')).reduce((s, f) => s + statSync(join(demo, f)).size, 0);
+// The first checked load of this process also starts the hashing thread.
+const first = await loadMs(demo, 'cold');
+console.log(`first checked load of the demo in this process (hashing thread started): ${first.toFixed(0)} ms`);
 await compare('demo model (glm-demo, q4)', demo, demoBytes);
 const big = mkdtempSync(join(tmpdir(), 'glm-load-bench-'));
 try {
   const bytes = await writeBigPackage(join(big, 'pkg'));
+  // Files written moments ago are "racy" (their stat cannot prove them unchanged): wait that out.
+  await new Promise((r) => setTimeout(r, RACY_WINDOW_MS + 500));
   await compare('synthetic package (f32)', join(big, 'pkg'), bytes);
 } finally {
   rmSync(big, { recursive: true, force: true });
+  rmSync(stampDir, { recursive: true, force: true });
 }

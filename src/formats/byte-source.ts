@@ -40,6 +40,22 @@ export interface ModelFiles {
   exists(name: string): Promise<boolean>;
   readText(name: string): Promise<string>;
   open(name: string): Promise<ByteSource>;
+  /**
+   * Opens a package shard that must be checked, for a ModelFiles that can check it better than reading
+   * it whole and hashing those bytes (package.ts's generic way): see CheckedShard. Optional.
+   */
+  openChecked?(name: string): Promise<CheckedShard>;
+}
+
+/** A package shard opened by ModelFiles.openChecked. */
+export interface CheckedShard {
+  source: ByteSource;
+  /**
+   * The SHA-256 of the bytes `source` serves (hashed beside the reads, or known from a stamp of the
+   * unchanged file); rejects with ShardIntegrityError if the file changed while it was read. Null: no
+   * such check here (the file changed moments ago), so the caller hashes the bytes it reads itself.
+   */
+  sha256: Promise<string> | null;
 }
 
 /**

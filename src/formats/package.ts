@@ -509,8 +509,11 @@ export async function openPackage(files: ModelFiles): Promise<OpenedPackage> {
  */
 class PartReader {
   private open: { index: number; source: ByteSource } | null = null;
-  /** Hashes still running (WebCrypto digests off the JS thread), checked by finish(); at most MAX_PENDING_HASHES shards held for them. */
-  private pendingHashes: Promise<void>[] = [];
+  /** Shard checks still running, awaited by finish(). */
+  private pendingChecks: Promise<void>[] = [];
+  /** The generic checks among them, each holding its shard's bytes: at most MAX_PENDING_HASHES. */
+  private heldShards: Promise<void>[] = [];
+  private failure: unknown = null;
 
   constructor(
     private readonly pkg: OpenedPackage,
@@ -519,33 +522,49 @@ class PartReader {
 
   private async source(index: number): Promise<ByteSource> {
     if (this.open?.index === index) return this.open.source;
+    // A shard that failed its check fails the load now, not after reading the rest.
+    if (this.failure !== null) throw this.failure;
     await this.close();
     const shard = this.pkg.manifest.shards[index]!;
-    let source = await this.pkg.files.open(shard.file);
+    const files = this.pkg.files;
+    const label = `${this.where}/${shard.file}`;
+    // A ModelFiles that checks shards its own way (a local folder: hashed on other threads, or stamped).
+    const opened = !files.shardsVerified && files.openChecked ? await files.openChecked(shard.file) : null;
+    let source = opened?.source ?? (await files.open(shard.file));
     if (source.size !== shard.bytes) {
+      opened?.sha256?.catch(() => {});
       await source.close?.();
       throw new TruncatedFileError(
         `${this.where}/${shard.file}: the manifest says ${shard.bytes} bytes but the file has ${source.size}; ` +
           (source.size < shard.bytes ? 'it was cut short (download or copy it again)' : 'it is not the shard this manifest describes'),
       );
     }
-    if (!this.pkg.files.shardsVerified) {
-      const { bytes, check } = await readAndHashShard(source, shard, `${this.where}/${shard.file}`);
-      // Never an unhandled rejection: a failed check is reported by finish() (or dropped with a load that failed anyway).
-      check.catch(() => {});
-      this.pendingHashes.push(check);
-      if (this.pendingHashes.length > MAX_PENDING_HASHES) await this.pendingHashes.shift();
-      source = memoryByteSource(bytes, `${this.where}/${shard.file}`);
+    if (opened?.sha256) this.track(opened.sha256.then((hash) => checkShardHash(hash, shard, label)));
+    else if (!files.shardsVerified) {
+      const { bytes, check } = await readAndHashShard(source, shard, label);
+      this.track(check);
+      this.heldShards.push(check);
+      if (this.heldShards.length > MAX_PENDING_HASHES) await this.heldShards.shift();
+      source = memoryByteSource(bytes, label);
     }
     this.open = { index, source };
     return source;
   }
 
-  /** Closes the open shard and waits for every shard's hash: throws ShardIntegrityError if one does not match. */
+  private track(check: Promise<void>): void {
+    // Never an unhandled rejection: a failed check is reported by finish() (or dropped with a load that failed anyway).
+    check.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.pendingChecks.push(check);
+  }
+
+  /** Closes the open shard and waits for every shard's check: throws ShardIntegrityError if one does not match. */
   async finish(): Promise<void> {
     await this.close();
-    const pending = this.pendingHashes;
-    this.pendingHashes = [];
+    const pending = this.pendingChecks;
+    this.pendingChecks = [];
+    this.heldShards = [];
     await Promise.all(pending);
   }
 
@@ -588,15 +607,16 @@ async function readAndHashShard(source: ByteSource, shard: PackageFile, label: s
     await source.close?.();
   }
   // digest() takes its own copy of the bytes, so the parts can be handed out while it runs.
-  const check = sha256Hex(bytes).then((hash) => {
-    if (hash !== shard.sha256) {
-      throw new ShardIntegrityError(
-        `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
-          '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
-      );
-    }
-  });
-  return { bytes, check };
+  return { bytes, check: sha256Hex(bytes).then((hash) => checkShardHash(hash, shard, label)) };
+}
+
+function checkShardHash(hash: string, shard: PackageFile, label: string): void {
+  if (hash !== shard.sha256) {
+    throw new ShardIntegrityError(
+      `${label}: SHA-256 ${hash} does not match the manifest's ${shard.sha256}; the shard is corrupt or does not belong to this package ` +
+        '(copy or download it again; for a folder you trust, loading without this check is an explicit option: trustShards / --trust-shards)',
+    );
+  }
 }
 
 /** Shards whose hash may still be running while later shards are read (each holds its shard's bytes). */

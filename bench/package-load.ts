@@ -9,7 +9,8 @@
 // Two packages: the embedded demo model (11.5 MB, q4) and a synthetic 1 GiB one (f32 zeros, 64 MiB shards,
 // written to a temp folder first). Runs are interleaved (trusted, whole, cold, warm, trusted, ...) so a slow
 // stretch of a shared machine weighs on all; the median of each is printed with its ratio to `trusted`,
-// and the machine's SHA-256 throughput measured in the same process.
+// and the machine's SHA-256 throughput measured in the same process; then the CPU time of each (all threads),
+// which is what the check costs where no core is spare.
 //   npx vite build --mode cli --ssr bench/package-load.ts --outDir dist/bench && node dist/bench/main.js [--runs 5] [--demo-only]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,9 +64,15 @@ function filesFor(dir: string, mode: Mode): ModelFiles {
   return nodeModelFiles(dir, { shardStamps: join(stampDir, mode === 'cold' ? `cold-${fresh++}.json` : 'warm.json') });
 }
 
+/** CPU time of the last loadMs (every thread of the process: the hashing threads too), in ms. */
+let lastCpuMs = 0;
+
 async function loadMs(dir: string, mode: Mode): Promise<number> {
+  const cpu = process.cpuUsage();
   const t = performance.now();
   await loadModelFolder(filesFor(dir, mode), { convert: () => null });
+  const used = process.cpuUsage(cpu);
+  lastCpuMs = (used.user + used.system) / 1000;
   return performance.now() - t;
 }
 
@@ -75,10 +82,18 @@ async function compare(label: string, dir: string, bytes: number): Promise<void>
   await loadMs(dir, 'trusted'); // warm the page cache and the JIT
   await loadMs(dir, 'warm'); // the earlier load that wrote the warm stamps
   const times: Record<Mode, number[]> = { trusted: [], whole: [], cold: [], warm: [] };
-  for (let i = 0; i < runs; i++) for (const mode of MODES) times[mode].push(await loadMs(dir, mode));
+  const cpu: Record<Mode, number[]> = { trusted: [], whole: [], cold: [], warm: [] };
+  for (let i = 0; i < runs; i++) {
+    for (const mode of MODES) {
+      times[mode].push(await loadMs(dir, mode));
+      cpu[mode].push(lastCpuMs);
+    }
+  }
   const base = median(times.trusted);
   const cells = MODES.map((m) => `${m} ${median(times[m]).toFixed(0).padStart(5)} ms${m === 'trusted' ? '' : ` (${(median(times[m]) / base).toFixed(2)}x)`}`);
-  console.log(`${label.padEnd(26)} ${(bytes / 2 ** 20).toFixed(1).padStart(7)} MiB  ${cells.join('  ')}`);
+  console.log(`${label.padEnd(26)} ${(bytes / 2 ** 20).toFixed(1).padStart(7)} MiB  wall: ${cells.join('  ')}`);
+  // CPU time over all threads: what the check adds in work, whether or not a spare core hid it.
+  console.log(`${''.padEnd(38)}cpu:  ${MODES.map((m) => `${m} ${median(cpu[m]).toFixed(0).padStart(5)} ms`).join('  ')}`);
 }
 
 const probe = new Uint8Array(256 * 2 ** 20);

@@ -12,6 +12,7 @@ import { downloadPackage } from '../loader/node-cache';
 import { convertHubModel, DEFAULT_HF_ENDPOINT, hubCacheId, hubModelFiles, parseHubSource, DEFAULT_HUB_QUANT } from '../loader/hub';
 import { nodeConversionTarget } from '../loader/node-convert-cache';
 import type { PackageQuant } from '../formats/package';
+import { SHARD_STAMP_FILE } from '../formats/shard-stamps';
 import { catalogueModel } from '../runtime/catalogue';
 import { ModelNeedsConversionError } from '../errors';
 
@@ -78,5 +79,7 @@ export async function openModelSource(spec: string, options: ModelSourceOptions 
     const file = path.resolve(spec);
     return ggufModelFiles(() => fileByteSource(file), file);
   }
-  return nodeModelFiles(spec, { trustShards: options.trustShards === true });
+  // Stamps of shards hashed already go to the --cache-dir when one is given (else the default cache folder).
+  const shardStamps = options.cacheDir ? path.join(options.cacheDir, SHARD_STAMP_FILE) : undefined;
+  return nodeModelFiles(spec, { trustShards: options.trustShards === true, ...(shardStamps ? { shardStamps } : {}) });
 }

@@ -33,6 +33,8 @@ parentPort.on('message', ({ id, file, expected }) => {
     const same = identity(fstatSync(fd, { bigint: true })) === expected;
     parentPort.postMessage(same ? { id, sha256: hash.digest('hex') } : { id, changed: true });
   } catch (err) {
+    // Gone from its path since the loader opened it (deleted, renamed away): that is a change too.
+    if (err && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) return parentPort.postMessage({ id, changed: true });
     parentPort.postMessage({ id, error: String((err && err.message) || err) });
   } finally {
     if (fd >= 0) closeSync(fd);

@@ -3,7 +3,7 @@
 // hash. These tests pin what must still hold: a changed, corrupt or tampered shard is a
 // ShardIntegrityError whatever the stamps say, a bad stamp file is ignored, and no check leaks an
 // unhandled rejection.
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -204,6 +204,30 @@ describe('local package shards: hashed on worker threads, stamped when unchanged
     const err = await loadError(files);
     expect(err.name).toBe('ShardIntegrityError');
     expect(err.message).toMatch(/changed while/);
+  });
+
+  it('a shard deleted or replaced after the load opened it fails the load with ShardIntegrityError', async () => {
+    for (const change of ['delete', 'replace'] as const) {
+      const dir = copyPackage();
+      const inner = nodeModelFiles(dir, { shardStamps: false, clock: later });
+      const target = middle();
+      const files: ModelFiles = {
+        ...inner,
+        async openChecked(name) {
+          const opened = await inner.openChecked!(name);
+          const file = join(dir, name);
+          if (name === target && change === 'delete') rmSync(file);
+          if (name === target && change === 'replace') {
+            writeFileSync(`${file}.new`, readFileSync(file));
+            renameSync(`${file}.new`, file);
+          }
+          return opened;
+        },
+      };
+      const err = await loadError(files);
+      expect(err.name).toBe('ShardIntegrityError');
+      expect(err.message).toContain(target);
+    }
   });
 
   it('concurrent loads: every load of a folder with a corrupt shard fails with ShardIntegrityError, the intact one loads', async () => {

@@ -65,6 +65,12 @@ export interface FastMatmul {
   readonly threads: number;
   /** For logs: backend, threads and, when threads were wanted but are off, why. */
   readonly description: string;
+  /**
+   * Calls with fewer (activation rows x weight groups) than this run on the calling thread alone;
+   * Infinity: every call does. Writable: the calibration (runtime/calibration.ts) measures where the
+   * workers start to pay on this machine and the runtime sets it from that.
+   */
+  minParallelGroups: number;
   /** y = x · Wᵀ (+ bias): x is [n, cols] row-major, W is [rows, cols] quantized; y is [n, rows]. */
   matmul(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float32Array<ArrayBuffer>;
   /** Copies a tensor into wasm memory now instead of at its first matmul (no-op on the TS path). */
@@ -234,6 +240,7 @@ function checkCall(x: Float32Array, n: number, w: QuantizedTensor, bias: Float32
 class TsFastMatmul implements FastMatmul {
   readonly backend = 'ts' as const;
   readonly threads = 1;
+  minParallelGroups = Infinity;
   constructor(readonly description: string) {}
   matmul(x: Float32Array, n: number, w: QuantizedTensor, bias?: Float32Array): Float32Array<ArrayBuffer> {
     return matmulQuant(x, n, w, bias);
@@ -258,7 +265,7 @@ class WasmFastMatmul implements FastMatmul {
     private readonly shared: boolean,
     private readonly arenaBytes: number,
     private readonly scratchBytes: number,
-    private readonly minParallelGroups: number,
+    public minParallelGroups: number,
     private pool: MatmulThreadPool | undefined,
     first: Arena,
     private readonly threadNote: string,
@@ -272,7 +279,9 @@ class WasmFastMatmul implements FastMatmul {
 
   get description(): string {
     const t = this.threads;
-    return `wasm-simd, ${t} thread${t === 1 ? '' : 's'}${this.threadNote ? ` (${this.threadNote})` : ''}`;
+    // Workers held but never woken (the calibration found one thread faster here): say so.
+    const note = this.threadNote || (t > 1 && !Number.isFinite(this.minParallelGroups) ? 'each call on one: the workers did not pay here' : '');
+    return `wasm-simd, ${t} thread${t === 1 ? '' : 's'}${note ? ` (${note})` : ''}`;
   }
 
   memoryBytes(): number {

@@ -2,7 +2,8 @@
 // data and pure functions, so the pages' main thread can plan with it without loading the kernels.
 import type { Bandwidth } from './planner';
 
-export const CALIBRATION_VERSION = 1;
+/** 2: the CPU's minParallelGroups (older cached calibrations are measured again). */
+export const CALIBRATION_VERSION = 2;
 
 export interface GpuCalibration {
   /** Bytes per second the q4 decode GEMV reads. */
@@ -21,6 +22,11 @@ export interface CpuCalibration {
   bytesPerSec: number;
   opSec: number;
   prefillBytesPerSec: number;
+  /**
+   * The runtime's FastMatmul.minParallelGroups as measured here: the smallest one-token matmul (groups)
+   * the worker threads make faster; null: they never do (or there are none), every call stays on one thread.
+   */
+  minParallelGroups: number | null;
   /** The matmul kernels measured (backend and threads). */
   kernels: string;
 }
@@ -52,6 +58,15 @@ export function bandwidthOf(c: Calibration): Partial<Bandwidth> {
         }
       : {}),
   };
+}
+
+/**
+ * The CPU matmul threading a calibration measured, for the runtime's load options (LoadOptions
+ * cpuMinParallelGroups); nothing for a calibration from before version 2, which did not measure it.
+ */
+export function cpuThreadingOf(c: Calibration): { cpuMinParallelGroups?: number } {
+  const m = (c.cpu as Partial<CpuCalibration>).minParallelGroups;
+  return m === undefined ? {} : { cpuMinParallelGroups: m ?? Infinity };
 }
 
 function gbps(v: number): string {

@@ -25,6 +25,8 @@ export interface LoadOptions {
   contextLength?: number;
   /** Measured speeds for the planner (runtime/calibration.ts bandwidthOf); default: its assumptions. */
   bandwidth?: Partial<Bandwidth>;
+  /** The CPU matmul's FastMatmul.minParallelGroups as the calibration measured it (Infinity: one thread); default: the kernels' own. */
+  cpuMinParallelGroups?: number;
   onProgress?: (done: number, total: number, what: string) => void;
 }
 
@@ -44,7 +46,7 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
   const convert = (w: HostWeight) => quantizeWeight(w, options.quant);
   if (options.backend === 'cpu') {
     const model = await loadModelFolder<HostWeight>(files, { convert, onProgress: options.onProgress });
-    const fast = await runtimeQuantMatmul();
+    const fast = await runtimeQuantMatmul(options.cpuMinParallelGroups);
     const ops = new CpuOps(fast);
     return {
       kind: 'cpu',
@@ -70,14 +72,18 @@ export type AnyOps = Ops<unknown, unknown, unknown>;
 /**
  * The CPU fallback's q4/q8 matmul: WebAssembly SIMD where the runtime has it, with worker threads in a
  * cross-origin-isolated page (SharedArrayBuffer); one thread under Node, where the engine runs in
- * tests and the CLI next to other work.
+ * tests and the CLI next to other work. `minParallelGroups`: where the workers start to pay, as the
+ * calibration measured it on this machine (calibration.ts measureParallelThreshold).
  */
-export async function runtimeQuantMatmul(): Promise<FastMatmul> {
+export async function runtimeQuantMatmul(minParallelGroups?: number): Promise<FastMatmul> {
   const isolatedPage = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated && typeof navigator !== 'undefined';
   const threads = isolatedPage ? Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1)) : 1;
+  let fast: FastMatmul;
   try {
-    return await createFastMatmul({ threads });
+    fast = await createFastMatmul({ threads });
   } catch {
-    return createFastMatmul({ threads: 1 });
+    fast = await createFastMatmul({ threads: 1 });
   }
+  if (minParallelGroups !== undefined) fast.minParallelGroups = minParallelGroups;
+  return fast;
 }

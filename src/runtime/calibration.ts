@@ -22,7 +22,7 @@ import type { ModelWeights } from '../model/weights-types';
 import { HEAD_OPS, opsPerLayer } from '../planner/planner';
 import { CALIBRATION_VERSION, type Calibration, type CpuCalibration, type GpuCalibration } from '../planner/speeds';
 
-export { bandwidthOf, CALIBRATION_VERSION, describeCalibration, type Calibration, type CpuCalibration, type GpuCalibration } from '../planner/speeds';
+export { bandwidthOf, CALIBRATION_VERSION, cpuThreadingOf, describeCalibration, type Calibration, type CpuCalibration, type GpuCalibration } from '../planner/speeds';
 import type { Q4Tensor } from '../quant/types';
 import { ModelSession } from './session';
 
@@ -233,7 +233,49 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
   }
 }
 
+/**
+ * GEMVs (one token, 1024 columns) that decide where the matmul workers start to pay: below 64K groups
+ * the runtime never wakes them (DEFAULT_MIN_PARALLEL_GROUPS), so these are the first sizes they take.
+ */
+const PARALLEL_PROBE_ROWS = [2048, 8192] as const;
+/** The workers must beat the calling thread alone by this much to be used (waking them is not free). */
+const PARALLEL_MIN_GAIN = 1.15;
+
+/**
+ * The smallest call (activation rows x weight groups) at which the matmul workers make a one-token
+ * matmul faster than the calling thread alone, or null where they never do. On a machine whose cores
+ * are busy (two cores shared with the page, the GPU process and other programs) a woken worker may wait
+ * for a core while the caller waits for its blocks, and a small model's GEMVs then run slower on two
+ * threads than on one. Leaves `fast.minParallelGroups` as it found it.
+ */
+async function measureParallelThreshold(fast: FastMatmul): Promise<number | null> {
+  if (fast.threads < 2) return null;
+  const initial = fast.minParallelGroups;
+  try {
+    for (const rows of PARALLEL_PROBE_ROWS) {
+      const cols = 1024;
+      const ws = [fakeQ4(rows, cols, 31), fakeQ4(rows, cols, 32)];
+      for (const w of ws) fast.upload(w);
+      const x = new Float32Array(cols).fill(0.01);
+      const timed = (minGroups: number) =>
+        perOp(async (n) => {
+          fast.minParallelGroups = minGroups;
+          for (let i = 0; i < n; i++) fast.matmul(x, 1, ws[i % ws.length]!);
+        });
+      const one = await timed(Infinity);
+      const all = await timed(0);
+      if (one.seconds / all.seconds >= PARALLEL_MIN_GAIN) return rows * (cols / 32);
+    }
+    return null;
+  } finally {
+    fast.minParallelGroups = initial;
+  }
+}
+
 export async function measureCpu(fast: FastMatmul): Promise<CpuCalibration> {
+  // First, so that every figure below is measured with the threading the runtime will use.
+  const minParallelGroups = await measureParallelThreshold(fast);
+  fast.minParallelGroups = minParallelGroups ?? Infinity;
   const ops = new CpuOps(fast);
   const shape = SLOW_LARGE;
   const large = Array.from({ length: shape.copies }, (_, i) => fakeQ4(shape.rows, shape.cols, 21 + i));
@@ -257,6 +299,7 @@ export async function measureCpu(fast: FastMatmul): Promise<CpuCalibration> {
     bytesPerSec,
     opSec: Math.max(0, (perToken - probe.bytesPerToken / bytesPerSec) / opCount),
     prefillBytesPerSec: (largeBytes * CPU_PREFILL_ROWS) / gemm.seconds,
+    minParallelGroups,
     kernels: fast.description,
   };
 }

@@ -11,7 +11,7 @@ import { registryEntry } from './registry';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { catalogueModel } from './catalogue';
 import { platform } from '#platform';
-import { bandwidthOf } from './calibration';
+import { bandwidthOf, cpuThreadingOf } from './calibration';
 import { loadBackend, type LoadedBackend } from './backend';
 import type { SamplingParams } from './sampler';
 import { runChoice, yieldToEventLoop, type ChoiceDelta, type ChoiceResult } from './choice';
@@ -165,7 +165,7 @@ export class GlmEngine {
       quant: options.quant ?? 'none',
       contextLength: contextCap,
       ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
-      ...(options.calibration ? { bandwidth: bandwidthOf(options.calibration) } : {}),
+      ...(options.calibration ? { bandwidth: bandwidthOf(options.calibration), ...cpuThreadingOf(options.calibration) } : {}),
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });
     const { config, rawConfig } = backend.model;

@@ -76,6 +76,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
     contextLength: options.contextLength ?? 4096,
     // Measured speeds steer Auto only: a user who chose the GPU gets the GPU wherever the budget allows.
     ...(options.bandwidth && options.backend === 'auto' ? { bandwidth: options.bandwidth } : {}),
+    ...(options.cpuMinParallelGroups !== undefined ? { cpuMinParallelGroups: options.cpuMinParallelGroups } : {}),
     onProgress: options.onProgress,
   };
   if (options.backend === 'auto' && options.bandwidth) {

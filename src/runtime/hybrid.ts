@@ -157,6 +157,8 @@ export interface HybridLoadOptions {
   plannedQuant?: QuantChoice;
   /** Measured speeds (runtime/calibration.ts); default: the planner's assumptions. */
   bandwidth?: Partial<Bandwidth>;
+  /** As LoadOptions.cpuMinParallelGroups (backend.ts). */
+  cpuMinParallelGroups?: number;
   /** GPU bytes the planner may use (the caller's guess, override or probe result). */
   gpuBudget: number;
   cpuBudget: number;
@@ -230,7 +232,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
   // The embedding is a row gather: the CPU unless the planner wants it elsewhere.
   const embeddingDevice: Device = plan?.embedding ?? 'cpu';
   const gpu = new GpuOps(ctx, options.gpuOptions);
-  const fastCpu = await runtimeQuantMatmul();
+  const fastCpu = await runtimeQuantMatmul(options.cpuMinParallelGroups);
   const cpu = new CpuOps(fastCpu);
   const changes: string[] = [];
   // Uploaded tensors by path: a re-load after a re-plan keeps what stays on the GPU instead of uploading it again.

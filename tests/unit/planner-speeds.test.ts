@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { PRESETS } from '../../src/model/presets';
 import { HEAD_OPS, opsPerLayer, planPlacement, type PlanInput } from '../../src/planner/planner';
-import { bandwidthOf, CALIBRATION_VERSION, describeCalibration, type Calibration } from '../../src/planner/speeds';
+import { bandwidthOf, CALIBRATION_VERSION, cpuThreadingOf, describeCalibration, type Calibration } from '../../src/planner/speeds';
 import { tensorSizes } from '../../src/planner/sizes';
 import { GiB } from '../../src/planner/units';
 
@@ -21,7 +21,7 @@ const base: PlanInput = {
 const SOFTWARE: Calibration = {
   version: CALIBRATION_VERSION,
   gpu: { bytesPerSec: 5e6, opSec: 2e-3, tokenSec: 16e-3, prefillBytesPerSec: null, adapter: 'google · swiftshader' },
-  cpu: { bytesPerSec: 1.5e9, opSec: 1.5e-4, prefillBytesPerSec: 1.8e9, kernels: 'wasm-simd, 1 thread' },
+  cpu: { bytesPerSec: 1.5e9, opSec: 1.5e-4, prefillBytesPerSec: 1.8e9, minParallelGroups: null, kernels: 'wasm-simd, 1 thread' },
   tookMs: 2500,
   measuredAt: '2026-12-07T03:46:00.000Z',
 };
@@ -68,5 +68,12 @@ describe('planner with measured speeds', () => {
   it('fixed costs must be finite and >= 0', () => {
     expect(() => planPlacement({ ...base, bandwidth: { cpuOpSec: -1 } })).toThrow(/cpuOpSec must be >= 0/);
     expect(() => planPlacement({ ...base, bandwidth: { gpuBytesPerSec: 0 } })).toThrow(/gpuBytesPerSec must be positive/);
+  });
+
+  it('the CPU threading it measured goes to the runtime: a threshold, Infinity for never, nothing from an old calibration', () => {
+    expect(cpuThreadingOf(SOFTWARE)).toEqual({ cpuMinParallelGroups: Infinity });
+    expect(cpuThreadingOf({ ...SOFTWARE, cpu: { ...SOFTWARE.cpu, minParallelGroups: 65536 } })).toEqual({ cpuMinParallelGroups: 65536 });
+    const { minParallelGroups: _, ...old } = SOFTWARE.cpu;
+    expect(cpuThreadingOf({ ...SOFTWARE, cpu: old as Calibration['cpu'] })).toEqual({});
   });
 });

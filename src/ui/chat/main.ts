@@ -36,6 +36,13 @@ const PRESET_LABELS: Record<PresetName, string> = {
 
 /** How often the page asks the engine how far a prefill got. */
 const PREFILL_POLL_MS = 250;
+/**
+ * The streamed reply is drawn at most this often (issue #16). Each redraw costs the browser a frame
+ * (layout, raster, composite: on a software compositor such as SwiftShader that is CPU time in the GPU
+ * process), and drawn once per token it took a core's share from the decode itself on a 2-core machine.
+ * Ten frames a second still reads as streaming.
+ */
+const REPLY_DRAW_MS = 100;
 
 type ModelState = 'idle' | 'loading' | 'ready' | 'generating' | 'error';
 
@@ -443,6 +450,15 @@ async function send(): Promise<void> {
   let chunks = 0;
   let finish: string | null = null;
   let tFirst = 0;
+  let drawTimer: number | undefined;
+  const draw = () => {
+    drawTimer = undefined;
+    // GLM-4 replies start with a newline after <|assistant|>: not worth an empty line on screen.
+    textNode.textContent = reply.replace(/^\s+/, '');
+    ui.messages.scrollTop = ui.messages.scrollHeight;
+    const secs = (performance.now() - tFirst) / 1000;
+    if (chunks > 1 && secs > 0) ui.statDecode.textContent = `${formatTokPerSec((chunks - 1) / secs)} (live)`;
+  };
   try {
     const stream = await engine.chat.completions.create({
       messages,
@@ -462,15 +478,14 @@ async function send(): Promise<void> {
         }
         chunks++;
         reply += delta;
-        // GLM-4 replies start with a newline after <|assistant|>: not worth an empty line on screen.
-        textNode.textContent = reply.replace(/^\s+/, '');
-        ui.messages.scrollTop = ui.messages.scrollHeight;
-        const secs = (performance.now() - tFirst) / 1000;
-        if (chunks > 1 && secs > 0) ui.statDecode.textContent = `${formatTokPerSec((chunks - 1) / secs)} (live)`;
+        if (chunks === 1) draw(); // the first words at once, then at most every REPLY_DRAW_MS
+        else drawTimer ??= window.setTimeout(draw, REPLY_DRAW_MS);
       }
       finish = chunk.choices[0].finish_reason ?? finish;
       if (chunk.usage) ui.statTokens.textContent = `${chunk.usage.completion_tokens} tokens, prompt ${chunk.usage.prompt_tokens} (${chunk.usage.prefilled_tokens} run, ${chunk.usage.prompt_tokens - chunk.usage.prefilled_tokens} reused)`;
     }
+    window.clearTimeout(drawTimer);
+    draw();
     // The partial text of a stopped reply stays in the history: the next turn reuses its KV cache.
     history.push({ role: 'assistant', content: reply });
     if (finish === 'abort') item.append(el('p', { class: 'note' }, 'Stopped.'));
@@ -483,6 +498,7 @@ async function send(): Promise<void> {
     if (view.name === 'DeviceLostError') loadedKey = null;
   } finally {
     window.clearInterval(poll);
+    window.clearTimeout(drawTimer);
     working.remove();
     item.dataset.done = 'true';
     item.dataset.finish = finish ?? 'error';

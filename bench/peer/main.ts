@@ -1,16 +1,17 @@
 // The Node side of the llama.cpp peer measurement (bench/peer/README.md), bundled for the GPU machine:
 //   plan    --preset P [--layers N] [--vocab N] --out plan.json   what write_random_gguf.py writes for the preset
-//   summary --preset P --llama llama-bench.json [--plan plan.json] --ours ours.json [--ours ours-f16.json]
-//           prints llama.cpp's figures beside ours, with the ratios, as JSON
+//   summary (--preset P --plan plan.json [--llama llama-bench.json] [--ours ours.json]...)... [--build INFO] [--gpu NAME]
+//           [--out summary.json]   llama.cpp's figures beside ours, with the ratios; each --preset starts a group
 // Build: npx vite build --mode cli --ssr bench/peer/main.ts --outDir dist/peer   (then node dist/peer/main.js ...)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isPresetName, presetNames, PRESETS } from '../../src/model/presets';
+import { isPresetName, presetNames, PRESETS, type PresetName } from '../../src/model/presets';
 import type { BenchReport } from '../../src/ui/bench/suite';
 import { ggufBytesPerToken, llamaCppGgufPlan, type GgufPlan } from './gguf-plan';
-import { summarizePeer, type LlamaBenchRow } from './summary';
+import { formatPeerSummary, summarizePeer, type LlamaBenchRow } from './summary';
 
-const USAGE = 'usage: main.js plan --preset P [--layers N] [--vocab N] --out FILE | summary --preset P --llama FILE [--plan FILE] --ours FILE...';
+const USAGE = 'usage: main.js plan --preset P [--layers N] [--vocab N] --out FILE\n' +
+  '       main.js summary (--preset P --plan FILE [--llama FILE] [--ours FILE]...)... [--build INFO] [--gpu NAME] [--out FILE]';
 
 function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;
@@ -23,38 +24,74 @@ function positiveInt(value: string | undefined, flag: string): number | undefine
   return n;
 }
 
-function main(argv: string[]): number {
-  const [command, ...rest] = argv;
-  const { values } = parseArgs({
-    args: rest,
+function preset(name: string | undefined): PresetName {
+  if (name === undefined || !isPresetName(name)) throw new Error(`--preset must be one of ${presetNames.join(', ')}\n${USAGE}`);
+  return name;
+}
+
+function plan(args: string[]): void {
+  const { values } = parseArgs({ args, options: { preset: { type: 'string' }, layers: { type: 'string' }, vocab: { type: 'string' }, out: { type: 'string' } } });
+  const p = preset(values.preset);
+  if (!values.out) throw new Error(`plan needs --out\n${USAGE}`);
+  const layers = positiveInt(values.layers, '--layers');
+  const vocab = positiveInt(values.vocab, '--vocab');
+  const result = llamaCppGgufPlan(PRESETS[p], `glm-webgpu random ${p}`, { ...(layers ? { layers } : {}), ...(vocab ? { vocab } : {}) });
+  writeFileSync(values.out, `${JSON.stringify(result, null, 1)}\n`);
+}
+
+function summary(args: string[]): void {
+  const { values, tokens } = parseArgs({
+    args, tokens: true,
     options: {
-      preset: { type: 'string' }, layers: { type: 'string' }, vocab: { type: 'string' }, out: { type: 'string' },
-      llama: { type: 'string' }, plan: { type: 'string' }, ours: { type: 'string', multiple: true },
+      preset: { type: 'string', multiple: true }, plan: { type: 'string', multiple: true }, llama: { type: 'string', multiple: true },
+      ours: { type: 'string', multiple: true }, build: { type: 'string' }, gpu: { type: 'string' }, out: { type: 'string' },
     },
   });
-  const preset = values.preset ?? '';
-  if (!isPresetName(preset)) throw new Error(`--preset must be one of ${presetNames.join(', ')}\n${USAGE}`);
-  if (command === 'plan') {
-    if (!values.out) throw new Error(`plan needs --out\n${USAGE}`);
-    const layers = positiveInt(values.layers, '--layers');
-    const vocab = positiveInt(values.vocab, '--vocab');
-    const plan = llamaCppGgufPlan(PRESETS[preset], `glm-webgpu random ${preset}`, { ...(layers ? { layers } : {}), ...(vocab ? { vocab } : {}) });
-    writeFileSync(values.out, `${JSON.stringify(plan, null, 1)}\n`);
-    return 0;
+  // Each --preset opens a group that the --plan/--llama/--ours after it belong to.
+  const groups: { preset: PresetName; plan?: string; llama?: string; ours: string[] }[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.value === undefined) continue;
+    if (t.name === 'preset') {
+      groups.push({ preset: preset(t.value), ours: [] });
+      continue;
+    }
+    const group = groups.at(-1);
+    if (t.name === 'build' || t.name === 'gpu' || t.name === 'out') continue;
+    if (!group) throw new Error(`--${t.name} before any --preset\n${USAGE}`);
+    if (t.name === 'ours') group.ours.push(t.value);
+    else if (t.name === 'plan' || t.name === 'llama') group[t.name] = t.value;
   }
-  if (command === 'summary') {
-    if (!values.llama) throw new Error(`summary needs --llama\n${USAGE}`);
-    const rows = readJson<LlamaBenchRow[]>(values.llama);
-    const ours = (values.ours ?? []).map((f) => readJson<BenchReport>(f));
-    const bytes = values.plan ? ggufBytesPerToken(readJson<GgufPlan>(values.plan)) : null;
-    process.stdout.write(`${JSON.stringify(summarizePeer(preset, rows, ours, bytes), null, 2)}\n`);
-    return 0;
-  }
-  throw new Error(USAGE);
+  if (groups.length === 0) throw new Error(`summary needs --preset\n${USAGE}`);
+  const presets = groups.map((g) => summarizePeer(
+    g.preset,
+    g.llama ? readJson<LlamaBenchRow[]>(g.llama) : [],
+    g.ours.map((f) => readJson<BenchReport>(f)),
+    g.plan ? ggufBytesPerToken(readJson<GgufPlan>(g.plan)) : null,
+  ));
+  // build.done of llama-cpp.sh: "exit-code seconds backend".
+  const [rc, seconds, backend] = (values.build ?? '').split(' ');
+  const report = {
+    createdAt: new Date().toISOString(),
+    gpu: values.gpu || null,
+    build: rc === undefined || rc === '' ? null : { exitCode: Number(rc), seconds: Number(seconds), backend: backend ?? null },
+    presets,
+  };
+  const text = `${JSON.stringify(report, null, 2)}\n`;
+  if (values.out) writeFileSync(values.out, text);
+  else process.stdout.write(text);
+  const buildLine = report.build ? `llama-bench build (${report.build.backend}): ${report.build.seconds} s, exit ${report.build.exitCode}` : 'llama-bench build: none in this call';
+  process.stderr.write(`${[`gpu: ${report.gpu ?? '-'}; ${buildLine}`, ...presets.flatMap(formatPeerSummary)].join('\n')}\n`);
+}
+
+function main(argv: string[]): void {
+  const [command, ...rest] = argv;
+  if (command === 'plan') plan(rest);
+  else if (command === 'summary') summary(rest);
+  else throw new Error(USAGE);
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  main(process.argv.slice(2));
 } catch (e) {
   process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
   process.exitCode = 2;

@@ -28,7 +28,8 @@ export interface PeerFigure {
 
 export interface PeerSummary {
   preset: string;
-  card: { ours: string; llamaCpp: string };
+  card: { ours: string | null; llamaCpp: string | null };
+  /** null: no llama-bench figures for this preset in this run (see the run's log). */
   llamaCpp: {
     build: string;
     backends: string;
@@ -43,7 +44,7 @@ export interface PeerSummary {
     decodeBytesPerSec: number | null;
     /** That over the read bandwidth our bench measured on the same card, in percent. */
     decodePercentOfOurRead: number | null;
-  };
+  } | null;
   ours: {
     activations: 'f32' | 'f16';
     readBandwidthBytesPerSec: number;
@@ -63,35 +64,34 @@ export function llamaBenchTestName(row: Pick<LlamaBenchRow, 'n_prompt' | 'n_gen'
 }
 
 export function summarizePeer(preset: string, llamaRows: LlamaBenchRow[], ours: BenchReport[], llamaBytesPerToken: number | null): PeerSummary {
-  if (llamaRows.length === 0) throw new Error('llama-bench wrote no rows: did the run fail? (see its log)');
-  const first = llamaRows[0]!;
-  const tests = llamaRows.map((r) => ({ test: llamaBenchTestName(r), tokensPerSec: r.avg_ts, stddev: r.stddev_ts }));
+  const first = llamaRows[0];
   const promptOf = (r: BenchReport) => r.model?.prefill.tokens ?? r.options.promptTokens;
   // Our decode runs after the prompt: compare with llama.cpp's generation at that depth when it was measured.
   const decodeRow = (depth: number) =>
     llamaRows.find((r) => r.n_prompt === 0 && r.n_gen > 0 && r.n_depth === depth) ?? llamaRows.find((r) => r.n_prompt === 0 && r.n_gen > 0 && r.n_depth === 0);
   const prefillRow = (tokens: number) => llamaRows.find((r) => r.n_gen === 0 && r.n_prompt === tokens && r.n_depth === 0);
 
-  const depth = ours.length > 0 ? promptOf(ours[0]!) : 0;
-  const llamaDecode = decodeRow(depth);
+  const llamaDecode = decodeRow(ours.length > 0 ? promptOf(ours[0]!) : 0);
   const decodeBytesPerSec = llamaDecode && llamaBytesPerToken !== null ? llamaDecode.avg_ts * llamaBytesPerToken : null;
   const read = ours.find((r) => r.activations === 'f32')?.readBandwidth.bytesPerSec ?? ours[0]?.readBandwidth.bytesPerSec;
 
   return {
     preset,
-    card: { ours: ours[0]?.adapter.description ?? '(no run of ours)', llamaCpp: first.gpu_info },
-    llamaCpp: {
-      build: `${first.build_commit} (${first.build_number})`,
-      backends: first.backends,
-      flashAttn: first.flash_attn,
-      gpuLayers: first.n_gpu_layers,
-      modelType: first.model_type,
-      modelBytes: first.model_size,
-      tests,
-      bytesPerToken: llamaBytesPerToken,
-      decodeBytesPerSec,
-      decodePercentOfOurRead: decodeBytesPerSec !== null && read ? (100 * decodeBytesPerSec) / read : null,
-    },
+    card: { ours: ours[0]?.adapter.description ?? null, llamaCpp: first?.gpu_info ?? null },
+    llamaCpp: first
+      ? {
+        build: `${first.build_commit} (${first.build_number})`,
+        backends: first.backends,
+        flashAttn: first.flash_attn,
+        gpuLayers: first.n_gpu_layers,
+        modelType: first.model_type,
+        modelBytes: first.model_size,
+        tests: llamaRows.map((r) => ({ test: llamaBenchTestName(r), tokensPerSec: r.avg_ts, stddev: r.stddev_ts })),
+        bytesPerToken: llamaBytesPerToken,
+        decodeBytesPerSec,
+        decodePercentOfOurRead: decodeBytesPerSec !== null && read ? (100 * decodeBytesPerSec) / read : null,
+      }
+      : null,
     ours: ours.map((r) => ({
       activations: r.activations,
       readBandwidthBytesPerSec: r.readBandwidth.bytesPerSec,
@@ -112,4 +112,27 @@ export function summarizePeer(preset: string, llamaRows: LlamaBenchRow[], ours: 
       };
     }),
   };
+}
+
+/** Fixed digits, or 3 significant ones for small figures (a software adapter's 0.04 tok/s). */
+const fixed = (x: number | null | undefined, digits: number) =>
+  (x === null || x === undefined ? '-' : Math.abs(x) < 10 ** (2 - digits) && x !== 0 ? x.toPrecision(3) : x.toFixed(digits));
+
+/** A few lines per preset for the log: llama.cpp's tests, ours, and the ratios. */
+export function formatPeerSummary(s: PeerSummary): string[] {
+  const lines = [`${s.preset}: ours on ${s.card.ours ?? '-'}, llama.cpp on ${s.card.llamaCpp ?? '-'}`];
+  if (s.llamaCpp) {
+    const share = s.llamaCpp.decodePercentOfOurRead === null ? '' : ` (its decode: ${fixed(s.llamaCpp.decodePercentOfOurRead, 1)}% of our measured read bandwidth)`;
+    lines.push(`  llama.cpp ${s.llamaCpp.backends}, fa ${s.llamaCpp.flashAttn}: ${s.llamaCpp.tests.map((t) => `${t.test} ${fixed(t.tokensPerSec, 1)} tok/s`).join(', ')}${share}`);
+  } else {
+    lines.push('  llama.cpp: no figures in this run');
+  }
+  for (const o of s.ours) {
+    lines.push(`  ours ${o.activations}: prefill ${fixed(o.prefillTokensPerSec, 0)} tok/s, decode ${fixed(o.decodeTokensPerSec, 1)} tok/s ` +
+      `(${fixed(o.decodePercentOfRead, 1)}% of read)${o.errors.length ? ` ERRORS ${o.errors.join('; ')}` : ''}`);
+  }
+  for (const r of s.ratios) {
+    lines.push(`  ours / llama.cpp, ${r.activations}: prefill ${fixed(r.prefill, 2)}, decode ${fixed(r.decode, 2)}${r.decodeAgainst ? ` (against ${r.decodeAgainst})` : ''}`);
+  }
+  return lines;
 }

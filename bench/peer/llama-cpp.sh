@@ -135,6 +135,11 @@ if [ -x "$bench_bin" ]; then
     # shellcheck disable=SC2086
     "$bench_bin" -m "$PEER_CACHE/$p.gguf" $LLAMA_BENCH_ARGS -o json > "$res/llama-$p.json" 2> "$res/llama-$p.log" \
       || { say "llama-bench failed on $p:"; tail -15 "$res/llama-$p.log"; }
+    # Its figures in the log at once (a 'llama' stage has no node for the summary).
+    python3 -c 'import json, sys
+for r in json.load(open(sys.argv[1])):
+    print("  %s %s: pp%d tg%d d%d: %.1f +- %.1f tok/s" % (r["gpu_info"], r["backends"], r["n_prompt"], r["n_gen"], r["n_depth"], r["avg_ts"], r["stddev_ts"]))' \
+      "$res/llama-$p.json" 2>/dev/null || true
   done
 else
   say "no llama-bench on this machine${LLAMA_BENCH:+ at $LLAMA_BENCH} (a 'llama' stage builds it)"

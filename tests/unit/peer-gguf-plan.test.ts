@@ -1,11 +1,13 @@
 // bench/peer/gguf-plan.ts: the GGUF that llama-bench runs must have our presets' exact shapes. Checked
-// two ways: against the tensor names/shapes llama.cpp's chatglm loader creates (its release bundled by
-// node-llama-cpp 3.22.1, src/models/chatglm.cpp), and by reading the plan back through our own GGUF
-// importer (src/formats/gguf.ts, tested on real llama.cpp files), which must give the preset's config again.
+// three ways: against the tensor names/shapes llama.cpp's chatglm loader creates (its release bundled by
+// node-llama-cpp 3.22.1, src/models/chatglm.cpp); against a file llama.cpp's own converter wrote for a
+// small GlmForCausalLM (tests/fixtures/peer-tests/gguf-quants/glm-kq); and by reading the plan back through
+// our own GGUF importer (src/formats/gguf.ts), which must give the preset's config again.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ggufBytesPerToken, ggufTensorBytes, llamaCppGgufPlan, type GgufPlan } from '../../bench/peer/gguf-plan';
-import type { ByteSource } from '../../src/formats/byte-source';
-import { ggufRawConfig, type GgufFile, type GgufTensorInfo } from '../../src/formats/gguf';
+import { memoryByteSource, type ByteSource } from '../../src/formats/byte-source';
+import { ggufRawConfig, openGguf, type GgufFile, type GgufTensorInfo } from '../../src/formats/gguf';
 import { normalizeConfig } from '../../src/model/config';
 import { PRESETS } from '../../src/model/presets';
 import { q4Bytes } from '../../src/quant/types';
@@ -82,6 +84,29 @@ describe('llamaCppGgufPlan', () => {
       expect(ggufBytesPerToken(plan) / 1e9).toBeCloseTo(preset === 'glm-4-9b' ? 4.94 : 0.83, 2);
     });
   }
+
+  it('names, shapes and metadata match what llama.cpp\'s converter wrote for a GlmForCausalLM (glm-kq, chatglm architecture)', async () => {
+    const bytes = readFileSync(new URL('../fixtures/peer-tests/gguf-quants/glm-kq/Q4_0.gguf', import.meta.url));
+    const file = await openGguf(memoryByteSource(new Uint8Array(bytes), 'glm-kq/Q4_0.gguf'));
+    // glm-kq's config.json as its README states it (GlmForCausalLM; a GGUF alone cannot tell it from THUDM's layout).
+    const config = normalizeConfig({
+      model_type: 'glm', hidden_size: 256, intermediate_size: 256, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 2,
+      head_dim: 64, vocab_size: 320, partial_rotary_factor: 0.5, rope_theta: 10000, attention_bias: true, rms_norm_eps: 1e-5,
+      tie_word_embeddings: false, hidden_act: 'silu', max_position_embeddings: 512, eos_token_id: 1,
+    });
+    const plan = llamaCppGgufPlan(config, 'glm-kq');
+    const fileShapes = Object.fromEntries([...file.tensors.values()].map((t) => [t.name, t.ne]));
+    const planShapes = Object.fromEntries(plan.tensors.map((t) => [t.name, t.ne]));
+    expect(planShapes).toEqual(fileShapes);
+    // Every key the plan writes is one the converter wrote, with the same value (context_length aside: the
+    // converter writes the hidden size for glm checkpoints, which have no sequence length; vocab_size aside:
+    // that file has a tokenizer, whose token count llama.cpp uses instead).
+    for (const [key, value] of Object.entries(plan.kv)) {
+      if (key === 'context_length' || key === 'vocab_size') continue;
+      const stated = file.metadata.get(`chatglm.${key}`);
+      expect([key, typeof stated === 'number' ? stated : Number(stated)]).toEqual([key, key.includes('epsilon') ? Math.fround(value) : value]);
+    }
+  });
 
   it('shrinks for a quick local check, and refuses families llama.cpp\'s chatglm does not cover', () => {
     const tiny = llamaCppGgufPlan(PRESETS['glm-edge-1.5b'], 'tiny', { layers: 2, vocab: 512 });

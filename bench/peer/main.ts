@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { isPresetName, presetNames, PRESETS, type PresetName } from '../../src/model/presets';
 import type { BenchReport } from '../../src/ui/bench/suite';
 import { ggufBytesPerToken, llamaCppGgufPlan, type GgufPlan } from './gguf-plan';
-import { formatPeerSummary, summarizePeer, type LlamaBenchRow } from './summary';
+import { formatPeerSummary, parseSummaryArgs, summarizePeer, type LlamaBenchRow } from './summary';
 
 const USAGE = 'usage: main.js plan --preset P [--layers N] [--vocab N] --out FILE\n' +
   '       main.js summary (--preset P --plan FILE [--llama FILE] [--ours FILE]...)... [--build INFO] [--gpu NAME] [--out FILE]';
@@ -40,35 +40,14 @@ function plan(args: string[]): void {
 }
 
 function summary(args: string[]): void {
-  const { values, tokens } = parseArgs({
-    args, tokens: true,
-    options: {
-      preset: { type: 'string', multiple: true }, plan: { type: 'string', multiple: true }, llama: { type: 'string', multiple: true },
-      ours: { type: 'string', multiple: true }, build: { type: 'string' }, gpu: { type: 'string' }, out: { type: 'string' },
-    },
-  });
-  // Each --preset opens a group that the --plan/--llama/--ours after it belong to.
-  const groups: { preset: PresetName; plan?: string; llama?: string; ours: string[] }[] = [];
-  for (const t of tokens) {
-    if (t.kind !== 'option' || t.value === undefined) continue;
-    if (t.name === 'preset') {
-      groups.push({ preset: preset(t.value), ours: [] });
-      continue;
-    }
-    const group = groups.at(-1);
-    if (t.name === 'build' || t.name === 'gpu' || t.name === 'out') continue;
-    if (!group) throw new Error(`--${t.name} before any --preset\n${USAGE}`);
-    if (t.name === 'ours') group.ours.push(t.value);
-    else if (t.name === 'plan' || t.name === 'llama') group[t.name] = t.value;
-  }
-  if (groups.length === 0) throw new Error(`summary needs --preset\n${USAGE}`);
+  const { values, groups } = parseSummaryArgs(args);
   const presets = groups.map((g) => summarizePeer(
-    g.preset,
+    preset(g.preset),
     g.llama ? readJson<LlamaBenchRow[]>(g.llama) : [],
     g.ours.map((f) => readJson<BenchReport>(f)),
     g.plan ? ggufBytesPerToken(readJson<GgufPlan>(g.plan)) : null,
   ));
-  // build.done of llama-cpp.sh: "exit-code seconds backend".
+  // build.done of llama-cpp.sh: "exit-code seconds backend" (kept on the machine from the call that built it).
   const [rc, seconds, backend] = (values.build ?? '').split(' ');
   const report = {
     createdAt: new Date().toISOString(),
@@ -79,7 +58,7 @@ function summary(args: string[]): void {
   const text = `${JSON.stringify(report, null, 2)}\n`;
   if (values.out) writeFileSync(values.out, text);
   else process.stdout.write(text);
-  const buildLine = report.build ? `llama-bench build (${report.build.backend}): ${report.build.seconds} s, exit ${report.build.exitCode}` : 'llama-bench build: none in this call';
+  const buildLine = report.build ? `llama-bench build (${report.build.backend}): ${report.build.seconds} s, exit ${report.build.exitCode}` : 'llama-bench build: no record on this machine';
   process.stderr.write(`${[`gpu: ${report.gpu ?? '-'}; ${buildLine}`, ...presets.flatMap(formatPeerSummary)].join('\n')}\n`);
 }
 

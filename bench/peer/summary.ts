@@ -1,6 +1,7 @@
 // Puts llama.cpp's llama-bench figures beside our bench's, from the same call on the same card, and
 // computes the ratios the issue's targets are stated in (ours over llama.cpp's). Pure: the inputs are
 // the JSON files both tools wrote (`llama-bench -o json`, `glm-webgpu bench --json FILE`).
+import { parseArgs } from 'node:util';
 import type { BenchReport } from '../../src/ui/bench/suite';
 
 /** The fields of one `llama-bench -o json` row that the summary reads (it prints many more). */
@@ -77,7 +78,7 @@ export function summarizePeer(preset: string, llamaRows: LlamaBenchRow[], ours: 
 
   return {
     preset,
-    card: { ours: ours[0]?.adapter.description ?? null, llamaCpp: first?.gpu_info ?? null },
+    card: { ours: ours[0]?.adapter.description || null, llamaCpp: first?.gpu_info || null },
     llamaCpp: first
       ? {
         build: `${first.build_commit} (${first.build_number})`,
@@ -135,4 +136,39 @@ export function formatPeerSummary(s: PeerSummary): string[] {
     lines.push(`  ours / llama.cpp, ${r.activations}: prefill ${fixed(r.prefill, 2)}, decode ${fixed(r.decode, 2)}${r.decodeAgainst ? ` (against ${r.decodeAgainst})` : ''}`);
   }
   return lines;
+}
+
+export interface PeerSummaryGroup {
+  preset: string;
+  plan?: string;
+  llama?: string;
+  ours: string[];
+}
+
+/**
+ * `summary (--preset P --plan F [--llama F] [--ours F]...)... [--build INFO] [--gpu NAME] [--out F]`:
+ * each --preset opens a group that the --plan/--llama/--ours after it belong to.
+ */
+export function parseSummaryArgs(args: string[]): { values: { build?: string; gpu?: string; out?: string }; groups: PeerSummaryGroup[] } {
+  const { values, tokens } = parseArgs({
+    args, tokens: true,
+    options: {
+      preset: { type: 'string', multiple: true }, plan: { type: 'string', multiple: true }, llama: { type: 'string', multiple: true },
+      ours: { type: 'string', multiple: true }, build: { type: 'string' }, gpu: { type: 'string' }, out: { type: 'string' },
+    },
+  });
+  const groups: PeerSummaryGroup[] = [];
+  for (const t of tokens) {
+    if (t.kind !== 'option' || t.value === undefined || t.name === 'build' || t.name === 'gpu' || t.name === 'out') continue;
+    if (t.name === 'preset') {
+      groups.push({ preset: t.value, ours: [] });
+      continue;
+    }
+    const group = groups.at(-1);
+    if (!group) throw new Error(`--${t.name} comes before any --preset`);
+    if (t.name === 'ours') group.ours.push(t.value);
+    else if (t.name === 'plan' || t.name === 'llama') group[t.name] = t.value;
+  }
+  if (groups.length === 0) throw new Error('summary needs at least one --preset');
+  return { values: { ...(values.build !== undefined ? { build: values.build } : {}), ...(values.gpu !== undefined ? { gpu: values.gpu } : {}), ...(values.out !== undefined ? { out: values.out } : {}) }, groups };
 }

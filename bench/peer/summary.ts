@@ -170,5 +170,9 @@ export function parseSummaryArgs(args: string[]): { values: { build?: string; gp
     else if (t.name === 'plan' || t.name === 'llama') group[t.name] = t.value;
   }
   if (groups.length === 0) throw new Error('summary needs at least one --preset');
-  return { values: { ...(values.build !== undefined ? { build: values.build } : {}), ...(values.gpu !== undefined ? { gpu: values.gpu } : {}), ...(values.out !== undefined ? { out: values.out } : {}) }, groups };
+  const picked: { build?: string; gpu?: string; out?: string } = {};
+  if (values.build !== undefined) picked.build = values.build;
+  if (values.gpu !== undefined) picked.gpu = values.gpu;
+  if (values.out !== undefined) picked.out = values.out;
+  return { values: picked, groups };
 }

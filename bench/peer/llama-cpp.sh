@@ -98,8 +98,9 @@ if do_llama; then
   fi
   for p in $PRESETS; do
     [ -s "$PEER_CACHE/$p.gguf" ] && [ "$PEER_CACHE/$p.gguf" -nt "$dir/llama/plans/$p.json" ] && { say "GGUF of $p already written"; continue; }
-    "${pin_ours[@]}" python3 "$dir/llama/write_random_gguf.py" --plan "$dir/llama/plans/$p.json" --out "$PEER_CACHE/$p.gguf" --gguf-py "$src/gguf-py" \
-      > "$res/gguf-$p.log" 2>&1 || say "writing the GGUF of $p failed:"
+    # Written under another name first: a call stopped mid-write leaves no file that looks complete.
+    "${pin_ours[@]}" python3 "$dir/llama/write_random_gguf.py" --plan "$dir/llama/plans/$p.json" --out "$PEER_CACHE/$p.gguf.part" --gguf-py "$src/gguf-py" \
+      > "$res/gguf-$p.log" 2>&1 && mv "$PEER_CACHE/$p.gguf.part" "$PEER_CACHE/$p.gguf" || say "writing the GGUF of $p failed:"
     tail -3 "$res/gguf-$p.log"
   done
 fi

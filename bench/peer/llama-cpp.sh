@@ -40,7 +40,7 @@ elapsed() { echo $(( $(date +%s) - start )); }
 say() { echo "[peer $(elapsed)s] $*"; }
 res="$PEER_CACHE/results"
 mkdir -p "$res"
-if do_llama; then rm -f "$res"/llama-* "$res"/build.* "$res"/gguf-*; fi
+if do_llama; then rm -f "$res"/llama-* "$res"/gguf-*; fi
 if do_ours; then rm -f "$res"/ours-*; fi
 commit_file=$dir/llama/llama-src.commit
 [ -f "$commit_file" ] || commit_file=$dir/ours/llama-src.commit
@@ -82,6 +82,7 @@ if do_llama; then
       vulkan) backend_flags=(-DGGML_VULKAN=ON) ;;
       *) backend_flags=() ;;
     esac
+    rm -f "$res"/build.*
     generator=(); command -v ninja >/dev/null && generator=(-G Ninja)
     (
       t0=$(date +%s)

@@ -17,6 +17,16 @@ function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;
 }
 
+/** A tool that crashed may leave a truncated file: say so and summarize the rest. */
+function readJsonOrNull<T>(file: string): T | null {
+  try {
+    return readJson<T>(file);
+  } catch (e) {
+    process.stderr.write(`summary: skipping ${file}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return null;
+  }
+}
+
 function positiveInt(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -43,8 +53,8 @@ function summary(args: string[]): void {
   const { values, groups } = parseSummaryArgs(args);
   const presets = groups.map((g) => summarizePeer(
     preset(g.preset),
-    g.llama ? readJson<LlamaBenchRow[]>(g.llama) : [],
-    g.ours.map((f) => readJson<BenchReport>(f)),
+    (g.llama ? readJsonOrNull<LlamaBenchRow[]>(g.llama) : null) ?? [],
+    g.ours.map((f) => readJsonOrNull<BenchReport>(f)).filter((r): r is BenchReport => r !== null),
     g.plan ? ggufBytesPerToken(readJson<GgufPlan>(g.plan)) : null,
   ));
   // build.done of llama-cpp.sh: "exit-code seconds backend" (kept on the machine from the call that built it).

@@ -24,6 +24,7 @@ import type { ModelSession } from './session';
 
 /** Ids the repetition penalty looks back over. */
 export const REPETITION_WINDOW = 64;
+const NO_IDS = new Int32Array(0);
 
 export interface DecodeStepOptions {
   session: ModelSession<unknown, unknown, unknown>;
@@ -84,12 +85,14 @@ export async function decodeSteps(o: DecodeStepOptions, promptLogits: unknown): 
 
 function deviceParams(o: DecodeStepOptions, step: number): DeviceSampleParams {
   const { params } = o;
+  const penalty = params.repetitionPenalty ?? 1;
   return {
     temperature: params.temperature,
     topK: params.topK ?? 0,
     topP: params.topP ?? 1,
-    repetitionPenalty: params.repetitionPenalty ?? 1,
-    recentIds: Int32Array.from(o.session.tokens.slice(-REPETITION_WINDOW)),
+    repetitionPenalty: penalty,
+    // Only a penalty reads them (pipelined steps run without one: their last token is still PENDING_TOKEN).
+    recentIds: penalty === 1 ? NO_IDS : Int32Array.from(o.session.tokens.slice(-REPETITION_WINDOW)),
     seed: o.seed,
     step,
   };

@@ -16,7 +16,7 @@ import { DeviceLostError, GlmError, InvalidArgumentError } from '../errors';
 import { f16ArrayToF32, f32ArrayToF16 } from '../formats/dtype';
 import { ropeInvFreq } from '../cpu/ops';
 import type { GlmConfig } from '../model/config';
-import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, DeviceToken, DeviceTokenRef, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import { mergeLogprobs } from './logprobs';
 import { GPU_SAMPLE_INVALID_ID, GPU_TOP_K_CAP, GpuSampler } from './sampling';
 import type { HostWeight } from '../model/weights';
@@ -97,6 +97,19 @@ function sameBuffers(a: readonly GPUBuffer[], b: readonly GPUBuffer[]): boolean 
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** The sampler's verdict: an id, or the marker written when every logit was -inf or NaN. */
+function checkedId(id: number): number {
+  if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
+  return id;
+}
+
+/** GpuOps' DeviceTokenRef: the sampler's result buffer, readable by the embed of step `step`. */
+interface GpuTokenRef extends DeviceTokenRef {
+  owner: GpuOps;
+  buffer: GPUBuffer;
+  step: number;
 }
 
 // Step ids are unique across GpuOps instances, so a tensor of another instance is refused like a stale one.
@@ -288,6 +301,31 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     this.alive();
     if (logits.rows !== 1) throw new RangeError(`sampleNext: logits must be one row, got ${logits.rows}`);
     if (params.topK > GPU_TOP_K_CAP && params.topK < logits.cols) return null;
+    const sampler = await this.encodeSample(logits, params);
+    return checkedId(new Uint32Array(await this.readBuffer(sampler.result, 4))[0]!);
+  }
+
+  /**
+   * Ops.sampleAhead (pipelined decode): the draw of sampleNext, then the step is submitted and this
+   * returns without waiting. The id stays in the sampler's `result` buffer, which the next step's embed
+   * reads (its dispatch runs before that step's own draw overwrites it, queue and pass order); its 4 bytes
+   * are copied to a MAP_READ buffer from the pool and mapped asynchronously. At most a step or two are in
+   * flight, so the pool's MAP_READ buffers act as a small ring.
+   */
+  async sampleAhead(logits: GpuTensor, params: DeviceSampleParams): Promise<DeviceToken | null> {
+    this.alive();
+    if (logits.rows !== 1) throw new RangeError(`sampleAhead: logits must be one row, got ${logits.rows}`);
+    if (params.topK > GPU_TOP_K_CAP && params.topK < logits.cols) return null;
+    const sampler = await this.encodeSample(logits, params);
+    const staging = this.pool.acquire(4, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'id readback');
+    // submitAndMap submits and recycles the step synchronously, before its first await.
+    const read = this.submitAndMap([{ src: sampler.result, dst: staging, bytes: 4 }]);
+    const ref: GpuTokenRef = { kind: 'device-token', owner: this, buffer: sampler.result, step: this.step };
+    return { id: read.then(([raw]) => checkedId(new Uint32Array(raw!)[0]!)), ref };
+  }
+
+  /** Records the sampler over [1, vocab] logits of this step (widening f16 logits first); the id lands in `result`. */
+  private async encodeSample(logits: GpuTensor, params: DeviceSampleParams): Promise<GpuSampler> {
     if (!this.sampler || this.sampler.vocabSize !== logits.cols) {
       this.sampler?.destroy();
       this.sampler = await GpuSampler.create(this.device, logits.cols);
@@ -306,9 +344,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       );
     }
     this.encode((pass) => sampler.encode(pass, { buffer: source, offset: 0 }, params));
-    const id = new Uint32Array(await this.readBuffer(sampler.result, 4))[0]!;
-    if (id === GPU_SAMPLE_INVALID_ID) throw new GlmError('the GPU sampler found no finite logit (all -inf or NaN)');
-    return id;
+    return sampler;
   }
 
   /**
@@ -489,25 +525,29 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
 
   // ---------------------------------------------------------------- ops
 
-  embed(table: GpuWeight, ids: Int32Array): GpuTensor {
+  embed(table: GpuWeight, ids: Int32Array, onDevice?: DeviceTokenRef): GpuTensor {
     this.alive();
     if (table.shape.length !== 2) throw new RangeError(`embed: expected a 2-D table, got shape [${table.shape}]`);
     const { rows: vocab, cols: hidden } = table;
     const n = ids.length;
     if (n === 0) throw new RangeError('embed: no token ids');
-    for (const id of ids) {
-      if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+    const fed = onDevice ? this.deviceToken(onDevice, n) : null;
+    // A device-held id is checked when it is read back (the sampler writes only ids < vocab, or the invalid marker).
+    if (!fed) {
+      for (const id of ids) {
+        if (id < 0 || id >= vocab) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+      }
     }
     const out = this.newTensor(n, hidden, 'embed output');
-    const idBuffer = this.stepData(new Uint32Array(ids.buffer, ids.byteOffset, n), 'token ids');
+    const idBuffer = fed ?? this.stepData(new Uint32Array(ids.buffer, ids.byteOffset, n), 'token ids');
     const pipeline = this.pipeline('embed', this.formatCode(table), () => ({
       kernel: 'embed',
       format: table.format,
       constants: this.weightConstants(table, { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP }),
     }));
     for (const part of table.parts) {
-      // Parts of a split table that hold none of the ids cost nothing.
-      if (!ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
+      // Parts of a split table that hold none of the ids cost nothing (a device-held id may be in any part).
+      if (!fed && !ids.some((id) => id >= part.rowStart && id < part.rowStart + part.rows)) continue;
       this.dispatch(
         pipeline,
         (p) => p.u32(n).u32(hidden).u32(part.rowStart).u32(part.rows),
@@ -805,6 +845,16 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   }
 
   // ---------------------------------------------------------------- internals
+
+  /** The buffer of a DeviceToken's id, valid only in the step right after the draw that wrote it (sampleAhead). */
+  private deviceToken(ref: DeviceTokenRef, n: number): GPUBuffer {
+    const token = ref as Partial<GpuTokenRef>;
+    if (token.owner !== this || n !== 1) throw new InvalidArgumentError('embed: a device-held token id belongs to another GpuOps, or came with more than one id');
+    if (token.step !== this.step) {
+      throw new InvalidArgumentError('embed: a device-held token id is valid only in the step right after its draw (another step was submitted in between)');
+    }
+    return token.buffer!;
+  }
 
   private alive(): void {
     if (this.lostError) throw this.lostError;

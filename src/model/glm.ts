@@ -36,7 +36,7 @@ export async function forward<T, W, C>(
   const normFor = (x: T, n: NormWeights<W>) =>
     fuseNorm ? { input: x, prologue: { rmsNorm: { weight: n.weight, eps: config.normEps } } } : { input: norm(x, n), prologue: {} };
 
-  let x = ops.embed(weights.embedding, batch.ids); // [n, hidden]
+  let x = ops.embed(weights.embedding, batch.ids, batch.idsOnDevice); // [n, hidden]
 
   for (let l = 0; l < config.numLayers; l++) {
     const layer = weights.layers[l]!;

@@ -18,6 +18,22 @@ export interface ForwardBatch {
   start: number;
   /** Keys with index < this are visible to every query (ChatGLM-6B's bidirectional context); 0 = purely causal. */
   bidirectionalPrefix: number;
+  /**
+   * Pipelined decode (src/runtime/decode-steps.ts): the one new token's id is still on the device, drawn
+   * by the previous step's sampleAhead(); `ids` then holds a placeholder and embed() reads this instead.
+   */
+  idsOnDevice?: DeviceTokenRef;
+}
+
+/** A token id that lives on the device (a backend's own handle; only the backend that made it reads it). */
+export type DeviceTokenRef = { readonly kind: 'device-token' };
+
+/** A draw submitted to the device without waiting for it (Ops.sampleAhead). */
+export interface DeviceToken {
+  /** Resolves once the device ran the step and the id was read back (batched, never blocking the next step). */
+  id: Promise<number>;
+  /** Feeds the id to the embedding of the very next step (ForwardBatch.idsOnDevice), without a round trip. */
+  ref: DeviceTokenRef;
 }
 
 export interface MatmulEpilogue<T, W> {
@@ -39,8 +55,8 @@ export interface MatmulEpilogue<T, W> {
 
 export interface Ops<T, W, C> {
   readonly name: string;
-  /** Rows of `table` ([vocab, hidden]) for each id -> [n, hidden]. */
-  embed(table: W, ids: Int32Array): T;
+  /** Rows of `table` ([vocab, hidden]) for each id -> [n, hidden]; with `onDevice`, the row of that device-held id (n = 1). */
+  embed(table: W, ids: Int32Array, onDevice?: DeviceTokenRef): T;
   layerNorm(x: T, weight: W, bias: W | undefined, eps: number): T;
   rmsNorm(x: T, weight: W, eps: number): T;
   /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional RMSNorm prologue and bias / residual / activation epilogue. */
@@ -82,6 +98,14 @@ export interface Ops<T, W, C> {
    * Null when the device cannot take these parameters (the caller reads the logits instead).
    */
   sampleNextDetailed?(logits: T, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null>;
+  /**
+   * Optional (pipelined decode): draws the next token from [1, vocab] logits on the device like
+   * sampleNext, submits the step and resolves at once (without waiting for the device). The id stays on the device for the next step's
+   * embedding (DeviceToken.ref) and is read back asynchronously. Null when this backend cannot pipeline
+   * these parameters or this placement (e.g. the head, a layer or the embedding on the CPU): the caller
+   * keeps the simple step.
+   */
+  sampleAhead?(logits: T, params: DeviceSampleParams, embedding: W): Promise<DeviceToken | null>;
   /** Reads a tensor back to float32 (GPU: a copy and a map; CPU: the data itself). */
   read(x: T): Promise<Float32Array>;
   /**

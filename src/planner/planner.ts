@@ -693,7 +693,21 @@ export function planPlacement(input: PlanInput): Plan {
     }
   }
   if (!chosen) throw infeasible(p, minContext, requested);
-  return buildPlan(p, chosen, context, requested, notes);
+  return buildPlan(p, embeddingForPipelining(p, chosen, context, notes), context, requested, notes);
+}
+
+/**
+ * Pipelined decode steps (src/runtime/decode-steps.ts) need the whole step on the GPU, the embedding's
+ * gather of the fed-back id included. So when every layer and the head are on the GPU and the embedding
+ * fits there too, it goes there (the search, which cannot tell the two apart in speed, keeps it on the CPU).
+ */
+function embeddingForPipelining(p: Prepared, chosen: Evaluated, context: number, notes: string[]): Evaluated {
+  const c = chosen.candidate;
+  if (p.embedding === null || (p.input.embedding ?? 'auto') !== 'auto' || c.embedding === 'gpu' || c.cpuLayers > 0 || c.head !== 'gpu') return chosen;
+  const moved = evaluate(p, { ...c, embedding: 'gpu' }, context);
+  if (!moved.fits) return chosen;
+  notes.push('The embedding joins the layers and lm_head on the GPU: the sampled id then feeds the next decode step there (pipelined steps).');
+  return moved;
 }
 
 /**

@@ -229,6 +229,11 @@ export interface EngineLoadOptions {
   convertShardSize?: number;
   /** Aborting it stops the load (between files and tensors) with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Pipelined decode steps on the GPU (default true): the next step runs while the CPU reads the last id
+   * (README "Pipelined decode"). false: one submit and wait per token (a baseline for measurements).
+   */
+  pipelineDecode?: boolean;
 }
 
 export interface ModelInfo {
@@ -253,6 +258,8 @@ export interface EngineStats {
   /** Tokens run through the model by the last request (prompt part), and cached before it. */
   lastPrefilledTokens: number;
   lastReusedTokens: number;
+  /** Whether the last request decoded with pipelined steps (README "Pipelined decode": which requests fall back). */
+  lastDecodePipelined: boolean;
   /** Where the layers run: e.g. { gpu: 40, cpu: 0 }. */
   placement: { gpu: number; cpu: number };
   /** The CPU layers' q4/q8 kernels and why: "wasm-simd, 4 threads", "ts (WebAssembly refused by the page's Content-Security-Policy; ...)". */

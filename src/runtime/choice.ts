@@ -7,13 +7,11 @@ import type { GlmTokenizer } from '../tokenizer/types';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import type { ChatCompletionTool, FinishReason, TokenLogprob } from './api-types';
 import type { JsonConstraint } from './json-constraint';
-import { applyAdjustments, buildAdjustments, logprobsOf, type LogitAdjustments, type TokenLogprobs } from './logits-process';
-import { sample, uniformFor, type SamplingParams } from './sampler';
+import { buildAdjustments, type TokenLogprobs } from './logits-process';
+import type { SamplingParams } from './sampler';
 import type { ModelSession } from './session';
+import { decodeSteps, type DecodeSteps } from './decode-steps';
 import { mayBeToolCall, newToolCallId, parseToolCall, type ParsedCall } from './tools';
-
-/** Ids the repetition penalty looks back over. */
-export const REPETITION_WINDOW = 64;
 
 export interface ChoiceOptions {
   session: ModelSession<unknown, unknown, unknown>;
@@ -40,6 +38,8 @@ export interface ChoiceOptions {
   /** GLM-4 replies start with "\n" after <|assistant|> (the template adds it back in history). */
   stripLeadingNewline: boolean;
   aborted: () => boolean;
+  /** Pipelined decode steps where the backend and request allow (decode-steps.ts); false: the simple step. */
+  pipeline: boolean;
   /** A piece of the reply to stream (content or a tool-call part) with the logprobs of its tokens. */
   onDelta?: (delta: ChoiceDelta) => void;
 }
@@ -56,6 +56,8 @@ export interface ChoiceResult {
   finish: FinishReason;
   call: (ParsedCall & { id: string }) | null;
   logprobs: TokenLogprob[] | null;
+  /** Whether its decode ran pipelined steps (decode-steps.ts), or the simple step. */
+  pipelined: boolean;
 }
 
 /** Lets queued messages (abort, page calls) run between tokens, even when a step is fully synchronous. */
@@ -83,41 +85,9 @@ function firstStop(text: string, stops: readonly string[]): number {
 
 const encoder = new TextEncoder();
 
-/**
- * The next id from `logits`: on the device when it can take the whole request (the GPU reads back the
- * id, and the logprobs' few numbers, not the logits), else from the logits read back here. Both draw
- * with uniformFor(seed, step), so the reply does not depend on where the head ran.
- */
-async function pickNext(o: ChoiceOptions, logits: unknown, step: number, adj: LogitAdjustments | null): Promise<{ id: number; lp: TokenLogprobs | null }> {
-  const { session, params } = o;
-  const recentIds = session.tokens.slice(-REPETITION_WINDOW);
-  const device = {
-    temperature: params.temperature,
-    topK: params.topK ?? 0,
-    topP: params.topP ?? 1,
-    repetitionPenalty: params.repetitionPenalty ?? 1,
-    recentIds: Int32Array.from(recentIds),
-    seed: o.seed,
-    step,
-  };
-  const ops = session.ops;
-  if (adj === null && o.topLogprobs === null && ops.sampleNext) {
-    // A plain step: the device's sampler alone (no adjustment pass).
-    const id = await ops.sampleNext(logits, device);
-    if (id !== null) return { id, lp: null };
-  } else if (ops.sampleNextDetailed) {
-    const r = await ops.sampleNextDetailed(logits, { ...device, adjust: adj, topLogprobs: o.topLogprobs });
-    if (r) return { id: r.id, lp: r.logprobs ?? null };
-  }
-  const raw = await ops.read(logits);
-  const adjusted = adj ? applyAdjustments(raw, adj) : raw;
-  const id = sample(adjusted, { ...params, recentIds }, () => uniformFor(o.seed, step));
-  return { id, lp: o.topLogprobs === null ? null : logprobsOf(adjusted, id, o.topLogprobs) };
-}
-
 /** Runs one choice from the prompt's last logits. */
 export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promise<ChoiceResult> {
-  const { tokenizer, constraint } = o;
+  const { constraint } = o;
   const generated: number[] = [];
   const adjustmentsFor = () =>
     buildAdjustments({
@@ -127,6 +97,26 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
       generated,
       mask: constraint ? constraint.mask(o.maxTokens - generated.length) : null,
     });
+  // Logit adjustments and logprobs are per-token CPU work; a constant logit_bias could stay on the device,
+  // but goes through the same adjustment path (see the README's "Pipelined decode").
+  const cpuPerToken = o.logitBias.size > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0 || constraint !== null || o.topLogprobs !== null;
+  const steps = await decodeSteps(
+    {
+      session: o.session, params: o.params, seed: o.seed, maxTokens: o.maxTokens, topLogprobs: o.topLogprobs,
+      adjustments: adjustmentsFor, cpuPerToken, pipeline: o.pipeline,
+    },
+    promptLogits,
+  );
+  try {
+    return await decodeChoice(o, steps, generated);
+  } finally {
+    await steps.end();
+  }
+}
+
+/** The loop over the draws: stop ids and strings, streaming, tool-call detection. */
+async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: number[]): Promise<ChoiceResult> {
+  const { tokenizer, constraint } = o;
   const logprobEntry = (id: number, lp: TokenLogprobs): TokenLogprob => {
     const entry = (i: number, logprob: number) => {
       const token = tokenizer.decode([i]);
@@ -135,8 +125,7 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
     };
     return { ...entry(id, lp.logprob), top_logprobs: lp.top.map((t) => entry(t.id, t.logprob)) };
   };
-
-  let next = await pickNext(o, promptLogits, 0, adjustmentsFor());
+  let next = await steps.first();
   const detok = new StreamingDetokenizer(tokenizer);
   let text = '';
   let emitted = 0;
@@ -201,8 +190,7 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
     }
     if (mode === 'text') emitContent(text.length - holdBack);
     if (generated.length === o.maxTokens) break;
-    const logits = await o.session.append([id], 'last');
-    next = await pickNext(o, logits, generated.length, adjustmentsFor());
+    next = await steps.next(id);
   }
   if (!stoppedByString) {
     // Bytes of an unfinished character at the end are decoded as they are (e.g. U+FFFD).
@@ -225,5 +213,5 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
   }
   if (mode === 'text') emitContent(text.length);
   if (pendingLogprobs.length > 0) o.onDelta?.({ logprobs: pendingLogprobs });
-  return { text: call ? '' : text, ids: generated, finish, call, logprobs };
+  return { text: call ? '' : text, ids: generated, finish, call, logprobs, pipelined: steps.pipelined };
 }

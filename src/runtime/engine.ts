@@ -89,6 +89,8 @@ interface Loaded {
   defaults: GenerationDefaults;
   /** Token bytes, built on the first JSON-mode request or logprobs (a pass over the vocabulary). */
   vocab: VocabBytes | null;
+  /** EngineLoadOptions.pipelineDecode. */
+  pipeline: boolean;
 }
 
 /** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
@@ -129,7 +131,7 @@ export class GlmEngine {
   private abortRequested = false;
   private loadAborted = false;
   private running = false;
-  private lastStats = { prefillTokPerSec: null as number | null, decodeTokPerSec: null as number | null, prefilled: 0, reused: 0 };
+  private lastStats = { prefillTokPerSec: null as number | null, decodeTokPerSec: null as number | null, prefilled: 0, reused: 0, pipelined: false };
   /** Prompt tokens through the model so far while a prefill runs (stats().prefill), else null. */
   private prefill: { done: number; total: number } | null = null;
 
@@ -197,6 +199,7 @@ export class GlmEngine {
       knowledge,
       defaults,
       vocab: null,
+      pipeline: options.pipelineDecode ?? true,
     };
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
@@ -251,6 +254,7 @@ export class GlmEngine {
       decodeTokPerSec: this.lastStats.decodeTokPerSec,
       lastPrefilledTokens: this.lastStats.prefilled,
       lastReusedTokens: this.lastStats.reused,
+      lastDecodePipelined: this.lastStats.pipelined,
       placement: l ? l.backend.placement : { gpu: 0, cpu: 0 },
       ...cpuKernelsOf(l?.backend.describe()),
       prefill: this.prefill ? { ...this.prefill } : null,
@@ -435,7 +439,7 @@ export class GlmEngine {
       } catch (err) {
         if (!(err instanceof PrefillAborted)) throw err;
         // Stopped during the prefill: this choice ends with no text, and no further choice starts.
-        results.push({ text: '', ids: [], finish: 'abort', call: null, logprobs: null });
+        results.push({ text: '', ids: [], finish: 'abort', call: null, logprobs: null, pipelined: false });
         const stopped: ChatCompletionChunkChoice = { index, delta: { role: 'assistant', content: '' }, finish_reason: 'abort' };
         onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptIds.length, reused, results)), ...(index === 0 ? cited : {}) });
         break;
@@ -475,6 +479,7 @@ export class GlmEngine {
           forced: tools?.forced ?? null,
           stripLeadingNewline: l.family === 'glm4' && !tools?.forced && schema === null,
           aborted: () => this.abortRequested,
+          pipeline: l.pipeline,
           onDelta,
         },
         logits,
@@ -492,6 +497,7 @@ export class GlmEngine {
       decodeTokPerSec: generatedCount > 1 && decodeMs > 0 ? ((generatedCount - 1) / decodeMs) * 1000 : null,
       prefilled: fresh.length,
       reused,
+      pipelined: results.some((r) => r.pipelined),
     };
     const completion: ChatCompletion = {
       id,

@@ -8,7 +8,7 @@ import { GpuOps, type GpuOpsOptions } from '../gpu/ops';
 import type { GpuKvCache, GpuTensor, GpuWeight } from '../gpu/tensor';
 import type { GpuContext } from '../gpu/device';
 import type { GlmConfig } from '../model/config';
-import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
+import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, DeviceToken, DeviceTokenRef, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import type { ModelFiles } from '../formats/byte-source';
 import { loadModelFolder } from '../model/load';
 import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
@@ -34,6 +34,8 @@ export interface Placement {
   layers: Device[];
   /** Final norm + lm_head. */
   head: Device;
+  /** The embedding gather (untied models); default the planner's choice, or the CPU with a fixed placement. */
+  embedding?: Device;
 }
 
 export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache> {
@@ -59,8 +61,12 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     return device;
   }
 
-  embed(table: HybridWeight, ids: Int32Array): HybridTensor {
-    return table.device === 'cpu' ? { device: 'cpu', t: this.cpu.embed(table.w, ids) } : { device: 'gpu', t: this.gpu.embed(table.w, ids) };
+  embed(table: HybridWeight, ids: Int32Array, onDevice?: DeviceTokenRef): HybridTensor {
+    if (table.device === 'cpu') {
+      if (onDevice) throw new InvalidArgumentError('embed: a device-held token id cannot feed a CPU-placed embedding');
+      return { device: 'cpu', t: this.cpu.embed(table.w, ids) };
+    }
+    return { device: 'gpu', t: this.gpu.embed(table.w as GpuWeight, ids, onDevice) };
   }
   layerNorm(x: HybridTensor, weight: HybridWeight, bias: HybridWeight | undefined, eps: number): HybridTensor {
     this.same('layerNorm', x, weight, bias);
@@ -135,6 +141,15 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
   }
   sampleNextDetailed(logits: HybridTensor, params: DeviceSampleParams & DeviceSampleExtras): Promise<DeviceSample | null> {
     return logits.device === 'gpu' ? this.gpu.sampleNextDetailed(logits.t, params) : Promise.resolve(null);
+  }
+
+  /**
+   * Pipelined decode only where the whole step stays on the GPU: with the embedding, a layer or the head
+   * on the CPU every step waits for a transfer anyway, so those placements keep the simple step.
+   */
+  async sampleAhead(logits: HybridTensor, params: DeviceSampleParams, embedding: HybridWeight): Promise<DeviceToken | null> {
+    const allGpu = this.placement.layers.every((d) => d === 'gpu') && embedding.device === 'gpu';
+    return allGpu && logits.device === 'gpu' ? this.gpu.sampleAhead(logits.t, params) : null;
   }
 
   settle(): Promise<void> {
@@ -230,7 +245,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     contextLength = plan.contextLength;
   }
   // The embedding is a row gather: the CPU unless the planner wants it elsewhere.
-  const embeddingDevice: Device = plan?.embedding ?? 'cpu';
+  const embeddingDevice: Device = options.placement?.embedding ?? plan?.embedding ?? 'cpu';
   const gpu = new GpuOps(ctx, options.gpuOptions);
   const fastCpu = await runtimeQuantMatmul(options.cpuMinParallelGroups);
   const cpu = new CpuOps(fastCpu);

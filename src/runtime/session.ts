@@ -1,7 +1,7 @@
 // A model session: one token sequence and its KV cache on one backend. Prefill and decode both go
 // through glm.ts's forward(); this class only keeps track of what is cached.
 import type { GlmConfig } from '../model/config';
-import type { Ops } from '../model/ops';
+import type { DeviceTokenRef, Ops } from '../model/ops';
 import type { ModelWeights } from '../model/weights-types';
 import { forward } from '../model/glm';
 import { makeBatch } from '../model/positions';
@@ -11,6 +11,9 @@ import { SCRATCH } from '../planner/planner';
 
 /** Prompt tokens per forward call when only the last logits are needed (the planner budgets scratch for this many). */
 export const PREFILL_CHUNK = SCRATCH.prefillChunkTokens;
+
+/** Placeholder in ModelSession.tokens for a token whose id is still on the device (never a vocabulary id). */
+export const PENDING_TOKEN = -1;
 
 export class ContextOverflowError extends GlmError {
   override name = 'ContextOverflowError';
@@ -81,11 +84,30 @@ export class ModelSession<T, W, C> {
     }
   }
 
-  private async run(ids: ArrayLike<number>, want: 'all' | 'last' | 'none', watch?: { control: PrefillControl; offset: number; total: number }): Promise<T | null> {
+  /**
+   * Pipelined decode (decode-steps.ts): appends one token whose id is still on the device (the previous
+   * step's sampleAhead) and records its step; resolves to its logits. Its slot in `tokens` holds
+   * PENDING_TOKEN until resolveToken() fills it in, or truncate() drops it.
+   */
+  async appendOnDevice(token: DeviceTokenRef): Promise<T> {
+    this.checkRoom(1);
+    return (await this.run([PENDING_TOKEN], 'last', undefined, token))!;
+  }
+
+  /** The id of a token appended with appendOnDevice, once it was read back. */
+  resolveToken(index: number, id: number): void {
+    if (this.tokens[index] !== PENDING_TOKEN) throw new GlmError(`internal: token ${index} is not a pending device-held token`);
+    this.tokens[index] = id;
+  }
+
+  private async run(
+    ids: ArrayLike<number>, want: 'all' | 'last' | 'none', watch?: { control: PrefillControl; offset: number; total: number }, onDevice?: DeviceTokenRef,
+  ): Promise<T | null> {
     const start = this.tokens.length;
     for (let i = 0; i < ids.length; i++) this.tokens.push(ids[i]!);
     try {
       const batch = makeBatch(this.config, this.tokens, start);
+      if (onDevice) batch.idsOnDevice = onDevice;
       const layers = this.config.numLayers;
       const afterLayer = watch
         ? async (layer: number) => {

@@ -23,6 +23,9 @@ describe('glm-webgpu bench (smoke)', () => {
     expect(report.model.prefill.percentOfFma).toBeGreaterThan(0);
     expect(report.model.decode.percentOfRead).toBeGreaterThan(0);
     expect(report.model.decode.dispatchesPerStep).toBe(10);
+    // Pipelined decode steps by default (issue #17); --no-pipeline is the simple step, measured the same way.
+    expect(report.model.decode.pipelined).toBe(true);
+    expect(report.model.decode.waitMsPerToken).toBeGreaterThanOrEqual(0);
     expect(report.model.gpuBytes.allocated).toBeGreaterThan(report.model.weightBytes);
     expect(report.activations).toBe('f32');
     if (report.timestampQuery) {

@@ -272,14 +272,23 @@ describe('planPlacement rules', () => {
     expect(plan.seams).toBe(0);
   });
 
-  it('keeps the embedding on the CPU by default, and on the GPU when asked (untied)', () => {
+  it('keeps the embedding on the CPU when asked or when layers run there, and on the GPU with the whole model (untied)', () => {
     const base = inputFor('glm-4-9b', { gpu: 24 * GiB });
-    expect(planPlacement(base).embedding).toBe('cpu');
-    const gpuEmbedding = { ...base, embedding: 'gpu' as const };
-    const plan = planPlacement(gpuEmbedding);
-    expectValidPlan(gpuEmbedding, plan);
+    const cpuEmbedding = { ...base, embedding: 'cpu' as const };
+    expect(planPlacement(cpuEmbedding).embedding).toBe('cpu');
+    // Everything else on the GPU: the embedding joins it, so decode steps can pipeline (issue #17).
+    const plan = planPlacement(base);
+    expectValidPlan(base, plan);
+    expect(plan.gpuLayerCount).toBe(40);
     expect(plan.embedding).toBe('gpu');
-    expect(plan.totals.gpu.weightBytes - planPlacement(base).totals.gpu.weightBytes).toBeGreaterThanOrEqual(base.sizes.embedding.bytes);
+    expect(plan.notes.join(' ')).toContain('pipelined steps');
+    expect(plan.totals.gpu.weightBytes - planPlacement(cpuEmbedding).totals.gpu.weightBytes).toBeGreaterThanOrEqual(base.sizes.embedding.bytes);
+    const gpuEmbedding = { ...base, embedding: 'gpu' as const };
+    expect(planPlacement(gpuEmbedding).embedding).toBe('gpu');
+    // Some layers on the CPU: the gather stays there (the step waits for a transfer anyway).
+    const hybrid = planPlacement(inputFor('glm-4-9b', { gpu: 3 * GiB }));
+    expect(hybrid.gpuLayerCount).toBeLessThan(40);
+    expect(hybrid.embedding).toBe('cpu');
     // Tied: the embedding is the head's tensor and follows it.
     const tied = planPlacement(inputFor('glm-edge-1.5b', { gpu: 24 * GiB }));
     expect(tied.embedding).toBe(tied.lmHead);
@@ -343,7 +352,8 @@ describe('planPlacement rules', () => {
 
   it('trades context for GPU layers only when minContextLength allows it', () => {
     // The GPU budget that holds every chatglm-6b layer at 1024 tokens but not at 2048 (its KV cache is large: no GQA).
-    const fitsAt1024 = planPlacement(inputFor('chatglm-6b', { gpu: 24 * GiB, context: 1024 })).totals.gpu.totalBytes;
+    // (The embedding on the CPU: with the whole model on the GPU the plan would add it there too, for pipelined decode.)
+    const fitsAt1024 = planPlacement({ ...inputFor('chatglm-6b', { gpu: 24 * GiB, context: 1024 }), embedding: 'cpu' }).totals.gpu.totalBytes;
     const strict = planPlacement(inputFor('chatglm-6b', { gpu: fitsAt1024, context: 2048 }));
     expect(strict.contextLength).toBe(2048);
     expect(strict.contextTraded).toBe(false);

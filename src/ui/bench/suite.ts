@@ -21,6 +21,7 @@ import { weightRecipes } from '../../model/weights';
 import type { LayerWeights, ModelWeights, NormWeights } from '../../model/weights-types';
 import { tensorBytes } from '../../planner/sizes';
 import { ModelSession } from '../../runtime/session';
+import { decodeSteps } from '../../runtime/decode-steps';
 import { GROUP_SIZE, Q4_WORDS_PER_GROUP, groupsPerRowOf, type Q4Tensor } from '../../quant/types';
 import { GGUF_FILE_BITS_PER_WEIGHT, ggufMixType, randomGgufTypeWeight, type BenchGgufType } from './gguf-mix';
 
@@ -47,6 +48,11 @@ export interface BenchOptions {
    * attn_qkv, Q6_K output and some ffn_down, with its fallbacks; gguf-mix.ts) instead of plain q4.
    */
   ggufType?: BenchGgufType;
+  /**
+   * Decode with pipelined steps (default true; src/runtime/decode-steps.ts); false: the simple step (one
+   * submit and wait per token), the baseline the CLI's --no-pipeline measures in the same way.
+   */
+  pipeline?: boolean;
   /** Skip parts (e.g. a quick check of the page). */
   skip?: { kernels?: boolean; model?: boolean };
   onProgress?(message: string): void;
@@ -115,9 +121,13 @@ export interface ModelResult {
     msPerToken: number;
     /** Dispatches in one decode step (forward pass + sampling). */
     dispatchesPerStep: number;
-    /** CPU time recording one decode step (forward() up to the submit), and that per dispatch. */
+    /** CPU time recording one decode step (forward() and the sampler, up to the submit), and that per dispatch. */
     encodeMsPerToken: number;
     encodeMicrosPerDispatch: number;
+    /** Pipelined steps (the next step runs while the CPU waits for an id) or the simple step. */
+    pipelined: boolean;
+    /** CPU time per step spent waiting for the sampled id (the simple step: recording its draw, then the whole step running). */
+    waitMsPerToken: number;
   };
   /**
    * A few more decode steps with per-dispatch timestamps (null without `timestamp-query`): GPU time per
@@ -661,13 +671,10 @@ async function measureModel(
   const prompt = promptIds(config, Math.max(config.family === 'chatglm1' ? 3 : 1, options.promptTokens));
   const decodeTokens = Math.max(2, options.decodeTokens);
   const session = new ModelSession(ops, config, weights, prompt.length + decodeTokens + 2);
-  // Like the engine: greedy draw on the GPU (a 4-byte read-back), falling back to reading the logits.
+  // Prefill and profiled steps: greedy draw on the GPU (a 4-byte read-back), falling back to reading the logits.
   const greedy = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 0, step: 0 };
-  let encodeSec = 0;
   const step = async (ids: number[]) => {
-    const te = performance.now();
     const logits = await session.append(ids, 'last');
-    encodeSec += (performance.now() - te) / 1000; // recording the step (the last prefill chunk's, for a prompt)
     const onDevice = await ops.sampleNext(logits, greedy);
     if (onDevice !== null) return onDevice;
     const values = await ops.read(logits);
@@ -692,11 +699,37 @@ async function measureModel(
     }
     const prefillSec = [...prefillSamples].sort((a, b) => a - b)[Math.floor(PREFILL_RUNS / 2)]!;
 
-    say(`Decoding ${decodeTokens} tokens…`);
-    encodeSec = 0;
+    // Decode as the engine does (decode-steps.ts): greedy draws on the GPU, each id fed to the next step,
+    // pipelined unless options.pipeline is false. Step 1 reruns the prompt's last token; each later step
+    // runs the id drawn by the one before.
+    say(`Decoding ${decodeTokens} tokens (${options.pipeline === false ? 'simple steps' : 'pipelined steps'})…`);
+    session.truncate(prompt.length - 1);
     const td = performance.now();
-    for (let i = 0; i < decodeTokens; i++) next = await step([next % Math.min(config.vocabSize, 20000)]);
+    const promptLogits = await session.append(prompt.slice(-1), 'last');
+    const firstRecordMs = performance.now() - td;
+    const steps = await decodeSteps(
+      {
+        session: session as unknown as ModelSession<unknown, unknown, unknown>,
+        params: { temperature: 0 },
+        seed: 0,
+        maxTokens: decodeTokens,
+        topLogprobs: null,
+        adjustments: () => null,
+        cpuPerToken: false,
+        pipeline: options.pipeline !== false,
+      },
+      promptLogits,
+    );
+    try {
+      let draw = await steps.first();
+      for (let i = 1; i < decodeTokens; i++) draw = await steps.next(draw.id);
+      next = draw.id;
+    } finally {
+      await steps.end();
+    }
     const decodeSec = (performance.now() - td) / 1000;
+    // The simple step records its sampler inside the wait (sampleNext records, submits and waits in one call).
+    const decodeEncodeSec = (firstRecordMs + steps.times.recordMs) / 1000;
     const stats = ops.stats();
 
     let decodeProfile: ModelResult['decodeProfile'] = null;
@@ -753,8 +786,10 @@ async function measureModel(
         percentOfRead: (100 * bytesPerToken * tps) / readBps,
         msPerToken,
         dispatchesPerStep: stats.dispatches,
-        encodeMsPerToken: (encodeSec / decodeTokens) * 1000,
-        encodeMicrosPerDispatch: stats.dispatches > 0 ? (encodeSec / decodeTokens / stats.dispatches) * 1e6 : 0,
+        encodeMsPerToken: (decodeEncodeSec / decodeTokens) * 1000,
+        encodeMicrosPerDispatch: stats.dispatches > 0 ? (decodeEncodeSec / decodeTokens / stats.dispatches) * 1e6 : 0,
+        pipelined: steps.pipelined,
+        waitMsPerToken: steps.times.waitMs / decodeTokens,
       },
       gpuBytes: { allocated: stats.bytesAllocated, weights: stats.weightBytes, kvCache: stats.kvCacheBytes, pool: stats.poolBytes },
       fullModelDecodeEstimate: 1 / (fixedSec + perLayerSec * fullLayers),

@@ -4,8 +4,10 @@
 // and the MLP's up projection fused with its activation (ACTIVATION; no residual then):
 //   swiglu: out[row] = silu(x · W[row]ᵀ + bias[row]) * (x · W[row + half]ᵀ + bias[row + half]),  row < half
 //   gelu:   out[row] = gelu(x · W[row]ᵀ + bias[row])
-// Prepended in TS: lib/act_*.wgsl, lib/dispatch.wgsl, lib/activations.wgsl and lib/weights_q4.wgsl
-// (weight_group_dot_prescaled: codes turned into floats without conversion instructions).
+// Prepended in TS: lib/act_*.wgsl, lib/dispatch.wgsl, lib/activations.wgsl, the epilogue (one of
+// lib/gemv_store.wgsl: bias / residual / activation, or lib/gemv_store_rope.wgsl: the qkv projection's
+// bias + RoPE + KV-cache append, which saves the ropeKvAppend dispatch) and lib/weights_q4.wgsl or
+// lib/weights_qx.wgsl (weight_group_dot_prescaled: codes turned into floats without conversion instructions).
 //
 // Decode reads every weight byte once per token, so this kernel is about keeping enough loads in
 // flight: THREADS_PER_ROW lanes share a set of 4 rows (8 with SWIGLU) and walk their 32-column groups
@@ -26,13 +28,19 @@ struct MatmulParams {
   residual_scale: f32,
   half: u32,           // SWIGLU: weight rows of the gate half (the up rows follow)
   norm_eps: f32,       // NORM: the RMSNorm epsilon
+  // The RoPE epilogue's fields (lib/gemv_store_rope.wgsl); zero otherwise.
+  num_heads: u32,      // H: rows 0..H·D-1 are q
+  num_kv_heads: u32,   // Hkv: then Hkv·D rows of k, then Hkv·D rows of v
+  head_dim: u32,       // D, a multiple of 4
+  rotary_dim: u32,     // rotated dims at the start of each head (even)
+  slot: u32,           // KV-cache slot of the token
+  position: i32,       // its RoPE position
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> x: array<vec4<act>>;        // [n, cols / 4]
 @group(0) @binding(2) var<storage, read_write> out: array<act>;      // [n, out_stride]
-@group(0) @binding(3) var<storage, read> bias: array<f32>;           // or a dummy when has_bias == 0
-@group(0) @binding(4) var<storage, read> residual: array<act>;       // or a dummy when has_residual == 0
+// bindings 3, 4 (and 9, 10 for RoPE): the epilogue's, declared by lib/gemv_store*.wgsl
 // bindings 5..7: the Q4 weight part, declared by lib/weights_q4.wgsl
 @group(0) @binding(8) var<storage, read> norm_weight: array<vec4<f32>>; // [cols / 4] NORM's gain, or a dummy
 
@@ -99,30 +107,6 @@ fn dot4(rows: vec4<u32>, g: u32, cols: u32, xs: array<vec4<f32>, 8>, xsum: f32) 
   );
 }
 
-fn with_bias(o: u32, v: f32) -> f32 {
-  if (params.has_bias != 0u) {
-    return v + bias[o];
-  }
-  return v;
-}
-
-fn store(t: u32, row: u32, value: f32, up: f32) {
-  if (row >= params.rows) {
-    return;
-  }
-  let o = params.row_offset + row;
-  var v = with_bias(o, value);
-  if (SWIGLU) {
-    v = silu(v) * with_bias(o + params.half, up);
-  } else if (ACTIVATION == 2u) {
-    v = gelu_tanh(v);
-  }
-  if (params.has_residual != 0u) {
-    v += params.residual_scale * f32(residual[t * params.out_stride + o]);
-  }
-  out[t * params.out_stride + o] = act(v);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -177,9 +161,6 @@ fn main(
     if (SWIGLU) {
       up = partial_up[lid];
     }
-    store(t, row, total.x, up.x);
-    store(t, row + 1u, total.y, up.y);
-    store(t, row + 2u, total.z, up.z);
-    store(t, row + 3u, total.w, up.w);
+    store4(t, row, total, up);
   }
 }

@@ -71,6 +71,8 @@ const GEMV_WORKGROUP = 128;
 const GEMV_MAX_THREADS_PER_ROW = 32;
 /** ROWS_PER_THREAD in matmul_gemv.wgsl (the components of a vec4 accumulator). */
 const GEMV_ROWS_PER_THREAD = 4;
+/** Storage buffers of matmulQ4.gemv4rope (x, q, bias, K, 3 weight buffers, norm gain, V, inv_freq). */
+const ROPE_GEMV_STORAGE_BUFFERS = 10;
 /**
  * Norms run one workgroup per token: for decode that is a single workgroup, so it is as wide as the
  * device allows (up to 1024), and each invocation has few loads to wait for.
@@ -117,6 +119,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private readonly normWorkgroup: number;
   private readonly maxStorageBinding: number;
   private readonly maxBufferSize: number;
+  private readonly maxStorageBuffers: number;
   private readonly dummy: GPUBuffer;
   private readonly invFreqs = new Map<string, GPUBuffer>();
   private readonly pipelineMemo = new Map<string, Map<number, Pipeline>>();
@@ -162,6 +165,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     this.act = options.f16 ? 'f16' : 'f32';
     this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
     this.maxBufferSize = ctx.limits.maxBufferSize;
+    this.maxStorageBuffers = ctx.limits.maxStorageBuffersPerShaderStage;
     const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     if (options.maxBindingBytes !== undefined && !(options.maxBindingBytes >= 16)) {
       throw new InvalidArgumentError(`maxBindingBytes must be at least 16, got ${options.maxBindingBytes}`);
@@ -553,7 +557,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
    * more. An `rmsNorm` prologue and an `activation` epilogue are fused into matmulQ4.gemv4; elsewhere
    * each is a dispatch of its own.
    */
-  matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight> = {}): GpuTensor {
+  matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache> = {}): GpuTensor {
     this.alive();
     this.use(x, 'matmul input');
     if (w.shape.length !== 2) throw new RangeError(`expected a 2-D weight, got shape [${w.shape}]`);
@@ -562,6 +566,14 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const outFeatures = w.rows;
     const { activation, residual } = epilogue;
     if (activation && residual) throw new RangeError('matmul: an activation epilogue cannot take a residual');
+    const rope = epilogue.ropeKvAppend;
+    if (rope) {
+      if (residual || activation) throw new RangeError('matmul: a ropeKvAppend epilogue cannot take a residual or an activation');
+      if (!this.canFuseRope(x, w, rope.batch, rope.config)) {
+        const { ropeKvAppend: _, ...rest } = epilogue;
+        return this.ropeKvAppend(this.matmul(x, w, rest), rope.cache, rope.layer, rope.batch, rope.config);
+      }
+    }
     if (activation === 'swiglu' && outFeatures % 2 !== 0) throw new RangeError(`swiglu: width ${outFeatures} is odd`);
     const bias = epilogue.bias ? this.vector(epilogue.bias, outFeatures, 'matmul bias') : this.dummy;
     if (residual) {
@@ -582,6 +594,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       const y = this.matmul(x, w, { bias: epilogue.bias });
       return activation === 'swiglu' ? this.swiglu(y) : this.gelu(y);
     }
+    if (rope) return this.matmulRopeKvAppend(x, w, epilogue, bias, normWeight, rope);
     const scale = epilogue.residualScale ?? 1;
     const swiglu = activation === 'swiglu';
     const outWidth = swiglu ? outFeatures / 2 : outFeatures;
@@ -646,6 +659,64 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       this.dispatch(pipeline, params(part), buffers(part), grid, shape);
     }
     return out;
+  }
+
+  /**
+   * Whether matmul's ropeKvAppend epilogue runs fused (matmulQ4.gemv4rope): one token, the fast GEMV's
+   * formats, interleaved RoPE with D % 4 == 0 (a thread's four rows then hold whole rotated pairs of one
+   * head), a weight of one part, and a device that binds its 10 storage buffers.
+   */
+  private canFuseRope(x: GpuTensor, w: GpuWeight, batch: ForwardBatch, config: GlmConfig): boolean {
+    const { rope, headDim: D } = config;
+    return (
+      x.rows === 1 && batch.ids.length === 1 && (w.format === 'q4' || w.format === 'qx') && w.cols % 32 === 0 && w.parts.length === 1 &&
+      rope.style === 'interleaved' && D % 4 === 0 && rope.rotaryDim % 2 === 0 && rope.rotaryDim <= D &&
+      w.rows === (config.numHeads + 2 * config.numKvHeads) * D && this.maxStorageBuffers >= ROPE_GEMV_STORAGE_BUFFERS
+    );
+  }
+
+  /** The qkv projection of one token with bias + RoPE + KV append fused (lib/gemv_store_rope.wgsl); returns q. */
+  private matmulRopeKvAppend(
+    x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache>, bias: GPUBuffer, normWeight: GPUBuffer,
+    r: { cache: GpuKvCache; layer: number; batch: ForwardBatch; config: GlmConfig },
+  ): GpuTensor {
+    const { numHeads: H, numKvHeads: Hkv, headDim: D, rope } = r.config;
+    this.checkCache(r.cache, r.layer, r.batch, 1, r.config);
+    const q = this.newTensor(1, H * D, 'matmul ropeKvAppend q');
+    const norm = epilogue.rmsNorm;
+    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const pipeline = this.pipeline('matmulGemvQ4Rope', variant, () => ({
+      kernel: 'matmulGemvQ4Rope',
+      format: w.format,
+      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, NORM: norm ? 1 : 0 }),
+    }));
+    const part = w.parts[0]!;
+    const params = (p: ParamWriter) =>
+      p
+        .u32(1)
+        .u32(w.cols)
+        .u32(w.rows)
+        .u32(0)
+        .u32(H * D)
+        .u32(epilogue.bias ? 1 : 0)
+        .u32(0)
+        .f32(0)
+        .u32(0)
+        .f32(norm?.eps ?? 0)
+        .u32(H)
+        .u32(Hkv)
+        .u32(D)
+        .u32(rope.rotaryDim)
+        .u32(r.batch.start)
+        .u32(r.batch.positions[0]!);
+    const buffers = [
+      x.buffer, q.buffer, bias, r.cache.k[r.layer]!, ...this.weightBuffers(w, part.buffers), normWeight,
+      r.cache.v[r.layer]!, this.invFreq(rope.rotaryDim, rope.base, rope.f16InvFreq),
+    ];
+    const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
+    this.dispatch(pipeline, params, buffers, this.grid1d(Math.ceil(w.rows / rowsPerWorkgroup)), `${w.rows}x${w.cols}`);
+    return q;
   }
 
   /**

@@ -45,8 +45,9 @@ export async function forward<T, W, C>(
 
     // --- self-attention ---
     const attnIn = normFor(x, layer.attnNorm); // [n, hidden], normalized now or inside the matmul
-    const qkv = ops.matmul(attnIn.input, layer.qkv.weight, { ...attnIn.prologue, bias: layer.qkv.bias }); // [n, (H + 2Hkv)·D]
-    const q = ops.ropeKvAppend(qkv, cache, l, batch, config); // [n, H·D]; k, v now in the cache
+    // qkv projection [n, (H + 2Hkv)·D], split: RoPE on q and k, k and v appended to the cache (one fused op)
+    const ropeKvAppend = { cache, layer: l, batch, config };
+    const q = ops.matmul(attnIn.input, layer.qkv.weight, { ...attnIn.prologue, bias: layer.qkv.bias, ropeKvAppend }); // [n, H·D]
     const context = ops.attention(q, cache, l, batch, config); // [n, H·D]
     if (alpha !== null) {
       // ChatGLM-6B: the residual is the *normalized* input scaled by alpha, fused into the output projection.

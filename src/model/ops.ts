@@ -20,7 +20,7 @@ export interface ForwardBatch {
   bidirectionalPrefix: number;
 }
 
-export interface MatmulEpilogue<T, W> {
+export interface MatmulEpilogue<T, W, C = never> {
   /**
    * Prologue: x is replaced by RMSNorm(x) with this gain first (as Ops.rmsNorm), so a backend can fuse
    * the norm into the projection that follows it.
@@ -35,6 +35,12 @@ export interface MatmulEpilogue<T, W> {
   /** out = x·Wᵀ + bias + residualScale * residual. */
   residual?: T;
   residualScale?: number;
+  /**
+   * The qkv projection's epilogue: the result x·Wᵀ + bias is handed to Ops.ropeKvAppend with these
+   * arguments and the rotated q is returned (no residual or activation with it), so a backend can fuse
+   * RoPE and the KV-cache append into the projection (GpuOps does for one token).
+   */
+  ropeKvAppend?: { cache: C; layer: number; batch: ForwardBatch; config: GlmConfig };
 }
 
 export interface Ops<T, W, C> {
@@ -44,7 +50,7 @@ export interface Ops<T, W, C> {
   layerNorm(x: T, weight: W, bias: W | undefined, eps: number): T;
   rmsNorm(x: T, weight: W, eps: number): T;
   /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional RMSNorm prologue and bias / residual / activation epilogue. */
-  matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W>): T;
+  matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W, C>): T;
   /**
    * Splits qkv [n, (H + 2·Hkv)·D] into q, k, v; applies RoPE to q and k; appends k and v to layer
    * `layer` of the cache at sequence slots start..start+n-1; returns the rotated q [n, H·D].

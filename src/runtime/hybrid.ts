@@ -72,7 +72,7 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     this.same('rmsNorm', x, weight);
     return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.rmsNorm(x.t, weight.w as CpuWeight, eps) } : { device: 'gpu', t: this.gpu.rmsNorm(x.t, weight.w as GpuWeight, eps) };
   }
-  matmul(x: HybridTensor, w: HybridWeight, e: MatmulEpilogue<HybridTensor, HybridWeight> = {}): HybridTensor {
+  matmul(x: HybridTensor, w: HybridWeight, e: MatmulEpilogue<HybridTensor, HybridWeight, HybridKvCache> = {}): HybridTensor {
     this.same('matmul', x, w, e.bias, e.residual, e.rmsNorm?.weight);
     // The same options with each tensor / weight unwrapped (they all live on x's device, checked above).
     const norm = e.rmsNorm;
@@ -82,10 +82,16 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
       residual: e.residual?.t,
       residualScale: e.residualScale,
       activation: e.activation,
+      // The cache part and layer index of x's device (ropeKvAppend below does the same).
+      ropeKvAppend: e.ropeKvAppend && {
+        ...e.ropeKvAppend,
+        cache: x.device === 'cpu' ? e.ropeKvAppend.cache.cpu : e.ropeKvAppend.cache.gpu!,
+        layer: this.layerSlot(x, e.ropeKvAppend.layer),
+      },
     };
     return x.device === 'cpu'
-      ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight>) }
-      : { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, local as MatmulEpilogue<GpuTensor, GpuWeight>) };
+      ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight, CpuKvCache>) }
+      : { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, local as MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache>) };
   }
   ropeKvAppend(qkv: HybridTensor, cache: HybridKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): HybridTensor {
     const local = this.layerSlot(qkv, layer);

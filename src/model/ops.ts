@@ -41,6 +41,12 @@ export interface MatmulEpilogue<T, W, C = never> {
    * RoPE and the KV-cache append into the projection (GpuOps does for one token).
    */
   ropeKvAppend?: { cache: C; layer: number; batch: ForwardBatch; config: GlmConfig };
+  /**
+   * The output projection's prologue: x is the rotated q, replaced by Ops.attention(x, ...these) first
+   * (no rmsNorm or activation with it), so a backend can merge the attention's split-K partials inside
+   * the projection (GpuOps does for one token and a short context).
+   */
+  attention?: { cache: C; layer: number; batch: ForwardBatch; config: GlmConfig };
 }
 
 export interface Ops<T, W, C> {

@@ -83,11 +83,8 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
       residualScale: e.residualScale,
       activation: e.activation,
       // The cache part and layer index of x's device (ropeKvAppend below does the same).
-      ropeKvAppend: e.ropeKvAppend && {
-        ...e.ropeKvAppend,
-        cache: x.device === 'cpu' ? e.ropeKvAppend.cache.cpu : e.ropeKvAppend.cache.gpu!,
-        layer: this.layerSlot(x, e.ropeKvAppend.layer),
-      },
+      ropeKvAppend: e.ropeKvAppend && this.localCacheArgs(x, e.ropeKvAppend),
+      attention: e.attention && this.localCacheArgs(x, e.attention),
     };
     return x.device === 'cpu'
       ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight, CpuKvCache>) }
@@ -148,6 +145,11 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
   }
   read(x: HybridTensor): Promise<Float32Array> {
     return x.device === 'cpu' ? this.cpu.read(x.t) : this.gpu.read(x.t);
+  }
+
+  /** A matmul option's cache and layer, as the part of the cache and the layer index on x's device. */
+  private localCacheArgs(x: HybridTensor, a: { cache: HybridKvCache; layer: number; batch: ForwardBatch; config: GlmConfig }) {
+    return { ...a, cache: x.device === 'cpu' ? a.cache.cpu : a.cache.gpu!, layer: this.layerSlot(x, a.layer) };
   }
 
   private layerSlot(x: HybridTensor, layer: number): number {

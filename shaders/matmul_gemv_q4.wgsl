@@ -4,8 +4,12 @@
 // and the MLP's up projection fused with its activation (ACTIVATION; no residual then):
 //   swiglu: out[row] = silu(x · W[row]ᵀ + bias[row]) * (x · W[row + half]ᵀ + bias[row + half]),  row < half
 //   gelu:   out[row] = gelu(x · W[row]ᵀ + bias[row])
-// Prepended in TS: lib/act_*.wgsl, lib/dispatch.wgsl, lib/activations.wgsl and lib/weights_q4.wgsl
-// (weight_group_dot_prescaled: codes turned into floats without conversion instructions).
+// Prepended in TS: lib/act_*.wgsl, lib/dispatch.wgsl, lib/activations.wgsl, the input (lib/gemv_input.wgsl:
+// x, with the optional RMSNorm prologue, or lib/gemv_input_merge.wgsl: the decode attention's per-tile
+// partials, merged on the fly, which saves the attentionCombine dispatch), the epilogue (one of
+// lib/gemv_store.wgsl: bias / residual / activation, or lib/gemv_store_rope.wgsl: the qkv projection's
+// bias + RoPE + KV-cache append, which saves the ropeKvAppend dispatch) and lib/weights_q4.wgsl or
+// lib/weights_qx.wgsl (weight_group_dot_prescaled: codes turned into floats without conversion instructions).
 //
 // Decode reads every weight byte once per token, so this kernel is about keeping enough loads in
 // flight: THREADS_PER_ROW lanes share a set of 4 rows (8 with SWIGLU) and walk their 32-column groups
@@ -15,26 +19,13 @@
 // inside the loop, unlike matmul_gemv.wgsl, which stays the general kernel (any width, every format).
 // The lanes' partial sums meet in a shared-memory tree at the end.
 
-struct MatmulParams {
-  n: u32,              // tokens: rows of x and out (dispatch z = token)
-  cols: u32,           // input features, a multiple of 32
-  rows: u32,           // output rows computed (SWIGLU: the gate half)
-  row_offset: u32,     // output feature of the part's first row (split weights)
-  out_stride: u32,     // row width of out and residual
-  has_bias: u32,       // 1: add bias
-  has_residual: u32,   // 1: add residual_scale * residual
-  residual_scale: f32,
-  half: u32,           // SWIGLU: weight rows of the gate half (the up rows follow)
-  norm_eps: f32,       // NORM: the RMSNorm epsilon
-}
+// The parameter struct Gemv4Params: lib/gemv_params.wgsl (written by src/gpu/gemv-params.ts).
 
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(1) var<storage, read> x: array<vec4<act>>;        // [n, cols / 4]
+@group(0) @binding(0) var<uniform> params: Gemv4Params;
+// binding 1 (and 8): the input's, declared by lib/gemv_input*.wgsl with x_group and inverse_rms
 @group(0) @binding(2) var<storage, read_write> out: array<act>;      // [n, out_stride]
-@group(0) @binding(3) var<storage, read> bias: array<f32>;           // or a dummy when has_bias == 0
-@group(0) @binding(4) var<storage, read> residual: array<act>;       // or a dummy when has_residual == 0
+// bindings 3, 4 (and 9, 10 for RoPE): the epilogue's, declared by lib/gemv_store*.wgsl
 // bindings 5..7: the Q4 weight part, declared by lib/weights_q4.wgsl
-@group(0) @binding(8) var<storage, read> norm_weight: array<vec4<f32>>; // [cols / 4] NORM's gain, or a dummy
 
 override WORKGROUP_SIZE: u32 = 256u;   // power of two
 override THREADS_PER_ROW: u32 = 32u;   // power of two, <= WORKGROUP_SIZE
@@ -47,45 +38,6 @@ override ROWS_PER_WORKGROUP: u32 = WORKGROUP_SIZE / THREADS_PER_ROW * ROWS_PER_T
 var<workgroup> partial: array<vec4<f32>, WORKGROUP_SIZE>;
 var<workgroup> partial_up: array<vec4<f32>, WORKGROUP_SIZE>;
 
-/** The 32 activations of group g (x_base: the token's row, in vec4s), normalized when NORM (inv_rms). */
-fn x_group(x_base: u32, g: u32, inv_rms: f32) -> array<vec4<f32>, 8> {
-  let at = x_base + g * 8u;
-  var xg = array<vec4<f32>, 8>(
-    vec4<f32>(x[at]), vec4<f32>(x[at + 1u]), vec4<f32>(x[at + 2u]), vec4<f32>(x[at + 3u]),
-    vec4<f32>(x[at + 4u]), vec4<f32>(x[at + 5u]), vec4<f32>(x[at + 6u]), vec4<f32>(x[at + 7u]),
-  );
-  if (NORM) {
-    // Same products, in the same order, as rms_norm.wgsl: x * inv * weight.
-    for (var i = 0u; i < 8u; i++) {
-      xg[i] = xg[i] * inv_rms * norm_weight[g * 8u + i];
-    }
-  }
-  return xg;
-}
-
-/**
- * NORM: 1 / sqrt(mean(x²) + eps) of the token's row, computed by every workgroup for itself (x is a
- * few KiB in L2; a separate norm kernel would cost a dispatch and a round trip through memory).
- */
-fn inverse_rms(x_base: u32, cols: u32, lid: u32) -> f32 {
-  var ss = 0.0;
-  for (var c = lid; c < cols / 4u; c += WORKGROUP_SIZE) {
-    let v = vec4<f32>(x[x_base + c]);
-    ss += dot(v, v);
-  }
-  partial[lid] = vec4<f32>(ss, 0.0, 0.0, 0.0);
-  workgroupBarrier();
-  for (var stride = WORKGROUP_SIZE / 2u; stride > 0u; stride = stride / 2u) {
-    if (lid < stride) {
-      partial[lid].x += partial[lid + stride].x;
-    }
-    workgroupBarrier();
-  }
-  let inv = 1.0 / sqrt(partial[0].x / f32(cols) + params.norm_eps);
-  workgroupBarrier(); // `partial` is reused for the row sums
-  return inv;
-}
-
 /**
  * The four rows' dot products with one group (rows past the end are clamped: computed, never stored),
  * from the group's pre-scaled activations (lib/weights_q4.wgsl, weight_group_dot_prescaled).
@@ -97,30 +49,6 @@ fn dot4(rows: vec4<u32>, g: u32, cols: u32, xs: array<vec4<f32>, 8>, xsum: f32) 
     weight_group_dot_prescaled(rows.z, g, cols, xs, xsum),
     weight_group_dot_prescaled(rows.w, g, cols, xs, xsum),
   );
-}
-
-fn with_bias(o: u32, v: f32) -> f32 {
-  if (params.has_bias != 0u) {
-    return v + bias[o];
-  }
-  return v;
-}
-
-fn store(t: u32, row: u32, value: f32, up: f32) {
-  if (row >= params.rows) {
-    return;
-  }
-  let o = params.row_offset + row;
-  var v = with_bias(o, value);
-  if (SWIGLU) {
-    v = silu(v) * with_bias(o + params.half, up);
-  } else if (ACTIVATION == 2u) {
-    v = gelu_tanh(v);
-  }
-  if (params.has_residual != 0u) {
-    v += params.residual_scale * f32(residual[t * params.out_stride + o]);
-  }
-  out[t * params.out_stride + o] = act(v);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -177,9 +105,6 @@ fn main(
     if (SWIGLU) {
       up = partial_up[lid];
     }
-    store(t, row, total.x, up.x);
-    store(t, row + 1u, total.y, up.y);
-    store(t, row + 2u, total.z, up.z);
-    store(t, row + 3u, total.w, up.w);
+    store4(t, row, total, up);
   }
 }

@@ -292,7 +292,17 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   rmsNorm(x: CpuTensor, weight: CpuWeight, eps: number): CpuTensor {
     return rmsNorm(x, vectorOf(weight, x.cols, 'rmsNorm weight'), eps);
   }
-  matmul(x: CpuTensor, w: CpuWeight, epilogue: MatmulEpilogue<CpuTensor, CpuWeight> = {}): CpuTensor {
+  matmul(x: CpuTensor, w: CpuWeight, epilogue: MatmulEpilogue<CpuTensor, CpuWeight, CpuKvCache> = {}): CpuTensor {
+    if (epilogue.attention) {
+      const { attention: a, ...rest } = epilogue;
+      if (rest.rmsNorm || rest.activation) throw new RangeError('matmul: an attention prologue cannot take an rmsNorm or an activation');
+      return this.matmul(attention(x, a.cache, a.layer, a.batch, a.config), w, rest);
+    }
+    if (epilogue.ropeKvAppend) {
+      const { ropeKvAppend: r, ...rest } = epilogue;
+      if (rest.residual || rest.activation) throw new RangeError('matmul: a ropeKvAppend epilogue cannot take a residual or an activation');
+      return ropeKvAppend(this.matmul(x, w, rest), r.cache, r.layer, r.batch, r.config);
+    }
     if (epilogue.rmsNorm) {
       const { rmsNorm: norm, ...rest } = epilogue;
       return this.matmul(this.rmsNorm(x, norm.weight, norm.eps), w, rest);

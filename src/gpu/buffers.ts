@@ -256,6 +256,11 @@ export class ParamWriter {
     this.at += 4;
     return this;
   }
+  i32(v: number): this {
+    this.view.setInt32(this.at, v, true);
+    this.at += 4;
+    return this;
+  }
   f32(v: number): this {
     this.view.setFloat32(this.at, v, true);
     this.at += 4;

@@ -23,6 +23,7 @@ import type { HostWeight } from '../model/weights';
 import { mapWeights, type ModelWeights } from '../model/weights-types';
 import type { GpuContext } from './device';
 import { gemmTiling } from './gemm-tiling';
+import { writeGemv4Params } from './gemv-params';
 import { BufferPool, GpuAllocator, ParamWriter, UNIFORM_SLOT_BYTES, UniformSlots, storageUsage } from './buffers';
 import { PipelineCache, type Pipeline, type PipelineRequest } from './pipelines';
 import { ACT_BYTES, type GpuActDtype, type GpuKvCache, type GpuOpsStats, type GpuTensor, type GpuWeight } from './tensor';
@@ -71,6 +72,13 @@ const GEMV_WORKGROUP = 128;
 const GEMV_MAX_THREADS_PER_ROW = 32;
 /** ROWS_PER_THREAD in matmul_gemv.wgsl (the components of a vec4 accumulator). */
 const GEMV_ROWS_PER_THREAD = 4;
+/** Storage buffers of matmulQ4.gemv4rope (x, q, bias, K, 3 weight buffers, norm gain, V, inv_freq). */
+const ROPE_GEMV_STORAGE_BUFFERS = 10;
+/**
+ * Most key tiles (of ATTENTION_TILE_KEYS) whose partials matmulQ4.gemv4merge merges itself: 2048 keys.
+ * Each lane reads tiles · 34 floats per 32 columns from L2 there; past this the merge kernel is cheaper.
+ */
+const MERGE_MAX_TILES = 16;
 /**
  * Norms run one workgroup per token: for decode that is a single workgroup, so it is as wide as the
  * device allows (up to 1024), and each invocation has few loads to wait for.
@@ -130,6 +138,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
   private readonly normWorkgroup: number;
   private readonly maxStorageBinding: number;
   private readonly maxBufferSize: number;
+  private readonly maxStorageBuffers: number;
   private readonly dummy: GPUBuffer;
   private readonly invFreqs = new Map<string, GPUBuffer>();
   private readonly pipelineMemo = new Map<string, Map<number, Pipeline>>();
@@ -175,6 +184,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     this.act = options.f16 ? 'f16' : 'f32';
     this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
     this.maxBufferSize = ctx.limits.maxBufferSize;
+    this.maxStorageBuffers = ctx.limits.maxStorageBuffersPerShaderStage;
     const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
     if (options.maxBindingBytes !== undefined && !(options.maxBindingBytes >= 16)) {
       throw new InvalidArgumentError(`maxBindingBytes must be at least 16, got ${options.maxBindingBytes}`);
@@ -593,7 +603,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
    * more. An `rmsNorm` prologue and an `activation` epilogue are fused into matmulQ4.gemv4; elsewhere
    * each is a dispatch of its own.
    */
-  matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight> = {}): GpuTensor {
+  matmul(x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache> = {}): GpuTensor {
     this.alive();
     this.use(x, 'matmul input');
     if (w.shape.length !== 2) throw new RangeError(`expected a 2-D weight, got shape [${w.shape}]`);
@@ -602,6 +612,23 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     const outFeatures = w.rows;
     const { activation, residual } = epilogue;
     if (activation && residual) throw new RangeError('matmul: an activation epilogue cannot take a residual');
+    const attend = epilogue.attention;
+    if (attend) {
+      const { attention: _, ...rest } = epilogue;
+      if (rest.rmsNorm || rest.activation) throw new RangeError('matmul: an attention prologue cannot take an rmsNorm or an activation');
+      if (!this.canFuseMerge(x, w, attend.batch, attend.config)) {
+        return this.matmul(this.attention(x, attend.cache, attend.layer, attend.batch, attend.config), w, rest);
+      }
+      return this.matmulAttentionMerge(x, w, rest, attend);
+    }
+    const rope = epilogue.ropeKvAppend;
+    if (rope) {
+      if (residual || activation) throw new RangeError('matmul: a ropeKvAppend epilogue cannot take a residual or an activation');
+      if (!this.canFuseRope(x, w, rope.batch, rope.config)) {
+        const { ropeKvAppend: _, ...rest } = epilogue;
+        return this.ropeKvAppend(this.matmul(x, w, rest), rope.cache, rope.layer, rope.batch, rope.config);
+      }
+    }
     if (activation === 'swiglu' && outFeatures % 2 !== 0) throw new RangeError(`swiglu: width ${outFeatures} is odd`);
     const bias = epilogue.bias ? this.vector(epilogue.bias, outFeatures, 'matmul bias') : this.dummy;
     if (residual) {
@@ -622,6 +649,7 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       const y = this.matmul(x, w, { bias: epilogue.bias });
       return activation === 'swiglu' ? this.swiglu(y) : this.gelu(y);
     }
+    if (rope) return this.matmulRopeKvAppend(x, w, epilogue, bias, normWeight, rope);
     const scale = epilogue.residualScale ?? 1;
     const swiglu = activation === 'swiglu';
     const outWidth = swiglu ? outFeatures / 2 : outFeatures;
@@ -656,7 +684,12 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
       for (const part of w.parts) {
         const rows = swiglu ? outWidth : part.rows;
-        this.dispatch(pipeline, params(part), gemv4Buffers(part), this.grid1d(Math.ceil(rows / rowsPerWorkgroup), n), shape);
+        const gemv4Params = (p: ParamWriter) =>
+          writeGemv4Params(p, {
+            n, cols: w.cols, rows, row_offset: part.rowStart, out_stride: outWidth, has_bias: epilogue.bias ? 1 : 0,
+            has_residual: residual ? 1 : 0, residual_scale: scale, half: outWidth, norm_eps: norm?.eps ?? 0,
+          });
+        this.dispatch(pipeline, gemv4Params, gemv4Buffers(part), this.grid1d(Math.ceil(rows / rowsPerWorkgroup), n), shape);
       }
       return out;
     }
@@ -684,6 +717,99 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
         : gemm.grid(part.rows);
       this.checkGrid(grid, `matmul ${w.name}`);
       this.dispatch(pipeline, params(part), buffers(part), grid, shape);
+    }
+    return out;
+  }
+
+  /**
+   * Whether matmul's ropeKvAppend epilogue runs fused (matmulQ4.gemv4rope): one token, the fast GEMV's
+   * formats, interleaved RoPE with D % 4 == 0 (a thread's four rows then hold whole rotated pairs of one
+   * head), a weight of one part, and a device that binds its 10 storage buffers.
+   */
+  private canFuseRope(x: GpuTensor, w: GpuWeight, batch: ForwardBatch, config: GlmConfig): boolean {
+    const { rope, headDim: D } = config;
+    return (
+      x.rows === 1 && batch.ids.length === 1 && (w.format === 'q4' || w.format === 'qx') && w.cols % 32 === 0 && w.parts.length === 1 &&
+      rope.style === 'interleaved' && D % 4 === 0 && rope.rotaryDim % 2 === 0 && rope.rotaryDim <= D &&
+      w.rows === (config.numHeads + 2 * config.numKvHeads) * D && this.maxStorageBuffers >= ROPE_GEMV_STORAGE_BUFFERS
+    );
+  }
+
+  /** The qkv projection of one token with bias + RoPE + KV append fused (lib/gemv_store_rope.wgsl); returns q. */
+  private matmulRopeKvAppend(
+    x: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache>, bias: GPUBuffer, normWeight: GPUBuffer,
+    r: { cache: GpuKvCache; layer: number; batch: ForwardBatch; config: GlmConfig },
+  ): GpuTensor {
+    const { numHeads: H, numKvHeads: Hkv, headDim: D, rope } = r.config;
+    this.checkCache(r.cache, r.layer, r.batch, 1, r.config);
+    const q = this.newTensor(1, H * D, 'matmul ropeKvAppend q');
+    const norm = epilogue.rmsNorm;
+    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const pipeline = this.pipeline('matmulGemvQ4Rope', variant, () => ({
+      kernel: 'matmulGemvQ4Rope',
+      format: w.format,
+      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, NORM: norm ? 1 : 0 }),
+    }));
+    const part = w.parts[0]!;
+    const params = (p: ParamWriter) =>
+      writeGemv4Params(p, {
+        n: 1, cols: w.cols, rows: w.rows, out_stride: H * D, has_bias: epilogue.bias ? 1 : 0, norm_eps: norm?.eps ?? 0,
+        num_heads: H, num_kv_heads: Hkv, head_dim: D, rotary_dim: rope.rotaryDim, slot: r.batch.start, position: r.batch.positions[0]!,
+      });
+    const buffers = [
+      x.buffer, q.buffer, bias, r.cache.k[r.layer]!, ...this.weightBuffers(w, part.buffers), normWeight,
+      r.cache.v[r.layer]!, this.invFreq(rope.rotaryDim, rope.base, rope.f16InvFreq),
+    ];
+    const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
+    this.dispatch(pipeline, params, buffers, this.grid1d(Math.ceil(w.rows / rowsPerWorkgroup)), `${w.rows}x${w.cols}`);
+    return q;
+  }
+
+  /**
+   * Whether matmul's attention prologue runs fused (attentionSplit, then matmulQ4.gemv4merge): one
+   * token on the split-K decode attention, the fast GEMV's formats, heads of whole 32-column groups, and
+   * at most MERGE_MAX_TILES key tiles (each lane re-reads its head's partials, so long contexts keep the
+   * merge kernel).
+   */
+  private canFuseMerge(q: GpuTensor, w: GpuWeight, batch: ForwardBatch, config: GlmConfig): boolean {
+    const D = config.headDim;
+    return (
+      q.rows === 1 && batch.ids.length === 1 && this.splitAttention(1, D) && D % 32 === 0 && q.cols === config.numHeads * D &&
+      D <= ATTENTION_WORKGROUP * ATTENTION_MAX_D_PER_INVOCATION && Number.isInteger(batch.bidirectionalPrefix) && batch.bidirectionalPrefix >= 0 &&
+      (w.format === 'q4' || w.format === 'qx') && w.cols === q.cols && Math.ceil((batch.start + 1) / ATTENTION_TILE_KEYS) <= MERGE_MAX_TILES
+    );
+  }
+
+  /** Decode attention (split over key tiles) merged inside the output projection's GEMV (lib/gemv_input_merge.wgsl). */
+  private matmulAttentionMerge(
+    q: GpuTensor, w: GpuWeight, epilogue: MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache>,
+    a: { cache: GpuKvCache; layer: number; batch: ForwardBatch; config: GlmConfig },
+  ): GpuTensor {
+    const { partials, tiles } = this.attentionPartials(q, a.cache, a.layer, a.batch, a.config);
+    const residual = epilogue.residual;
+    if (residual) {
+      this.use(residual, 'matmul residual');
+      if (residual.rows !== 1 || residual.cols !== w.rows) throw new RangeError(`matmul: residual is [${residual.rows}, ${residual.cols}], expected [1, ${w.rows}]`);
+    }
+    const bias = epilogue.bias ? this.vector(epilogue.bias, w.rows, 'matmul bias') : this.dummy;
+    const out = this.newTensor(1, w.rows, `matmul ${w.name} output`);
+    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const variant = (threadsPerRow * 2048 + workgroup) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const pipeline = this.pipeline('matmulGemvQ4Merge', variant, () => ({
+      kernel: 'matmulGemvQ4Merge',
+      format: w.format,
+      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow }),
+    }));
+    const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
+    for (const part of w.parts) {
+      const params = (p: ParamWriter) =>
+        writeGemv4Params(p, {
+          n: 1, cols: w.cols, rows: part.rows, row_offset: part.rowStart, out_stride: w.rows, has_bias: epilogue.bias ? 1 : 0,
+          has_residual: residual ? 1 : 0, residual_scale: epilogue.residualScale ?? 1, head_dim: a.config.headDim, tiles,
+        });
+      const buffers = [partials, out.buffer, bias, residual ? residual.buffer : this.dummy, ...this.weightBuffers(w, part.buffers)];
+      this.dispatch(pipeline, params, buffers, this.grid1d(Math.ceil(part.rows / rowsPerWorkgroup)), `${w.rows}x${w.cols}`);
     }
     return out;
   }
@@ -758,21 +884,15 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
     if (!Number.isInteger(batch.bidirectionalPrefix) || batch.bidirectionalPrefix < 0) {
       throw new RangeError(`attention: bidirectionalPrefix must be a non-negative integer, got ${batch.bidirectionalPrefix}`);
     }
-    const out = this.newTensor(n, H * D, 'attention output');
-    if (n === 1 && D % 4 === 0 && D / 4 <= ATTENTION_TILE_KEYS) {
-      // Decode: every tile of keys in its own workgroup, then one merge per head (attention_split.wgsl).
-      const tiles = Math.ceil((batch.start + 1) / ATTENTION_TILE_KEYS);
-      const partials = this.scratch(H * tiles * (D + 2) * 4, 'attention partials');
+    if (this.splitAttention(n, D)) {
+      // Decode: every tile of keys in its own workgroup, then one merge per head (attention_combine.wgsl).
+      const { partials, tiles } = this.attentionPartials(q, cache, layer, batch, config);
+      const out = this.newTensor(n, H * D, 'attention output');
       const params = (p: ParamWriter) => p.u32(1).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(tiles);
-      this.dispatch(
-        this.pipeline('attentionSplit', D, () => ({ kernel: 'attentionSplit', constants: { WORKGROUP_SIZE: ATTENTION_TILE_KEYS, HEAD_DIM: D } })),
-        params,
-        [q.buffer, partials, cache.k[layer]!, cache.v[layer]!],
-        this.grid1d(H * tiles),
-      );
       this.dispatch(this.pipeline('attentionCombine', 0, () => ({ kernel: 'attentionCombine', constants: { WORKGROUP_SIZE: ATTENTION_TILE_KEYS } })), params, [partials, out.buffer], this.grid1d(H));
       return out;
     }
+    const out = this.newTensor(n, H * D, 'attention output');
     this.dispatch(
       this.pipeline('attention', 0, () => ({ kernel: 'attention', constants: { WORKGROUP_SIZE: ATTENTION_WORKGROUP } })),
       (p) => p.u32(n).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(0),
@@ -780,6 +900,34 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       this.grid1d(n * H),
     );
     return out;
+  }
+
+  /** Whether attention of n queries with head dim D takes the split-K decode path (attention_split.wgsl). */
+  private splitAttention(n: number, D: number): boolean {
+    return n === 1 && D % 4 === 0 && D / 4 <= ATTENTION_TILE_KEYS;
+  }
+
+  /**
+   * The split-K half of decode attention: one workgroup per (head, tile of keys), each leaving its softmax
+   * partials (m, l, P·V) in a scratch buffer [H, tiles, D + 2] for attention_combine.wgsl or the output
+   * projection's merge prologue. Checks as attention() does.
+   */
+  private attentionPartials(q: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): { partials: GPUBuffer; tiles: number } {
+    this.alive();
+    this.use(q, 'attention query');
+    const { numHeads: H, numKvHeads: Hkv, headDim: D } = config;
+    if (q.cols !== H * D) throw new RangeError(`attention: q width ${q.cols}, expected ${H * D}`);
+    this.checkCache(cache, layer, batch, q.rows, config);
+    if (H % Hkv !== 0) throw new RangeError(`attention: ${H} query heads is not a multiple of ${Hkv} KV heads`);
+    const tiles = Math.ceil((batch.start + 1) / ATTENTION_TILE_KEYS);
+    const partials = this.scratch(H * tiles * (D + 2) * 4, 'attention partials');
+    this.dispatch(
+      this.pipeline('attentionSplit', D, () => ({ kernel: 'attentionSplit', constants: { WORKGROUP_SIZE: ATTENTION_TILE_KEYS, HEAD_DIM: D } })),
+      (p) => p.u32(1).u32(batch.start).u32(batch.bidirectionalPrefix).u32(H).u32(Hkv).u32(D).f32(1 / Math.sqrt(D)).u32(tiles),
+      [q.buffer, partials, cache.k[layer]!, cache.v[layer]!],
+      this.grid1d(H * tiles),
+    );
+    return { partials, tiles };
   }
 
   swiglu(x: GpuTensor): GpuTensor {

@@ -15,6 +15,12 @@ import weightsQ4Wgsl from '../../shaders/lib/weights_q4.wgsl?raw';
 import weightsQ8Wgsl from '../../shaders/lib/weights_q8.wgsl?raw';
 import weightsQxWgsl from '../../shaders/lib/weights_qx.wgsl?raw';
 import q4NibblesWgsl from '../../shaders/lib/q4_nibbles.wgsl?raw';
+import gemvParamsWgsl from '../../shaders/lib/gemv_params.wgsl?raw';
+import gemvInputWgsl from '../../shaders/lib/gemv_input.wgsl?raw';
+import gemvInputMergeWgsl from '../../shaders/lib/gemv_input_merge.wgsl?raw';
+import gemvStoreWgsl from '../../shaders/lib/gemv_store.wgsl?raw';
+import gemvStoreRopeWgsl from '../../shaders/lib/gemv_store_rope.wgsl?raw';
+import ropeWgsl from '../../shaders/lib/rope.wgsl?raw';
 import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import addWgsl from '../../shaders/add.wgsl?raw';
 import attentionWgsl from '../../shaders/attention.wgsl?raw';
@@ -63,10 +69,27 @@ const KERNELS = {
   matmulGemvQ4: {
     file: 'matmul_gemv_q4.wgsl',
     source: matmulGemvQ4Wgsl,
-    libs: [activationsWgsl],
+    libs: [activationsWgsl, gemvParamsWgsl, gemvInputWgsl, gemvStoreWgsl],
     bindings: ['uniform', 'read', 'write', 'read', 'read'],
     weighted: true,
     afterWeights: ['read'], // binding 8: the RMSNorm gain of the fused prologue
+  },
+  /** matmulGemvQ4 with the qkv projection's epilogue: bias + RoPE + KV-cache append (lib/gemv_store_rope.wgsl). */
+  matmulGemvQ4Rope: {
+    file: 'matmul_gemv_q4.wgsl',
+    source: matmulGemvQ4Wgsl,
+    libs: [activationsWgsl, gemvParamsWgsl, gemvInputWgsl, ropeWgsl, gemvStoreRopeWgsl],
+    bindings: ['uniform', 'read', 'write', 'read', 'write'], // 4: the K cache
+    weighted: true,
+    afterWeights: ['read', 'write', 'read'], // 8: the RMSNorm gain, 9: the V cache, 10: inv_freq
+  },
+  /** matmulGemvQ4 whose input is the decode attention's per-tile partials, merged on the fly (lib/gemv_input_merge.wgsl). */
+  matmulGemvQ4Merge: {
+    file: 'matmul_gemv_q4.wgsl',
+    source: matmulGemvQ4Wgsl,
+    libs: [activationsWgsl, gemvParamsWgsl, gemvInputMergeWgsl, gemvStoreWgsl],
+    bindings: ['uniform', 'read', 'write', 'read', 'read'], // 1: the attention partials
+    weighted: true,
   },
   matmulGemm: {
     file: 'matmul_gemm.wgsl',
@@ -87,7 +110,7 @@ const KERNELS = {
   ropeKvAppend: {
     file: 'rope_kv_append.wgsl',
     source: ropeKvAppendWgsl,
-    libs: [],
+    libs: [ropeWgsl],
     bindings: ['uniform', 'read', 'write', 'write', 'write', 'read', 'read', 'read'],
     weighted: false,
   },
@@ -146,7 +169,8 @@ function capitalize(s: string): string {
 
 /** The name used in labels and errors, matching TS and tests: matmulQ4.gemv, embedF16, rmsNorm, ... */
 export function pipelineLabel(req: PipelineRequest): string {
-  const matmulPaths: Partial<Record<KernelName, string>> = { matmulGemv: '.gemv', matmulGemvQ4: '.gemv4', matmulGemm: '.gemm' };
+  const matmulPaths: Partial<Record<KernelName, string>> = { matmulGemv: '.gemv', matmulGemvQ4: '.gemv4', matmulGemvQ4Rope: '.gemv4rope',
+    matmulGemvQ4Merge: '.gemv4merge', matmulGemm: '.gemm' };
   const path = matmulPaths[req.kernel] ?? '';
   const base = path ? 'matmul' : req.kernel;
   const fmt = req.format ? capitalize(req.format) : '';

@@ -45,16 +45,19 @@ export async function forward<T, W, C>(
 
     // --- self-attention ---
     const attnIn = normFor(x, layer.attnNorm); // [n, hidden], normalized now or inside the matmul
-    const qkv = ops.matmul(attnIn.input, layer.qkv.weight, { ...attnIn.prologue, bias: layer.qkv.bias }); // [n, (H + 2Hkv)·D]
-    const q = ops.ropeKvAppend(qkv, cache, l, batch, config); // [n, H·D]; k, v now in the cache
-    const context = ops.attention(q, cache, l, batch, config); // [n, H·D]
+    // qkv projection [n, (H + 2Hkv)·D], split: RoPE on q and k, k and v appended to the cache (one fused op)
+    const ropeKvAppend = { cache, layer: l, batch, config };
+    const q = ops.matmul(attnIn.input, layer.qkv.weight, { ...attnIn.prologue, bias: layer.qkv.bias, ropeKvAppend }); // [n, H·D]
+    // Attention over the cache [n, H·D] as the output projection's prologue (backends merge its split-K
+    // partials inside the projection), then the projection's residual.
+    const attnOut = { attention: { cache, layer: l, batch, config }, bias: layer.attnOut.bias };
     if (alpha !== null) {
       // ChatGLM-6B: the residual is the *normalized* input scaled by alpha, fused into the output projection.
-      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: attnIn.input, residualScale: alpha });
+      x = ops.matmul(q, layer.attnOut.weight, { ...attnOut, residual: attnIn.input, residualScale: alpha });
     } else if (layer.postAttnNorm) {
-      x = ops.add(x, norm(ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias }), layer.postAttnNorm));
+      x = ops.add(x, norm(ops.matmul(q, layer.attnOut.weight, attnOut), layer.postAttnNorm));
     } else {
-      x = ops.matmul(context, layer.attnOut.weight, { bias: layer.attnOut.bias, residual: x });
+      x = ops.matmul(q, layer.attnOut.weight, { ...attnOut, residual: x });
     }
 
     // --- MLP ---

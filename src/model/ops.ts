@@ -36,7 +36,7 @@ export interface DeviceToken {
   ref: DeviceTokenRef;
 }
 
-export interface MatmulEpilogue<T, W> {
+export interface MatmulEpilogue<T, W, C = never> {
   /**
    * Prologue: x is replaced by RMSNorm(x) with this gain first (as Ops.rmsNorm), so a backend can fuse
    * the norm into the projection that follows it.
@@ -51,6 +51,18 @@ export interface MatmulEpilogue<T, W> {
   /** out = x·Wᵀ + bias + residualScale * residual. */
   residual?: T;
   residualScale?: number;
+  /**
+   * The qkv projection's epilogue: the result x·Wᵀ + bias is handed to Ops.ropeKvAppend with these
+   * arguments and the rotated q is returned (no residual or activation with it), so a backend can fuse
+   * RoPE and the KV-cache append into the projection (GpuOps does for one token).
+   */
+  ropeKvAppend?: { cache: C; layer: number; batch: ForwardBatch; config: GlmConfig };
+  /**
+   * The output projection's prologue: x is the rotated q, replaced by Ops.attention(x, ...these) first
+   * (no rmsNorm or activation with it), so a backend can merge the attention's split-K partials inside
+   * the projection (GpuOps does for one token and a short context).
+   */
+  attention?: { cache: C; layer: number; batch: ForwardBatch; config: GlmConfig };
 }
 
 export interface Ops<T, W, C> {
@@ -60,7 +72,7 @@ export interface Ops<T, W, C> {
   layerNorm(x: T, weight: W, bias: W | undefined, eps: number): T;
   rmsNorm(x: T, weight: W, eps: number): T;
   /** x [n, in] · w [out, in]ᵀ -> [n, out], with an optional RMSNorm prologue and bias / residual / activation epilogue. */
-  matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W>): T;
+  matmul(x: T, w: W, epilogue?: MatmulEpilogue<T, W, C>): T;
   /**
    * Splits qkv [n, (H + 2·Hkv)·D] into q, k, v; applies RoPE to q and k; appends k and v to layer
    * `layer` of the cache at sequence slots start..start+n-1; returns the rotated q [n, H·D].

@@ -78,7 +78,7 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     this.same('rmsNorm', x, weight);
     return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.rmsNorm(x.t, weight.w as CpuWeight, eps) } : { device: 'gpu', t: this.gpu.rmsNorm(x.t, weight.w as GpuWeight, eps) };
   }
-  matmul(x: HybridTensor, w: HybridWeight, e: MatmulEpilogue<HybridTensor, HybridWeight> = {}): HybridTensor {
+  matmul(x: HybridTensor, w: HybridWeight, e: MatmulEpilogue<HybridTensor, HybridWeight, HybridKvCache> = {}): HybridTensor {
     this.same('matmul', x, w, e.bias, e.residual, e.rmsNorm?.weight);
     // The same options with each tensor / weight unwrapped (they all live on x's device, checked above).
     const norm = e.rmsNorm;
@@ -88,10 +88,13 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
       residual: e.residual?.t,
       residualScale: e.residualScale,
       activation: e.activation,
+      // The cache part and layer index of x's device (ropeKvAppend below does the same).
+      ropeKvAppend: e.ropeKvAppend && this.localCacheArgs(x, e.ropeKvAppend),
+      attention: e.attention && this.localCacheArgs(x, e.attention),
     };
     return x.device === 'cpu'
-      ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight>) }
-      : { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, local as MatmulEpilogue<GpuTensor, GpuWeight>) };
+      ? { device: 'cpu', t: this.cpu.matmul(x.t, w.w as CpuWeight, local as MatmulEpilogue<CpuTensor, CpuWeight, CpuKvCache>) }
+      : { device: 'gpu', t: this.gpu.matmul(x.t, w.w as GpuWeight, local as MatmulEpilogue<GpuTensor, GpuWeight, GpuKvCache>) };
   }
   ropeKvAppend(qkv: HybridTensor, cache: HybridKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): HybridTensor {
     const local = this.layerSlot(qkv, layer);
@@ -157,6 +160,11 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
   }
   read(x: HybridTensor): Promise<Float32Array> {
     return x.device === 'cpu' ? this.cpu.read(x.t) : this.gpu.read(x.t);
+  }
+
+  /** A matmul option's cache and layer, as the part of the cache and the layer index on x's device. */
+  private localCacheArgs(x: HybridTensor, a: { cache: HybridKvCache; layer: number; batch: ForwardBatch; config: GlmConfig }) {
+    return { ...a, cache: x.device === 'cpu' ? a.cache.cpu : a.cache.gpu!, layer: this.layerSlot(x, a.layer) };
   }
 
   private layerSlot(x: HybridTensor, layer: number): number {

@@ -230,6 +230,15 @@ export function mapVisionWeights<A, B>(w: VisionWeights<A>, fn: (weight: A, path
   };
 }
 
+/** mapVisionWeights with an asynchronous conversion (GPU upload), one weight at a time. */
+export async function convertVisionWeights<A, B>(w: VisionWeights<A>, fn: (weight: A, path: string) => Promise<B>): Promise<VisionWeights<B>> {
+  const todo: [string, A][] = [];
+  mapVisionWeights(w, (x, path) => todo.push([path, x]));
+  const done = new Map<string, B>();
+  for (const [path, x] of todo) done.set(path, await fn(x, path));
+  return mapVisionWeights(w, (_, path) => done.get(path)!);
+}
+
 /**
  * The tower's weights with `quantize` applied to all but the tables (it leaves vectors alone, like quantizeWeight). The class token, the position table and
  * boi/eoi stay float32, like norms and biases: they are small and added straight into the residual stream.

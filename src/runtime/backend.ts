@@ -50,7 +50,7 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
       kind: 'cpu',
       placement: { gpu: 0, cpu: model.config.numLayers },
       model,
-      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
+      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity, model.vision) as ModelSession<unknown, unknown, unknown>,
       dispose: () => fast.dispose(),
       describe: () => ({ backend: 'cpu', quant: options.quant, cpuKernels: fast.description }),
     };

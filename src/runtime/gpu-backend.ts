@@ -51,7 +51,7 @@ export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, co
       kind: 'gpu',
       placement: { gpu: model.config.numLayers, cpu: 0 },
       model,
-      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
+      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity, model.vision) as ModelSession<unknown, unknown, unknown>,
       dispose: () => ops.dispose(),
       describe: () => ({ backend: 'gpu', quant: options.quant, adapter: ctx.adapter, features: [...ctx.features] }),
     };
@@ -91,7 +91,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
   return {
     kind,
     placement: { gpu: gpuLayers, cpu: hybrid.config.numLayers - gpuLayers },
-    model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig },
+    model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig, ...(hybrid.vision ? { vision: hybrid.vision } : {}) },
     newSession: (capacity) => hybrid.newSession(capacity) as unknown as ModelSession<unknown, unknown, unknown>,
     dispose: () => {
       hybrid.ops.gpu.dispose();

@@ -19,6 +19,7 @@ import { ModelSession, PREFILL_CHUNK } from './session';
 import { runtimeQuantMatmul } from './backend';
 import { InvalidArgumentError } from '../errors';
 import type { ModelWeights } from '../model/weights-types';
+import type { VisionOps, VisionWeights } from '../model/vision';
 
 export type Device = 'cpu' | 'gpu';
 export type HybridTensor = { device: 'cpu'; t: CpuTensor } | { device: 'gpu'; t: GpuTensor };
@@ -36,7 +37,7 @@ export interface Placement {
   head: Device;
 }
 
-export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache> {
+export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>, VisionOps<HybridTensor, HybridWeight> {
   readonly name = 'hybrid';
   /** Cache slot of each layer inside its device's cache (layers are numbered per device). */
   private readonly localIndex: number[];
@@ -144,6 +145,29 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     return x.device === 'cpu' ? this.cpu.read(x.t) : this.gpu.read(x.t);
   }
 
+  // ---- GLM-4V's vision tower: it runs where the head runs (its weights follow the head's device, see deviceOf) ----
+  fromHost(data: Float32Array, rows: number, cols: number): HybridTensor {
+    return this.placement.head === 'cpu' ? { device: 'cpu', t: this.cpu.fromHost(data, rows, cols) } : { device: 'gpu', t: this.gpu.fromHost(data, rows, cols) };
+  }
+  weightRows(w: HybridWeight): HybridTensor {
+    return w.device === 'cpu' ? { device: 'cpu', t: this.cpu.weightRows(w.w) } : { device: 'gpu', t: this.gpu.weightRows(w.w) };
+  }
+  concatRows(parts: HybridTensor[]): HybridTensor {
+    const device = this.same('concatRows', ...parts);
+    return device === 'cpu'
+      ? { device: 'cpu', t: this.cpu.concatRows(parts.map((p) => p.t as CpuTensor)) }
+      : { device: 'gpu', t: this.gpu.concatRows(parts.map((p) => p.t as GpuTensor)) };
+  }
+  attentionFull(qkv: HybridTensor, numHeads: number): HybridTensor {
+    return qkv.device === 'cpu' ? { device: 'cpu', t: this.cpu.attentionFull(qkv.t, numHeads) } : { device: 'gpu', t: this.gpu.attentionFull(qkv.t, numHeads) };
+  }
+  geluErf(x: HybridTensor): HybridTensor {
+    return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.geluErf(x.t) } : { device: 'gpu', t: this.gpu.geluErf(x.t) };
+  }
+  blocks2x2(x: HybridTensor, grid: number): HybridTensor {
+    return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.blocks2x2(x.t, grid) } : { device: 'gpu', t: this.gpu.blocks2x2(x.t, grid) };
+  }
+
   private layerSlot(x: HybridTensor, layer: number): number {
     const d = this.placement.layers[layer];
     if (d !== x.device) throw new InvalidArgumentError(`layer ${layer} runs on the ${d}, but its input is on the ${x.device}`);
@@ -171,6 +195,8 @@ export interface HybridModel {
   ops: HybridOps;
   config: GlmConfig;
   weights: ModelWeights<HybridWeight>;
+  /** GLM-4V: the vision tower's weights, on the head's device. */
+  vision?: VisionWeights<HybridWeight>;
   rawConfig: Record<string, unknown>;
   /** The planner's plan (null with a fixed placement). */
   plan: Plan | null;
@@ -254,6 +280,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
   };
 
   let weights: ModelWeights<HybridWeight>;
+  let vision: VisionWeights<HybridWeight> | undefined;
   let rawConfig: Record<string, unknown>;
   let embeddingHost: HostWeight | null = null;
   for (;;) {
@@ -282,6 +309,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     };
     const model = await loadModelFolder<HybridWeight>(files, { convert, onProgress: options.onProgress });
     weights = model.weights;
+    vision = model.vision;
     rawConfig = model.rawConfig;
     // Tensors of a layer that were uploaded before the refusal moved with it: read again, now to the CPU.
     const stale = [...uploaded.keys()].filter((p) => deviceOf(p) === 'cpu');
@@ -325,7 +353,8 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     placement,
     contextLength,
     changes,
-    newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity),
+    ...(vision ? { vision } : {}),
+    newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity, vision),
     disposeCpu: () => fastCpu.dispose(),
     cpuKernels: fastCpu.description,
   };

@@ -204,6 +204,50 @@ export async function loadVisionWeights<W = HostTensor>(
   };
 }
 
+/** Every tower tensor's canonical path and shape, from the config alone (the planner's sizes). */
+export function visionTensorShapes(v: VisionConfig): { path: string; shape: number[] }[] {
+  const { hiddenSize: Dv, intermediateSize: I, lmHiddenSize: D, glmFfnSize: F, inChannels: C, patchSize: p } = v;
+  const g = visionGrid(v);
+  const out: { path: string; shape: number[] }[] = [];
+  const lin = (path: string, rows: number, cols: number, bias = true) => {
+    out.push({ path: `${path}.weight`, shape: [rows, cols] });
+    if (bias) out.push({ path: `${path}.bias`, shape: [rows] });
+  };
+  const norm = (path: string, width: number) => out.push({ path: `${path}.weight`, shape: [width] }, { path: `${path}.bias`, shape: [width] });
+  lin('vision.patchEmbed', Dv, C * p * p);
+  out.push({ path: 'vision.cls', shape: [1, Dv] }, { path: 'vision.positions', shape: [g * g + 1, Dv] });
+  for (let l = 0; l < v.numLayers; l++) {
+    const q = `vision.layers.${l}`;
+    lin(`${q}.qkv`, 3 * Dv, Dv);
+    lin(`${q}.attnOut`, Dv, Dv);
+    norm(`${q}.attnNorm`, Dv);
+    lin(`${q}.fc1`, I, Dv);
+    lin(`${q}.fc2`, Dv, I);
+    norm(`${q}.mlpNorm`, Dv);
+  }
+  lin('vision.downsample', D, 4 * Dv);
+  lin('vision.glu.proj', D, D, false);
+  norm('vision.glu.norm', D);
+  out.push({ path: 'vision.glu.gateUp', shape: [2 * F, D] }, { path: 'vision.glu.down', shape: [D, F] });
+  out.push({ path: 'vision.boi', shape: [1, D] }, { path: 'vision.eoi', shape: [1, D] });
+  return out;
+}
+
+/** Tables that stay float32 whatever the weight format (quantizeVisionWeights). */
+export const VISION_F32_TABLES: ReadonlySet<string> = new Set(['vision.cls', 'vision.positions', 'vision.boi', 'vision.eoi']);
+
+/**
+ * Peak activation bytes of one image through the tower (f32), with a hand-off after every layer
+ * (encodeImage's afterLayer): one layer's intermediates, the largest being the attention's qkv and the MLP's
+ * two [n, I] tensors, plus the input and output of the layer.
+ */
+export function visionActivationBytes(v: VisionConfig): number {
+  const n = visionGrid(v) ** 2 + 1;
+  const perLayer = n * (3 * v.hiddenSize + 4 * v.hiddenSize + 2 * v.intermediateSize);
+  const adapter = imageTokenCount(v) * (4 * v.hiddenSize + 4 * v.lmHiddenSize + 3 * v.glmFfnSize);
+  return 4 * (Math.max(perLayer, adapter) + n * v.inChannels * v.patchSize ** 2);
+}
+
 /** Every tower weight with its path (for quantizing, uploading, counting bytes). */
 export function mapVisionWeights<A, B>(w: VisionWeights<A>, fn: (weight: A, path: string) => B): VisionWeights<B> {
   const lin = (l: LinearWeights<A>, p: string): LinearWeights<B> => ({ weight: fn(l.weight, `${p}.weight`), ...(l.bias !== undefined ? { bias: fn(l.bias, `${p}.bias`) } : {}) });
@@ -244,8 +288,7 @@ export async function convertVisionWeights<A, B>(w: VisionWeights<A>, fn: (weigh
  * boi/eoi stay float32, like norms and biases: they are small and added straight into the residual stream.
  */
 export function quantizeVisionWeights<W>(w: VisionWeights<W>, quantize: (weight: W) => W): VisionWeights<W> {
-  const tables = new Set(['vision.cls', 'vision.positions', 'vision.boi', 'vision.eoi']);
-  return mapVisionWeights(w, (x, path) => (tables.has(path) ? x : quantize(x)));
+  return mapVisionWeights(w, (x, path) => (VISION_F32_TABLES.has(path) ? x : quantize(x)));
 }
 
 // ---------------------------------------------------------------- the tower's ops
@@ -260,6 +303,9 @@ export interface VisionOps<T, W> {
   fromHost(data: Float32Array, rows: number, cols: number): T;
   /** A (small) weight as an activation: the class token, the position table, boi/eoi. */
   weightRows(w: W): T;
+  read(x: T): Promise<Float32Array>;
+  /** Present on asynchronous devices (Ops.settle): encodeImage then ends the device step after each layer. */
+  settle?(): Promise<void>;
   /** Rows of each part, one after another: [Σ rows, cols]. */
   concatRows(parts: T[]): T;
   /**
@@ -300,8 +346,9 @@ export function imagePatches(v: VisionConfig, pixels: Float32Array): Float32Arra
  * The tower: one preprocessed image (CHW float32, imageSize²) -> its rows in the language model
  * [(g/2)² + 2, D], boi and eoi included. Mirrors EVA2CLIPModel.forward.
  */
-export function encodeImage<T, W>(ops: VisionOps<T, W>, v: VisionConfig, w: VisionWeights<W>, pixels: Float32Array): T {
+export async function encodeImage<T, W>(ops: VisionOps<T, W>, v: VisionConfig, w: VisionWeights<W>, pixels: Float32Array): Promise<T> {
   const g = visionGrid(v);
+  const n = g * g + 1;
   // PatchEmbedding: conv -> flatten -> [cls; patches] + position_embedding
   const patches = ops.matmul(ops.fromHost(imagePatches(v, pixels), g * g, v.inChannels * v.patchSize ** 2), w.patchEmbed.weight, { bias: w.patchEmbed.bias });
   let x = ops.add(ops.concatRows([ops.weightRows(w.cls), patches]), ops.weightRows(w.positions)); // [g² + 1, Dv]
@@ -314,6 +361,10 @@ export function encodeImage<T, W>(ops: VisionOps<T, W>, v: VisionConfig, w: Visi
     const h = ops.geluErf(ops.matmul(x, layer.fc1.weight, { bias: layer.fc1.bias }));
     const mlp = ops.matmul(h, layer.fc2.weight, { bias: layer.fc2.bias });
     x = ops.add(x, ops.layerNorm(mlp, layer.mlpNorm.weight, layer.mlpNorm.bias, v.layerNormEps));
+    // A device that frees a step's buffers only when the step ends (GpuOps) would hold every layer's
+    // intermediates until the image is done (tens of GB for glm-4v-9b's 6401 tokens): end the step after each
+    // layer and carry x over, so one image needs one layer's activations (visionActivationBytes).
+    if (ops.settle) x = ops.fromHost(await ops.read(x), n, v.hiddenSize);
   }
 
   // x[:, 1:] -> view as a g x g grid -> conv 2x2 stride 2 -> flatten: [(g/2)², D]

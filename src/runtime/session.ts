@@ -71,10 +71,11 @@ export class ModelSession<T, W, C> {
     const expanded = expandImagePrompt(v, Array.from(prompt.ids), images.length, this.nextPosition());
     this.checkRoom(expanded.ids.length);
     const start = this.tokens.length;
-    const rows: ImageRows<T>[] = images.map((pixels, i) => ({
-      span: { start: start + expanded.spans[i]!.start, length: expanded.spans[i]!.length },
-      features: encodeImage(this.ops as unknown as Parameters<typeof encodeImage<T, W>>[0], v, this.vision!, pixels),
-    }));
+    const rows: ImageRows<T>[] = [];
+    for (const [i, pixels] of images.entries()) {
+      const span = { start: start + expanded.spans[i]!.start, length: expanded.spans[i]!.length };
+      rows.push({ span, features: await encodeImage(this.ops, v, this.vision, pixels) });
+    }
     return (await this.run(expanded.ids, want, control && { control, offset: 0, total: expanded.ids.length }, expanded.positions, rows))!;
   }
 

@@ -127,7 +127,7 @@ describe('GLM-4V tiny fixture on the GPU', () => {
 
   it('float32: the tower rows, every merged row\'s logits and the greedy ids match the reference', async () => {
     const { weights, vision } = await upload(host.weights, host.vision!);
-    const rows = await ops.read(encodeImage(ops, host.config.vision!, vision, glm4vImage()));
+    const rows = await ops.read(await encodeImage(ops, host.config.vision!, vision, glm4vImage()));
     expectAllClose(rows, e.image_features.flat(), { atol: TOWER_ATOL, label: 'GPU image rows' });
     const { logits, ids } = await runOn(ops, weights, vision);
     const V = host.config.vocabSize;

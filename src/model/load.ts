@@ -5,7 +5,7 @@
 // Weights go one canonical tensor at a time through `convert` in every case.
 import type { ModelFiles } from '../formats/byte-source';
 import { GGUF_FILE_NAME, loadGgufModel } from '../formats/gguf';
-import { MANIFEST_FILE, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
+import { MANIFEST_FILE, loadPackageVisionWeights, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
 import { openSafetensorsModel } from '../formats/safetensors';
 import { normalizeConfig, type GlmConfig } from './config';
 import { checkLayerCount } from './limits';
@@ -41,7 +41,8 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
     const pkg = await openPackage(files);
     checkLayerCount(pkg.config.numLayers, Object.keys(pkg.manifest.tensors), /^layers\.(\d+)\./, `config ${layerCountField(pkg.config)}`, `${files.location}/manifest.json`);
     const weights = await loadPackageWeights(pkg.config, pkg, options);
-    return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest };
+    const vision = pkg.config.vision ? await loadPackageVisionWeights(pkg.config.vision, pkg, options) : undefined;
+    return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest, ...(vision ? { vision } : {}) };
   }
   if (format === 'gguf') {
     const source = await files.open(GGUF_FILE_NAME);
@@ -61,7 +62,7 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
     checkLayerCount(config.numLayers, lmNames, /(?:^|\.)layers\.(\d+)\./, layerCountField(config), `${files.location}/config.json`);
     const weights = await loadWeights(config, index, options);
     const convert = options.convert ?? ((w) => w as unknown as W);
-    const vision = config.vision ? await loadVisionWeights(config.vision, index, convert) : undefined;
+    const vision = config.vision ? await loadVisionWeights(config.vision, index, convert, options.skip) : undefined;
     return { config, weights, rawConfig: JSON.parse(text), format, ...(vision ? { vision } : {}) };
   } finally {
     await index.close();

@@ -148,6 +148,8 @@ export async function loadVisionWeights<W = HostTensor>(
   v: VisionConfig,
   index: TensorIndex,
   convert: (w: HostTensor, path: string) => W | Promise<W> = (w) => w as unknown as W,
+  /** Paths not to read (a resumed conversion has them): their slots stay undefined. */
+  skip?: (path: string) => boolean,
 ): Promise<VisionWeights<W>> {
   const read = async (name: string, shape: number[], scale = 1): Promise<HostTensor> => {
     const info = index.get(VISION_PREFIX + name);
@@ -160,7 +162,7 @@ export async function loadVisionWeights<W = HostTensor>(
   };
   const { hiddenSize: Dv, intermediateSize: I, lmHiddenSize: D, glmFfnSize: F, inChannels: C, patchSize: p } = v;
   const g = visionGrid(v);
-  const get = async (name: string, shape: number[], path: string, scale = 1) => convert(await read(name, shape, scale), path);
+  const get = async (name: string, shape: number[], path: string, scale = 1) => (skip?.(path) ? (undefined as W) : convert(await read(name, shape, scale), path));
   const linear = async (name: string, rows: number, cols: number, path: string): Promise<LinearWeights<W>> => ({
     weight: await get(`${name}.weight`, [rows, cols], `${path}.weight`),
     bias: await get(`${name}.bias`, [rows], `${path}.bias`),
@@ -182,11 +184,13 @@ export async function loadVisionWeights<W = HostTensor>(
       mlpNorm: await norm(`${s}.post_attention_layernorm`, Dv, `${p2}.mlpNorm`),
     });
   }
-  const gate = await read('linear_proj.gate_proj.weight', [F, D]);
-  const up = await read('linear_proj.dense_h_to_4h.weight', [F, D]);
-  const gateUp = new Float32Array(2 * F * D);
-  gateUp.set(gate.data);
-  gateUp.set(up.data, F * D);
+  const gluGateUp = async (): Promise<W> => {
+    if (skip?.('vision.glu.gateUp')) return undefined as W;
+    const gateUp = new Float32Array(2 * F * D);
+    gateUp.set((await read('linear_proj.gate_proj.weight', [F, D])).data);
+    gateUp.set((await read('linear_proj.dense_h_to_4h.weight', [F, D])).data, F * D);
+    return convert({ dtype: 'f32', shape: [2 * F, D], data: gateUp }, 'vision.glu.gateUp');
+  };
   return {
     patchEmbed: await linear('patch_embedding.proj', Dv, C * p * p, 'vision.patchEmbed'),
     cls: await get('patch_embedding.cls_embedding', [1, Dv], 'vision.cls'),
@@ -196,7 +200,7 @@ export async function loadVisionWeights<W = HostTensor>(
     glu: {
       proj: await get('linear_proj.linear_proj.weight', [D, D], 'vision.glu.proj'),
       norm: await norm('linear_proj.norm1', D, 'vision.glu.norm'),
-      gateUp: await convert({ dtype: 'f32', shape: [2 * F, D], data: gateUp }, 'vision.glu.gateUp'),
+      gateUp: await gluGateUp(),
       down: await get('linear_proj.dense_4h_to_h.weight', [D, F], 'vision.glu.down', v.scalingFactor),
     },
     boi: await get('boi', [1, D], 'vision.boi', v.scalingFactor),
@@ -209,10 +213,7 @@ export function visionTensorShapes(v: VisionConfig): { path: string; shape: numb
   const { hiddenSize: Dv, intermediateSize: I, lmHiddenSize: D, glmFfnSize: F, inChannels: C, patchSize: p } = v;
   const g = visionGrid(v);
   const out: { path: string; shape: number[] }[] = [];
-  const lin = (path: string, rows: number, cols: number, bias = true) => {
-    out.push({ path: `${path}.weight`, shape: [rows, cols] });
-    if (bias) out.push({ path: `${path}.bias`, shape: [rows] });
-  };
+  const lin = (path: string, rows: number, cols: number) => out.push({ path: `${path}.weight`, shape: [rows, cols] }, { path: `${path}.bias`, shape: [rows] });
   const norm = (path: string, width: number) => out.push({ path: `${path}.weight`, shape: [width] }, { path: `${path}.bias`, shape: [width] });
   lin('vision.patchEmbed', Dv, C * p * p);
   out.push({ path: 'vision.cls', shape: [1, Dv] }, { path: 'vision.positions', shape: [g * g + 1, Dv] });
@@ -226,7 +227,7 @@ export function visionTensorShapes(v: VisionConfig): { path: string; shape: numb
     norm(`${q}.mlpNorm`, Dv);
   }
   lin('vision.downsample', D, 4 * Dv);
-  lin('vision.glu.proj', D, D, false);
+  out.push({ path: 'vision.glu.proj', shape: [D, D] });
   norm('vision.glu.norm', D);
   out.push({ path: 'vision.glu.gateUp', shape: [2 * F, D] }, { path: 'vision.glu.down', shape: [D, F] });
   out.push({ path: 'vision.boi', shape: [1, D] }, { path: 'vision.eoi', shape: [1, D] });
@@ -272,6 +273,31 @@ export function mapVisionWeights<A, B>(w: VisionWeights<A>, fn: (weight: A, path
     boi: fn(w.boi, 'vision.boi'),
     eoi: fn(w.eoi, 'vision.eoi'),
   };
+}
+
+/** The tower's structure with each leaf its canonical path (what packages store the tensors under). */
+export function visionSkeleton(v: VisionConfig): VisionWeights<string> {
+  const lin = (p: string, bias = true): LinearWeights<string> => ({ weight: `${p}.weight`, ...(bias ? { bias: `${p}.bias` } : {}) });
+  const norm = (p: string): NormWeights<string> => ({ weight: `${p}.weight`, bias: `${p}.bias` });
+  return {
+    patchEmbed: lin('vision.patchEmbed'),
+    cls: 'vision.cls',
+    positions: 'vision.positions',
+    layers: Array.from({ length: v.numLayers }, (_, l) => {
+      const q = `vision.layers.${l}`;
+      return { qkv: lin(`${q}.qkv`), attnOut: lin(`${q}.attnOut`), attnNorm: norm(`${q}.attnNorm`), fc1: lin(`${q}.fc1`), fc2: lin(`${q}.fc2`), mlpNorm: norm(`${q}.mlpNorm`) };
+    }),
+    downsample: lin('vision.downsample'),
+    glu: { proj: 'vision.glu.proj', norm: norm('vision.glu.norm'), gateUp: 'vision.glu.gateUp', down: 'vision.glu.down' },
+    boi: 'vision.boi',
+    eoi: 'vision.eoi',
+  };
+}
+
+/** The tower from tensors stored under their canonical paths (a package), read one at a time through `read`. */
+export async function assembleVisionWeights<W>(v: VisionConfig, read: (path: string, shape: number[]) => Promise<W>): Promise<VisionWeights<W>> {
+  const shapes = new Map(visionTensorShapes(v).map((t) => [t.path, t.shape]));
+  return convertVisionWeights(visionSkeleton(v), (path) => read(path, shapes.get(path)!));
 }
 
 /** mapVisionWeights with an asynchronous conversion (GPU upload), one weight at a time. */

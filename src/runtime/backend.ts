@@ -4,7 +4,7 @@ import type { ModelFiles } from '../formats/byte-source';
 import { CpuOps } from '../cpu/ops';
 import { createFastMatmul, type FastMatmul } from '../cpu/fast-matmul';
 import { loadModelFolder, type LoadedModel } from '../model/load';
-import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { quantizeWeightAt, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
 import type { Ops } from '../model/ops';
 import { ModelSession } from './session';
@@ -41,7 +41,7 @@ export interface LoadedBackend {
 }
 
 export async function loadBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend> {
-  const convert = (w: HostWeight) => quantizeWeight(w, options.quant);
+  const convert = (w: HostWeight, path: string) => quantizeWeightAt(w, path, options.quant);
   if (options.backend === 'cpu') {
     const model = await loadModelFolder<HostWeight>(files, { convert, onProgress: options.onProgress });
     const fast = await runtimeQuantMatmul();

@@ -39,12 +39,12 @@ export function openGpuContext(): Promise<GpuContext> {
   return contextFactory();
 }
 
-export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight) => HostWeight): Promise<LoadedBackend> {
+export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight, path: string) => HostWeight): Promise<LoadedBackend> {
   const ctx = await contextFactory();
   const ops = new GpuOps(ctx);
   try {
     const model = await loadModelFolder(files, {
-      convert: (w, path) => ops.uploadWeight(convert(w), path),
+      convert: (w, path) => ops.uploadWeight(convert(w, path), path),
       onProgress: options.onProgress,
     });
     return {

@@ -11,7 +11,7 @@ import type { GlmConfig } from '../model/config';
 import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import type { ModelFiles } from '../formats/byte-source';
 import { loadModelFolder } from '../model/load';
-import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { quantizeWeightAt, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
 import { planPlacement, type Bandwidth, type Plan } from '../planner/planner';
 import { tensorSizes } from '../planner/sizes';
@@ -285,7 +285,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
   let embeddingHost: HostWeight | null = null;
   for (;;) {
     const convert = async (w: HostWeight, path: string): Promise<HybridWeight> => {
-      const host = quantizeWeight(w, options.quant);
+      const host = quantizeWeightAt(w, path, options.quant);
       if (path === 'embedding') embeddingHost = host;
       const have = uploaded.get(path);
       if (deviceOf(path) === 'cpu') {

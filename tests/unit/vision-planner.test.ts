@@ -24,6 +24,10 @@ describe('planner sizes with a vision tower', () => {
       return w;
     });
     expect(sizes.vision).toHaveLength(count);
+    // The same paths as the loaded tower (the skeleton packages store it under).
+    const paths: string[] = [];
+    mapVisionWeights(vision!, (_, path) => paths.push(path));
+    expect(sizes.vision.map((t) => t.path).sort()).toEqual(paths.sort());
     expect(sizes.vision.reduce((s, t) => s + t.bytes, 0)).toBe(loaded);
     const text = tensorSizes({ ...config, vision: undefined }, 'none');
     expect(sizes.totalBytes - text.totalBytes).toBe(loaded);

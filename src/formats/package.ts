@@ -633,7 +633,11 @@ async function readTensor(reader: PartReader, t: PackageTensor): Promise<HostWei
 
 /** Every canonical weight of a package, one tensor at a time through `convert` (like loadWeights). */
 /** GLM-4V: the vision tower's tensors of a package (stored under their canonical `vision.*` paths). */
-export async function loadPackageVisionWeights<W = HostWeight>(v: VisionConfig, pkg: OpenedPackage, options: LoadWeightsOptions<W> = {}): Promise<VisionWeights<W>> {
+export async function loadPackageVisionWeights<W = HostWeight>(
+  v: VisionConfig,
+  pkg: OpenedPackage,
+  options: LoadWeightsOptions<W> = {},
+): Promise<VisionWeights<W>> {
   const where = pkg.files.location;
   const reader = new PartReader(pkg, where);
   const convert = options.convert ?? ((w: HostWeight) => w as unknown as W);

@@ -162,7 +162,8 @@ export async function loadVisionWeights<W = HostTensor>(
   };
   const { hiddenSize: Dv, intermediateSize: I, lmHiddenSize: D, glmFfnSize: F, inChannels: C, patchSize: p } = v;
   const g = visionGrid(v);
-  const get = async (name: string, shape: number[], path: string, scale = 1) => (skip?.(path) ? (undefined as W) : convert(await read(name, shape, scale), path));
+  const get = async (name: string, shape: number[], path: string, scale = 1) =>
+    skip?.(path) ? (undefined as W) : convert(await read(name, shape, scale), path);
   const linear = async (name: string, rows: number, cols: number, path: string): Promise<LinearWeights<W>> => ({
     weight: await get(`${name}.weight`, [rows, cols], `${path}.weight`),
     bias: await get(`${name}.bias`, [rows], `${path}.bias`),

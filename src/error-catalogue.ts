@@ -83,6 +83,11 @@ export const GLM_ERROR_NAMES = [
   'UnsupportedFieldError', // a chat request field the engine does not implement (named, never ignored)
   'UnsupportedSchemaError', // a JSON schema keyword constrained decoding does not cover
   'AbortError', // an AbortSignal given to load() or create() was aborted
+  // GLM-4V (issue #21, model side)
+  'VisionConfigError', // a GLM-4V vision_config that is missing, malformed or inconsistent
+  'VisionWeightError', // a vision-tower tensor whose shape does not match vision_config
+  'ImageInputError', // images that do not fit the prompt (boi / placeholder / eoi layout) or the model's image size
+  'NoVisionTowerError', // images given to a model without a vision tower
   // CLI only (not exported)
   'UsageError', // bad command-line arguments (exit code 2)
   'PackageExistsError', // `convert --out` would overwrite a package

@@ -125,3 +125,25 @@ export class CorsBlockedError extends GlmError {
 export class OfflineError extends GlmError {
   override name = 'OfflineError';
 }
+
+// --- issue #21 (GLM-4V, model side: vision tower, image rows in the sequence) ---
+
+/** A GLM-4V config.json whose vision_config (or boi/eoi token ids) is missing, malformed or inconsistent. */
+export class VisionConfigError extends GlmError {
+  override name = 'VisionConfigError';
+}
+
+/** A vision-tower tensor of a GLM-4V checkpoint whose shape does not match its vision_config. */
+export class VisionWeightError extends GlmError {
+  override name = 'VisionWeightError';
+}
+
+/** Images that do not fit the prompt or the model: wrong pixel count, or ids without the boi/placeholder/eoi layout. */
+export class ImageInputError extends GlmError {
+  override name = 'ImageInputError';
+}
+
+/** Images were given to a model that has no vision tower (only GLM-4V models take images). */
+export class NoVisionTowerError extends GlmError {
+  override name = 'NoVisionTowerError';
+}

@@ -9,6 +9,8 @@ import { roundToF16 } from '../formats/dtype';
 import { matmulQuant } from './quant-matmul';
 import type { QuantizedTensor } from '../quant/types';
 import { dequantizeRows } from '../quant/rows';
+import type { VisionOps } from '../model/vision';
+import { attentionFull, blocks2x2, concatRows, geluErf } from './vision-ops';
 
 /** A CPU activation: [rows, cols] float32, row-major. */
 export interface CpuTensor {
@@ -269,7 +271,7 @@ export interface QuantMatmul {
  * The Ops backend over CPU memory. Without `fast` it is the plain-loop reference every GPU kernel and
  * the WASM kernels are tested against; the runtime passes the WASM SIMD matmul for quantized layers.
  */
-export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
+export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache>, VisionOps<CpuTensor, CpuWeight> {
   readonly name = 'cpu';
   /**
    * The CPU kernels gain nothing from long batches (they stream the weights once per row block either
@@ -350,5 +352,25 @@ export class CpuOps implements Ops<CpuTensor, CpuWeight, CpuKvCache> {
   }
   async read(x: CpuTensor): Promise<Float32Array> {
     return x.data;
+  }
+  // ---- the GLM-4V vision tower's ops (src/cpu/vision-ops.ts) ----
+  fromHost(data: Float32Array, rows: number, cols: number): CpuTensor {
+    return cpuTensor(rows, cols, data);
+  }
+  weightRows(w: CpuWeight): CpuTensor {
+    const [rows, cols] = w.dtype === 'f32' && w.shape.length === 1 ? [1, w.shape[0]!] : matrixShape(w);
+    return cpuTensor(rows, cols, w.dtype === 'f32' ? w.data : dequantizeRows(w, Int32Array.from({ length: rows }, (_, i) => i)));
+  }
+  concatRows(parts: CpuTensor[]): CpuTensor {
+    return concatRows(parts);
+  }
+  attentionFull(qkv: CpuTensor, numHeads: number): CpuTensor {
+    return attentionFull(qkv, numHeads);
+  }
+  geluErf(x: CpuTensor): CpuTensor {
+    return geluErf(x);
+  }
+  blocks2x2(x: CpuTensor, grid: number): CpuTensor {
+    return blocks2x2(x, grid);
   }
 }

@@ -6,7 +6,7 @@
 import type { ModelFiles } from './byte-source';
 import { loadModelFolder } from '../model/load';
 import { InvalidArgumentError } from '../errors';
-import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { quantizeWeightAt, type QuantChoice } from '../model/quantize-weights';
 import { EXTRA_FILES, MANIFEST_FILE, PackageWriter, TOKENIZER_FILES, type PackageFile, type PackageManifest, type PackageSink, type WriterCheckpoint } from './package';
 
 export interface ConvertProgress {
@@ -63,7 +63,7 @@ export async function convertModel(files: ModelFiles, sink: PackageSink, options
   const model = await loadModelFolder<null>(files, {
     skip: (path) => writer.has(path),
     convert: async (w, path) => {
-      const out = quantizeWeight(w, options.quant);
+      const out = quantizeWeightAt(w, path, options.quant);
       if (out.dtype === 'q4' || out.dtype === 'q8') {
         if (fromPackage && options.quant !== 'none' && out.dtype !== options.quant) {
           throw new InvalidArgumentError(

@@ -28,6 +28,7 @@ import { memoryByteSource, TruncatedFileError } from './byte-source';
 import { describeJson } from './describe';
 import type { ByteSource, ModelFiles } from './byte-source';
 import { TensorNotFoundError, similarNames } from './safetensors';
+import { assembleVisionWeights, type VisionConfig, type VisionWeights } from '../model/vision';
 
 export const PACKAGE_FORMAT = 'glm-webgpu-package';
 export const PACKAGE_VERSION = 1;
@@ -651,6 +652,26 @@ async function readTensor(reader: PartReader, t: PackageTensor): Promise<HostWei
 }
 
 /** Every canonical weight of a package, one tensor at a time through `convert` (like loadWeights). */
+/** GLM-4V: the vision tower's tensors of a package (stored under their canonical `vision.*` paths). */
+export async function loadPackageVisionWeights<W = HostWeight>(
+  v: VisionConfig,
+  pkg: OpenedPackage,
+  options: LoadWeightsOptions<W> = {},
+): Promise<VisionWeights<W>> {
+  const where = pkg.files.location;
+  const reader = new PartReader(pkg, where);
+  const convert = options.convert ?? ((w: HostWeight) => w as unknown as W);
+  const vision = await assembleVisionWeights(v, async (path, shape) => {
+    const t = pkg.manifest.tensors[path];
+    if (!t) throw new TensorNotFoundError(`package "${where}" has no tensor "${path}" of the vision tower its config describes; convert the model again`);
+    const w = await readTensor(reader, t);
+    checkWeight(w, path, shape, `package "${where}"`);
+    return convert(w, path);
+  });
+  await reader.finish();
+  return vision;
+}
+
 export async function loadPackageWeights<W = HostWeight>(config: GlmConfig, pkg: OpenedPackage, options: LoadWeightsOptions<W> = {}): Promise<ModelWeights<W>> {
   const where = pkg.files.location;
   const reader = new PartReader(pkg, where);

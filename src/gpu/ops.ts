@@ -28,6 +28,7 @@ import { BufferPool, GpuAllocator, ParamWriter, UNIFORM_SLOT_BYTES, UniformSlots
 import { PipelineCache, type Pipeline, type PipelineRequest } from './pipelines';
 import { ACT_BYTES, type GpuActDtype, type GpuKvCache, type GpuOpsStats, type GpuTensor, type GpuWeight } from './tensor';
 import { uploadWeight, type UploadWeightOptions } from './weights';
+import type { VisionOps } from '../model/vision';
 
 /** The caller asked for something this device cannot do (e.g. f16 without `shader-f16`). */
 export class GpuFeatureUnavailableError extends GlmError {
@@ -123,7 +124,7 @@ interface GpuTokenRef extends DeviceTokenRef {
 // Step ids are unique across GpuOps instances, so a tensor of another instance is refused like a stale one.
 let nextStep = 1;
 
-export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
+export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<GpuTensor, GpuWeight> {
   readonly name = 'webgpu';
   /** Storage type of activations and KV caches. */
   readonly act: GpuActDtype;
@@ -988,6 +989,85 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache> {
       (p) => p.u32(elements).u32(start * x.cols),
       [x.buffer, out.buffer],
       this.grid1d(Math.ceil(elements / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  // ---------------------------------------------------------------- GLM-4V's vision tower (issue #21)
+
+  fromHost(data: Float32Array, rows: number, cols: number): GpuTensor {
+    return this.upload(data, rows, cols);
+  }
+
+  /** Every row of a (small) weight as an activation: the embed kernel over ids 0..rows-1 (dequantizes any format). */
+  weightRows(w: GpuWeight): GpuTensor {
+    if (w.shape.length !== 2) throw new RangeError(`weightRows: expected a 2-D weight, got shape [${w.shape}]`);
+    return this.embed(w, Int32Array.from({ length: w.rows }, (_, i) => i));
+  }
+
+  concatRows(parts: GpuTensor[]): GpuTensor {
+    this.alive();
+    if (parts.length === 0) throw new RangeError('concatRows: no parts');
+    const cols = parts[0]!.cols;
+    for (const p of parts) {
+      this.use(p, 'concatRows part');
+      if (p.cols !== cols) throw new RangeError(`concatRows: a part has ${p.cols} columns, the first has ${cols}`);
+    }
+    const out = this.newTensor(parts.reduce((s, p) => s + p.rows, 0), cols, 'concatRows output');
+    const pipeline = this.pipeline('copyInto', 0, () => ({ kernel: 'copyInto', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } }));
+    let offset = 0;
+    for (const p of parts) {
+      const count = p.rows * cols;
+      this.dispatch(pipeline, (w) => w.u32(count).u32(offset), [p.buffer, out.buffer], this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)));
+      offset += count;
+    }
+    return out;
+  }
+
+  attentionFull(qkv: GpuTensor, numHeads: number): GpuTensor {
+    this.alive();
+    this.use(qkv, 'attentionFull input');
+    if (qkv.cols % (3 * numHeads) !== 0) throw new RangeError(`attentionFull: width ${qkv.cols} is not 3 x ${numHeads} heads x headDim`);
+    const D = qkv.cols / (3 * numHeads);
+    if (D > ATTENTION_MAX_D_PER_INVOCATION * ATTENTION_WORKGROUP) {
+      throw new RangeError(`attentionFull: head dimension ${D} is over ${ATTENTION_MAX_D_PER_INVOCATION * ATTENTION_WORKGROUP}`);
+    }
+    const out = this.newTensor(qkv.rows, numHeads * D, 'attentionFull output');
+    this.dispatch(
+      this.pipeline('attentionFull', 0, () => ({ kernel: 'attentionFull', constants: { WORKGROUP_SIZE: ATTENTION_WORKGROUP } })),
+      (p) => p.u32(qkv.rows).u32(numHeads).u32(D).f32(1 / Math.sqrt(D)),
+      [qkv.buffer, out.buffer],
+      this.grid1d(qkv.rows * numHeads),
+    );
+    return out;
+  }
+
+  geluErf(x: GpuTensor): GpuTensor {
+    this.alive();
+    this.use(x, 'geluErf input');
+    const out = this.newTensor(x.rows, x.cols, 'geluErf output');
+    const count = x.rows * x.cols;
+    this.dispatch(
+      this.pipeline('geluErf', 0, () => ({ kernel: 'geluErf', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
+      (p) => p.u32(count),
+      [x.buffer, out.buffer],
+      this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
+    );
+    return out;
+  }
+
+  blocks2x2(x: GpuTensor, grid: number): GpuTensor {
+    this.alive();
+    this.use(x, 'blocks2x2 input');
+    if (x.rows !== grid * grid) throw new RangeError(`blocks2x2: ${x.rows} rows is not a ${grid}x${grid} grid`);
+    const half = Math.floor(grid / 2);
+    const out = this.newTensor(half * half, 4 * x.cols, 'blocks2x2 output');
+    const count = half * half * 4 * x.cols;
+    this.dispatch(
+      this.pipeline('blocks2x2', 0, () => ({ kernel: 'blocks2x2', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
+      (p) => p.u32(grid).u32(half).u32(x.cols).u32(count),
+      [x.buffer, out.buffer],
+      this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
     );
     return out;
   }

@@ -39,6 +39,10 @@ import swigluWgsl from '../../shaders/swiglu.wgsl?raw';
 import toF32Wgsl from '../../shaders/to_f32.wgsl?raw';
 import logitAdjustWgsl from '../../shaders/logit_adjust.wgsl?raw';
 import logprobGatherWgsl from '../../shaders/logprob_gather.wgsl?raw';
+import attentionFullWgsl from '../../shaders/attention_full.wgsl?raw';
+import blocks2x2Wgsl from '../../shaders/blocks_2x2.wgsl?raw';
+import copyIntoWgsl from '../../shaders/copy_into.wgsl?raw';
+import geluErfWgsl from '../../shaders/gelu_erf.wgsl?raw';
 import { ShaderError } from '../errors';
 import type { GpuActDtype, GpuWeightFormat } from './tensor';
 
@@ -131,6 +135,11 @@ const KERNELS = {
   /** A request's logit_bias / penalties / JSON mask before the sampler (#19). */
   logitAdjust: { file: 'logit_adjust.wgsl', source: logitAdjustWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
   logprobGather: { file: 'logprob_gather.wgsl', source: logprobGatherWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read'], weighted: false },
+  // GLM-4V's vision tower (issue #21)
+  attentionFull: { file: 'attention_full.wgsl', source: attentionFullWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  blocks2x2: { file: 'blocks_2x2.wgsl', source: blocks2x2Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  copyInto: { file: 'copy_into.wgsl', source: copyIntoWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  geluErf: { file: 'gelu_erf.wgsl', source: geluErfWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
 } satisfies Record<string, KernelDef>;
 
 export type KernelName = keyof typeof KERNELS;

@@ -2,6 +2,7 @@
 // flags here (norm kind, MLP kind, RoPE style, biases, residual form), so glm.ts has one forward pass.
 import { GlmError } from '../errors';
 import { describeJson } from '../formats/describe';
+import { normalizeVisionConfig, type VisionConfig } from './vision';
 import { checkBoolean, checkFraction, checkPositiveFinite, checkPositiveInt, checkTokenId, describeValue, type LimitKind } from './limits';
 
 export class UnsupportedModelError extends GlmError {
@@ -13,7 +14,7 @@ export class ConfigError extends GlmError {
 
 export const SUPPORTED_MODELS =
   'ChatGLM-6B (model_type "chatglm" with position_encoding_2d), ChatGLM2-6B / ChatGLM3-6B / GLM-4-9B-chat ' +
-  '(model_type "chatglm" with multi_query_attention), GLM-4-9B-chat-hf and GLM-Edge (model_type "glm"), ' +
+  '(model_type "chatglm" with multi_query_attention), GLM-4V-9B (the same with a vision_config), GLM-4-9B-chat-hf and GLM-Edge (model_type "glm"), ' +
   'GLM-4-0414 (model_type "glm4")';
 
 /**
@@ -69,6 +70,8 @@ export interface GlmConfig {
     gmask?: number;
     mask?: number;
   };
+  /** GLM-4V (glm-4v-9b: model_type "chatglm" with a vision_config): the vision tower. Absent for text-only models. */
+  vision?: VisionConfig;
 }
 
 type Json = Record<string, unknown>;
@@ -212,6 +215,9 @@ function chatglm2(raw: Json): GlmConfig {
     maxSequenceLength: optionalInt(raw, 'seq_length', 8192, 'contextLength'),
     storedQuantBits: quantBits(raw),
     tokens: { eos: idList(raw, 'eos_token_id', vocab), bos: optionalId(raw, 'bos_token_id', vocab), pad: optionalId(raw, 'pad_token_id', vocab) },
+    ...(raw.vision_config !== undefined && raw.vision_config !== null
+      ? { vision: normalizeVisionConfig(raw, hiddenSize, positiveInt(raw, 'ffn_hidden_size', F, 'ffnHiddenSize'), vocab) }
+      : {}),
   };
 }
 

@@ -8,6 +8,7 @@
 import type { GlmConfig } from './config';
 import type { ForwardBatch, Ops } from './ops';
 import type { ModelWeights, NormWeights } from './weights-types';
+import { embedWithImages, type ImageRows } from './vision';
 
 export interface ForwardResult<T> {
   /** Hidden states after the final norm: [n, hidden] (or [1, hidden] with logits 'last'). */
@@ -25,6 +26,8 @@ export async function forward<T, W, C>(
   want: 'all' | 'last' | 'none' = 'last',
   /** Awaited after each layer of a prompt batch (not of a one-token step): where an abort stops a prefill. */
   afterLayer?: (layer: number) => Promise<void>,
+  /** GLM-4V: images whose rows lie in this batch (spans in sequence indices; features from vision.ts encodeImage). */
+  images?: readonly ImageRows<T>[],
 ): Promise<ForwardResult<T>> {
   const norm = (x: T, n: NormWeights<W>): T =>
     config.norm === 'rmsnorm' ? ops.rmsNorm(x, n.weight, config.normEps) : ops.layerNorm(x, n.weight, n.bias, config.normEps);
@@ -36,7 +39,8 @@ export async function forward<T, W, C>(
   const normFor = (x: T, n: NormWeights<W>) =>
     fuseNorm ? { input: x, prologue: { rmsNorm: { weight: n.weight, eps: config.normEps } } } : { input: norm(x, n), prologue: {} };
 
-  let x = ops.embed(weights.embedding, batch.ids, batch.idsOnDevice); // [n, hidden]
+  // GLM-4V (ChatGLMModel.forward): an image's rows are its vision-tower features, not table rows.
+  let x = images?.length ? embedWithImages(ops, weights.embedding, batch.ids, batch.start, images) : ops.embed(weights.embedding, batch.ids, batch.idsOnDevice); // [n, hidden]
 
   for (let l = 0; l < config.numLayers; l++) {
     const layer = weights.layers[l]!;

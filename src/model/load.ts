@@ -5,12 +5,13 @@
 // Weights go one canonical tensor at a time through `convert` in every case.
 import type { ModelFiles } from '../formats/byte-source';
 import { GGUF_FILE_NAME, loadGgufModel } from '../formats/gguf';
-import { MANIFEST_FILE, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
+import { MANIFEST_FILE, loadPackageVisionWeights, loadPackageWeights, openPackage, type PackageManifest } from '../formats/package';
 import { openSafetensorsModel } from '../formats/safetensors';
 import { normalizeConfig, type GlmConfig } from './config';
 import { checkLayerCount } from './limits';
 import { loadWeights, type HostWeight, type LoadWeightsOptions } from './weights';
 import type { ModelWeights } from './weights-types';
+import { loadVisionWeights, VISION_PREFIX, type VisionWeights } from './vision';
 
 export type ModelFormat = 'safetensors' | 'package' | 'gguf';
 
@@ -23,6 +24,8 @@ export interface LoadedModel<W> {
   format?: ModelFormat;
   /** The package manifest, when format is 'package'. */
   manifest?: PackageManifest;
+  /** GLM-4V: the vision tower's weights (config.vision says its shapes). */
+  vision?: VisionWeights<W>;
 }
 
 /** Which kind of model a ModelFiles holds (see the header comment for the order). */
@@ -38,7 +41,8 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
     const pkg = await openPackage(files);
     checkLayerCount(pkg.config.numLayers, Object.keys(pkg.manifest.tensors), /^layers\.(\d+)\./, `config ${layerCountField(pkg.config)}`, `${files.location}/manifest.json`);
     const weights = await loadPackageWeights(pkg.config, pkg, options);
-    return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest };
+    const vision = pkg.config.vision ? await loadPackageVisionWeights(pkg.config.vision, pkg, options) : undefined;
+    return { config: pkg.config, weights, rawConfig: pkg.manifest.config, format, manifest: pkg.manifest, ...(vision ? { vision } : {}) };
   }
   if (format === 'gguf') {
     const source = await files.open(GGUF_FILE_NAME);
@@ -53,9 +57,13 @@ export async function loadModelFolder<W = HostWeight>(files: ModelFiles, options
   const index = await openSafetensorsModel(files);
   try {
     // Before any per-layer entry is built: a declared 1e6 layers or a count below the layers present fails here.
-    checkLayerCount(config.numLayers, index.tensors.keys(), /(?:^|\.)layers\.(\d+)\./, layerCountField(config), `${files.location}/config.json`);
+    // (The vision tower's own `transformer.vision.transformer.layers.N` are not language-model layers.)
+    const lmNames = [...index.tensors.keys()].filter((n) => !n.startsWith(VISION_PREFIX));
+    checkLayerCount(config.numLayers, lmNames, /(?:^|\.)layers\.(\d+)\./, layerCountField(config), `${files.location}/config.json`);
     const weights = await loadWeights(config, index, options);
-    return { config, weights, rawConfig: JSON.parse(text), format };
+    const convert = options.convert ?? ((w) => w as unknown as W);
+    const vision = config.vision ? await loadVisionWeights(config.vision, index, convert, options.skip) : undefined;
+    return { config, weights, rawConfig: JSON.parse(text), format, ...(vision ? { vision } : {}) };
   } finally {
     await index.close();
   }

@@ -4,9 +4,9 @@
 // dropout, auto_map and torch_dtype are left out), run through normalizeConfig like a downloaded one.
 import { normalizeConfig, type GlmConfig } from './config';
 
-export type PresetName = 'glm-4-9b' | 'chatglm3-6b' | 'chatglm-6b' | 'glm-edge-1.5b';
+export type PresetName = 'glm-4-9b' | 'chatglm3-6b' | 'chatglm-6b' | 'glm-edge-1.5b' | 'glm-4v-9b';
 
-export const presetNames: readonly PresetName[] = ['glm-4-9b', 'chatglm3-6b', 'chatglm-6b', 'glm-edge-1.5b'];
+export const presetNames: readonly PresetName[] = ['glm-4-9b', 'chatglm3-6b', 'chatglm-6b', 'glm-edge-1.5b', 'glm-4v-9b'];
 
 export function isPresetName(name: string): name is PresetName {
   return (presetNames as readonly string[]).includes(name);
@@ -108,6 +108,48 @@ export const PRESET_CONFIG_JSON: Record<PresetName, Readonly<Record<string, unkn
     tie_word_embeddings: true,
     vocab_size: 59264,
   },
+  // THUDM/glm-4v-9b, config.json (issue #21): GLM-4-9B's language model (rope_ratio 1, 8k context) plus the
+  // EVA2-CLIP tower: 1120 px images in 14 px patches (80x80 = 6400 + the class token), 63 layers of width 1792,
+  // merged 2x2 into 1600 image rows + boi/eoi.
+  'glm-4v-9b': {
+    model_type: 'chatglm',
+    add_bias_linear: false,
+    add_qkv_bias: true,
+    apply_residual_connection_post_layernorm: false,
+    boi_token_id: 151339,
+    eoi_token_id: 151340,
+    eos_token_id: [151329, 151336, 151338],
+    ffn_hidden_size: 13696,
+    hidden_size: 4096,
+    kv_channels: 128,
+    layernorm_epsilon: 1.5625e-7,
+    multi_query_attention: true,
+    multi_query_group_num: 2,
+    num_attention_heads: 32,
+    num_layers: 40,
+    original_rope: true,
+    padded_vocab_size: 151552,
+    pad_token_id: 151329,
+    post_layer_norm: true,
+    rmsnorm: true,
+    rope_ratio: 1,
+    seq_length: 8192,
+    tie_word_embeddings: false,
+    vision_config: {
+      dropout_prob: 0.0,
+      hidden_act: 'gelu',
+      in_channels: 3,
+      num_hidden_layers: 63,
+      hidden_size: 1792,
+      patch_size: 14,
+      num_heads: 16,
+      intermediate_size: 15360,
+      layer_norm_eps: 1e-6,
+      num_positions: 6401,
+      image_size: 1120,
+      scaling_factor: 8,
+    },
+  },
 };
 
 export const PRESETS: Record<PresetName, GlmConfig> = {
@@ -115,4 +157,5 @@ export const PRESETS: Record<PresetName, GlmConfig> = {
   'chatglm3-6b': normalizeConfig(PRESET_CONFIG_JSON['chatglm3-6b']),
   'chatglm-6b': normalizeConfig(PRESET_CONFIG_JSON['chatglm-6b']),
   'glm-edge-1.5b': normalizeConfig(PRESET_CONFIG_JSON['glm-edge-1.5b']),
+  'glm-4v-9b': normalizeConfig(PRESET_CONFIG_JSON['glm-4v-9b']),
 };

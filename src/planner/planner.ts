@@ -23,6 +23,7 @@
 //   A block in the middle holds the same bytes as one at either end with two seams, so it is never listed.
 import { GlmError, InvalidArgumentError } from '../errors';
 import type { GlmConfig } from '../model/config';
+import { visionActivationBytes } from '../model/vision';
 import { kvBytesPerTokenPerLayer, tensorBytes, type ModelSizes, type TensorSize, type WeightQuant } from './sizes';
 import { formatBytes, GiB, MiB } from './units';
 
@@ -319,6 +320,9 @@ interface Prepared {
   head: Stage;
   /** Untied models only. */
   embedding: Stage | null;
+  /** GLM-4V's vision tower (with the head), and one image's activations through it. */
+  vision: Stage | null;
+  visionScratch: number;
   transferSeconds: number;
 }
 
@@ -338,6 +342,10 @@ function prepare(input: PlanInput): Prepared {
     kvCpuPerToken: kvBytesPerTokenPerLayer(config, false),
     layers: sizes.layers.map((l) => stageOf(l.tensors, maxPartBytes)),
     head: stageOf(headTensors, maxPartBytes),
+    // GLM-4V: the tower lives on the head's device (HybridOps runs it there); it runs once per image, so
+    // it costs memory (weights + one image's activations) but no bytes per generated token.
+    vision: sizes.vision?.length ? stageOf(sizes.vision, maxPartBytes) : null,
+    visionScratch: config.vision ? visionActivationBytes(config.vision) : 0,
     embedding: sizes.lmHeadTied ? null : stageOf([sizes.embedding], maxPartBytes),
     // The hidden state crosses as f32.
     transferSeconds: bandwidth.transferLatencySec + (config.hiddenSize * 4) / bandwidth.transferBytesPerSec,
@@ -396,12 +404,14 @@ function evaluate(p: Prepared, c: Candidate, context: number): Evaluated {
   // The embedding gather reads one row (a few KiB) per token: below the cost model's resolution on either
   // device, so it costs nothing here and the tie-break (CPU, which leaves GPU memory to layers) decides.
   if (p.embedding) place(p.embedding, c.embedding, 0, false);
+  if (p.vision) place(p.vision, c.head, 0, false);
 
   const computesOn = (d: PlacementDevice) => devices.includes(d) || c.head === d;
   const activations = activationBytes(config, context);
   const gpuUsed = computesOn('gpu') || c.embedding === 'gpu';
   gpu.scratchBytes = gpuUsed ? SCRATCH.gpuFixedBytes + (computesOn('gpu') ? activations : 0) : 0;
   cpu.scratchBytes = SCRATCH.cpuFixedBytes + (computesOn('cpu') ? activations : 0);
+  (c.head === 'gpu' ? gpu : cpu).scratchBytes += p.visionScratch;
   gpu.totalBytes = gpu.weightBytes + gpu.kvBytes + gpu.scratchBytes;
   cpu.totalBytes = cpu.weightBytes + cpu.kvBytes + cpu.scratchBytes;
 

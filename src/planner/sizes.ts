@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors';
 import type { GlmConfig } from '../model/config';
 import { weightRecipes } from '../model/weights';
 import { q4Bytes, q8Bytes } from '../quant/types';
+import { VISION_F32_TABLES, visionTensorShapes } from '../model/vision';
 
 /** How the weight matrices are stored: quantized (q4, q8) or dense ('none'). */
 export type WeightQuant = 'none' | 'q4' | 'q8';
@@ -43,7 +44,9 @@ export interface ModelSizes {
   /** When tied this is the embedding object itself: one tensor, counted once. */
   lmHead: TensorSize;
   lmHeadTied: boolean;
-  /** Every tensor once (a tied head is not counted twice). */
+  /** GLM-4V: the vision tower's tensors (run once per image, on the head's device); empty for text models. */
+  vision: TensorSize[];
+  /** Every tensor once (a tied head is not counted twice), the tower included. */
   totalBytes: number;
 }
 
@@ -99,9 +102,19 @@ export function tensorSizes(config: GlmConfig, quant: WeightQuant, opts: { f16De
     else if (recipe.path.startsWith('finalNorm.')) finalNorm.push(size);
     else throw new Error(`tensorSizes: weightRecipes returned an unexpected path "${recipe.path}"`);
   }
+  // The tower: matrices in the chosen format like the layers'; its tables, norms and biases float32.
+  const vision: TensorSize[] = (config.vision ? visionTensorShapes(config.vision) : []).map(({ path, shape }) => {
+    const isMatrix = shape.length === 2 && !VISION_F32_TABLES.has(path);
+    const rows = shape.length === 2 ? shape[0]! : 1;
+    const cols = shape.length === 2 ? shape[1]! : shape[0]!;
+    const format: StorageFormat = isMatrix ? matrix : 'f32';
+    const size: TensorSize = { path, shape, rows, cols, format, bytes: tensorBytes(format, rows, cols) };
+    totalBytes += size.bytes;
+    return size;
+  });
   if (!embedding) throw new Error('tensorSizes: weightRecipes returned no embedding');
   if (!lmHeadTied && !lmHead) throw new Error('tensorSizes: weightRecipes returned no lmHead for an untied model');
-  return { quant, f16Dense, embedding, layers, finalNorm, lmHead: lmHead ?? embedding, lmHeadTied, totalBytes };
+  return { quant, f16Dense, embedding, layers, finalNorm, lmHead: lmHead ?? embedding, lmHeadTied, vision, totalBytes };
 }
 
 /** K and V of one token in one layer: 2 x numKvHeads x headDim values (f16 or f32). */

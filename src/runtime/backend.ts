@@ -4,7 +4,7 @@ import type { ModelFiles } from '../formats/byte-source';
 import { CpuOps } from '../cpu/ops';
 import { createFastMatmul, type FastMatmul } from '../cpu/fast-matmul';
 import { loadModelFolder, type LoadedModel } from '../model/load';
-import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { quantizeWeightAt, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
 import type { Ops } from '../model/ops';
 import { ModelSession } from './session';
@@ -43,7 +43,7 @@ export interface LoadedBackend {
 }
 
 export async function loadBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend> {
-  const convert = (w: HostWeight) => quantizeWeight(w, options.quant);
+  const convert = (w: HostWeight, path: string) => quantizeWeightAt(w, path, options.quant);
   if (options.backend === 'cpu') {
     const model = await loadModelFolder<HostWeight>(files, { convert, onProgress: options.onProgress });
     const fast = await runtimeQuantMatmul(options.cpuMinParallelGroups);
@@ -52,7 +52,7 @@ export async function loadBackend(files: ModelFiles, options: LoadOptions): Prom
       kind: 'cpu',
       placement: { gpu: 0, cpu: model.config.numLayers },
       model,
-      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
+      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity, model.vision) as ModelSession<unknown, unknown, unknown>,
       dispose: () => fast.dispose(),
       describe: () => ({ backend: 'cpu', quant: options.quant, cpuKernels: fast.description }),
     };

@@ -1,7 +1,8 @@
 // The in-thread engine: load a model, keep one chat session (KV cache) and answer OpenAI-shaped chat
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
-import { AbortError, GlmError, InvalidArgumentError, ModelNeedsConversionError, UnsupportedFieldError } from '../errors';
+import { AbortError, GlmError, InvalidArgumentError, ImageInputError, ModelNeedsConversionError, NoVisionTowerError, UnsupportedFieldError } from '../errors';
+import { expandImagePrompt, imagePixelCount } from '../model/vision';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
@@ -284,6 +285,23 @@ export class GlmEngine {
     return this.exclusive(() => this.run(l, promptIds, request, null, onChunk));
   }
 
+  /**
+   * Generation from an already rendered prompt: `ids` as the chat template gives them and, for GLM-4V,
+   * `images` (preprocessed CHW float32, vision image_size²), the i-th for the i-th <|begin_of_image|> id
+   * (laid out <|begin_of_image|> placeholder <|end_of_image|>). A model without a vision tower answers
+   * images with NoVisionTowerError; usage.prompt_tokens counts each image's rows.
+   */
+  async generateFromPrompt(
+    prompt: { ids: number[]; images?: readonly Float32Array[] },
+    request: Omit<ChatCompletionRequest, 'messages'> = {},
+    onChunk?: (chunk: ChatCompletionChunk) => void,
+  ): Promise<{ completion: ChatCompletion; ids: number[] }> {
+    const l = this.require();
+    validateChatRequest({ ...request, messages: [{ role: 'user', content: '' }] }, l.backend.model.config.vocabSize);
+    if (!Array.isArray(prompt.ids) || prompt.ids.length === 0) throw new InvalidArgumentError('generateFromPrompt: ids must be a non-empty array of token ids');
+    return this.exclusive(() => this.run(l, prompt.ids, request, null, onChunk, undefined, prompt.images));
+  }
+
   /** OpenAI's completions.create: a text_completion for `prompt` (no chat template). */
   async createCompletion(request: CompletionRequest, onChunk?: (chunk: CompletionChunk) => void): Promise<Completion> {
     const l = this.require();
@@ -370,7 +388,12 @@ export class GlmEngine {
     tools: ToolPlan | null,
     onChunk?: (chunk: ChatCompletionChunk) => void,
     knowledge?: KnowledgeHit | null,
+    /** GLM-4V: preprocessed images (CHW float32), the i-th for the i-th <|begin_of_image|> of promptIds. */
+    images?: readonly Float32Array[],
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
+    // GLM-4V: the rows the prompt takes in the model once each image's three ids become its tower rows.
+    // Checked before anything is cached, so a bad image leaves the session as it was.
+    const promptRows = images?.length ? imagePromptRows(l, promptIds, images) : promptIds.length;
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
@@ -383,9 +406,9 @@ export class GlmEngine {
       ...(usage ? { usage } : {}),
     });
 
-    if (promptIds.length >= l.contextLength) {
+    if (promptRows >= l.contextLength) {
       throw new ContextOverflowError(
-        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
+        `the prompt is ${promptRows} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
       );
     }
     const d = l.defaults;
@@ -396,7 +419,7 @@ export class GlmEngine {
       repetitionPenalty: pick(request.repetition_penalty, d.repetition_penalty, 1),
     };
     const asked = request.max_completion_tokens ?? request.max_tokens ?? d.max_new_tokens ?? DEFAULT_MAX_TOKENS;
-    const maxTokens = Math.min(asked, l.contextLength - promptIds.length);
+    const maxTokens = Math.min(asked, l.contextLength - promptRows);
     const stop = request.stop ?? [];
     const stops = Array.isArray(stop) ? stop : [stop];
     const n = request.n ?? 1;
@@ -410,7 +433,10 @@ export class GlmEngine {
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
 
     const session = l.session;
-    const reused = reusablePrefix(l, session.tokens, promptIds);
+    let reused = reusablePrefix(l, session.tokens, promptIds);
+    // An image's rows in the cache are not its prompt ids: reuse stops at the first image (it is encoded again).
+    const boi = l.backend.model.config.vision?.boiTokenId;
+    if (boi !== undefined && session.tokens.includes(boi)) reused = Math.min(reused, session.tokens.indexOf(boi));
     session.truncate(reused);
     const fresh = promptIds.slice(reused);
 
@@ -429,19 +455,21 @@ export class GlmEngine {
     for (let index = 0; index < n; index++) {
       // Choice i > 0 starts again from the prompt: its cache is kept, only the last prompt token reruns.
       if (index > 0) {
-        session.truncate(promptIds.length - 1);
+        session.truncate(promptRows - 1);
         if (this.abortRequested) break;
       }
       let logits: unknown;
       this.prefill = { done: 0, total: index === 0 ? fresh.length : 1 };
       try {
-        logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control);
+        logits = index === 0 && images?.length
+          ? await session.appendPrompt({ ids: fresh, images }, 'last', control)
+          : await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control);
       } catch (err) {
         if (!(err instanceof PrefillAborted)) throw err;
         // Stopped during the prefill: this choice ends with no text, and no further choice starts.
         results.push({ text: '', ids: [], finish: 'abort', call: null, logprobs: null, pipelined: false });
         const stopped: ChatCompletionChunkChoice = { index, delta: { role: 'assistant', content: '' }, finish_reason: 'abort' };
-        onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptIds.length, reused, results)), ...(index === 0 ? cited : {}) });
+        onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptRows, reused, results)), ...(index === 0 ? cited : {}) });
         break;
       } finally {
         this.prefill = null;
@@ -486,10 +514,10 @@ export class GlmEngine {
       );
       results.push(result);
       const last: ChatCompletionChunkChoice = { index, delta: {}, finish_reason: result.finish };
-      onChunk?.(chunk([last], includeUsage || index < n - 1 ? undefined : usageOf(promptIds.length, reused, results)));
+      onChunk?.(chunk([last], includeUsage || index < n - 1 ? undefined : usageOf(promptRows, reused, results)));
     }
     const decodeMs = performance.now() - t1 - prefillMs;
-    const usage = usageOf(promptIds.length, reused, results);
+    const usage = usageOf(promptRows, reused, results);
     if (includeUsage) onChunk?.(chunk([], usage));
     const generatedCount = results.reduce((s, r) => s + r.ids.length, 0);
     this.lastStats = {
@@ -531,6 +559,19 @@ export class GlmEngine {
  * token runs (its logits start the reply). ChatGLM-6B's context attends bidirectionally, so its cache
  * is only valid when the new prompt keeps the same context ([gMASK]/sop position) — else start over.
  */
+/** GLM-4V: rows of a prompt with images (each image's 3 ids -> its tower rows); named errors for a model without a tower or a bad layout. */
+function imagePromptRows(l: Loaded, promptIds: readonly number[], images: readonly Float32Array[]): number {
+  const v = l.backend.model.config.vision;
+  if (!v) throw new NoVisionTowerError(`${l.name} has no vision tower (only GLM-4V models take images); send the message without images or load a GLM-4V model`);
+  const pixels = imagePixelCount(v);
+  images.forEach((img, i) => {
+    if (!(img instanceof Float32Array) || img.length !== pixels) {
+      throw new ImageInputError(`image ${i} must be a Float32Array of ${pixels} values (${v.inChannels}x${v.imageSize}x${v.imageSize}, CHW, preprocessed)`);
+    }
+  });
+  return expandImagePrompt(v, promptIds, images.length).ids.length;
+}
+
 function reusablePrefix(l: Loaded, cached: readonly number[], prompt: readonly number[]): number {
   let common = 0;
   while (common < cached.length && common < prompt.length && cached[common] === prompt[common]) common++;

@@ -39,19 +39,19 @@ export function openGpuContext(): Promise<GpuContext> {
   return contextFactory();
 }
 
-export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight) => HostWeight): Promise<LoadedBackend> {
+export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight, path: string) => HostWeight): Promise<LoadedBackend> {
   const ctx = await contextFactory();
   const ops = new GpuOps(ctx);
   try {
     const model = await loadModelFolder(files, {
-      convert: (w, path) => ops.uploadWeight(convert(w), path),
+      convert: (w, path) => ops.uploadWeight(convert(w, path), path),
       onProgress: options.onProgress,
     });
     return {
       kind: 'gpu',
       placement: { gpu: model.config.numLayers, cpu: 0 },
       model,
-      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity) as ModelSession<unknown, unknown, unknown>,
+      newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity, model.vision) as ModelSession<unknown, unknown, unknown>,
       dispose: () => ops.dispose(),
       describe: () => ({ backend: 'gpu', quant: options.quant, adapter: ctx.adapter, features: [...ctx.features] }),
     };
@@ -92,7 +92,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
   return {
     kind,
     placement: { gpu: gpuLayers, cpu: hybrid.config.numLayers - gpuLayers },
-    model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig },
+    model: { config: hybrid.config, weights: hybrid.weights, rawConfig: hybrid.rawConfig, ...(hybrid.vision ? { vision: hybrid.vision } : {}) },
     newSession: (capacity) => hybrid.newSession(capacity) as unknown as ModelSession<unknown, unknown, unknown>,
     dispose: () => {
       hybrid.ops.gpu.dispose();

@@ -11,7 +11,7 @@ import type { GlmConfig } from '../model/config';
 import type { DeviceSample, DeviceSampleExtras, DeviceSampleParams, DeviceToken, DeviceTokenRef, ForwardBatch, MatmulEpilogue, Ops } from '../model/ops';
 import type { ModelFiles } from '../formats/byte-source';
 import { loadModelFolder } from '../model/load';
-import { quantizeWeight, type QuantChoice } from '../model/quantize-weights';
+import { quantizeWeightAt, type QuantChoice } from '../model/quantize-weights';
 import type { HostWeight } from '../model/weights';
 import { planPlacement, type Bandwidth, type Plan } from '../planner/planner';
 import { tensorSizes } from '../planner/sizes';
@@ -19,6 +19,7 @@ import { ModelSession, PREFILL_CHUNK } from './session';
 import { runtimeQuantMatmul } from './backend';
 import { InvalidArgumentError } from '../errors';
 import type { ModelWeights } from '../model/weights-types';
+import type { VisionOps, VisionWeights } from '../model/vision';
 
 export type Device = 'cpu' | 'gpu';
 export type HybridTensor = { device: 'cpu'; t: CpuTensor } | { device: 'gpu'; t: GpuTensor };
@@ -38,7 +39,7 @@ export interface Placement {
   embedding?: Device;
 }
 
-export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache> {
+export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>, VisionOps<HybridTensor, HybridWeight> {
   readonly name = 'hybrid';
   /** Cache slot of each layer inside its device's cache (layers are numbered per device). */
   private readonly localIndex: number[];
@@ -167,6 +168,29 @@ export class HybridOps implements Ops<HybridTensor, HybridWeight, HybridKvCache>
     return { ...a, cache: x.device === 'cpu' ? a.cache.cpu : a.cache.gpu!, layer: this.layerSlot(x, a.layer) };
   }
 
+  // ---- GLM-4V's vision tower: it runs where the head runs (its weights follow the head's device, see deviceOf) ----
+  fromHost(data: Float32Array, rows: number, cols: number): HybridTensor {
+    return this.placement.head === 'cpu' ? { device: 'cpu', t: this.cpu.fromHost(data, rows, cols) } : { device: 'gpu', t: this.gpu.fromHost(data, rows, cols) };
+  }
+  weightRows(w: HybridWeight): HybridTensor {
+    return w.device === 'cpu' ? { device: 'cpu', t: this.cpu.weightRows(w.w) } : { device: 'gpu', t: this.gpu.weightRows(w.w) };
+  }
+  concatRows(parts: HybridTensor[]): HybridTensor {
+    const device = this.same('concatRows', ...parts);
+    return device === 'cpu'
+      ? { device: 'cpu', t: this.cpu.concatRows(parts.map((p) => p.t as CpuTensor)) }
+      : { device: 'gpu', t: this.gpu.concatRows(parts.map((p) => p.t as GpuTensor)) };
+  }
+  attentionFull(qkv: HybridTensor, numHeads: number): HybridTensor {
+    return qkv.device === 'cpu' ? { device: 'cpu', t: this.cpu.attentionFull(qkv.t, numHeads) } : { device: 'gpu', t: this.gpu.attentionFull(qkv.t, numHeads) };
+  }
+  geluErf(x: HybridTensor): HybridTensor {
+    return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.geluErf(x.t) } : { device: 'gpu', t: this.gpu.geluErf(x.t) };
+  }
+  blocks2x2(x: HybridTensor, grid: number): HybridTensor {
+    return x.device === 'cpu' ? { device: 'cpu', t: this.cpu.blocks2x2(x.t, grid) } : { device: 'gpu', t: this.gpu.blocks2x2(x.t, grid) };
+  }
+
   private layerSlot(x: HybridTensor, layer: number): number {
     const d = this.placement.layers[layer];
     if (d !== x.device) throw new InvalidArgumentError(`layer ${layer} runs on the ${d}, but its input is on the ${x.device}`);
@@ -196,6 +220,8 @@ export interface HybridModel {
   ops: HybridOps;
   config: GlmConfig;
   weights: ModelWeights<HybridWeight>;
+  /** GLM-4V: the vision tower's weights, on the head's device. */
+  vision?: VisionWeights<HybridWeight>;
   rawConfig: Record<string, unknown>;
   /** The planner's plan (null with a fixed placement). */
   plan: Plan | null;
@@ -279,11 +305,12 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
   };
 
   let weights: ModelWeights<HybridWeight>;
+  let vision: VisionWeights<HybridWeight> | undefined;
   let rawConfig: Record<string, unknown>;
   let embeddingHost: HostWeight | null = null;
   for (;;) {
     const convert = async (w: HostWeight, path: string): Promise<HybridWeight> => {
-      const host = quantizeWeight(w, options.quant);
+      const host = quantizeWeightAt(w, path, options.quant);
       if (path === 'embedding') embeddingHost = host;
       const have = uploaded.get(path);
       if (deviceOf(path) === 'cpu') {
@@ -307,6 +334,7 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     };
     const model = await loadModelFolder<HybridWeight>(files, { convert, onProgress: options.onProgress });
     weights = model.weights;
+    vision = model.vision;
     rawConfig = model.rawConfig;
     // Tensors of a layer that were uploaded before the refusal moved with it: read again, now to the CPU.
     const stale = [...uploaded.keys()].filter((p) => deviceOf(p) === 'cpu');
@@ -350,7 +378,8 @@ export async function loadHybridModel(files: ModelFiles, ctx: GpuContext, option
     placement,
     contextLength,
     changes,
-    newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity),
+    ...(vision ? { vision } : {}),
+    newSession: (capacity = contextLength) => new ModelSession(ops, config, weights, capacity, vision),
     disposeCpu: () => fastCpu.dispose(),
     cpuKernels: fastCpu.description,
   };

@@ -5,7 +5,8 @@ import type { DeviceTokenRef, Ops } from '../model/ops';
 import type { ModelWeights } from '../model/weights-types';
 import { forward } from '../model/glm';
 import { makeBatch } from '../model/positions';
-import { GlmError } from '../errors';
+import { GlmError, NoVisionTowerError } from '../errors';
+import { encodeImage, expandImagePrompt, hasVisionOps, type ImageRows, type VisionWeights } from '../model/vision';
 import { argmax } from './sampler';
 import { SCRATCH } from '../planner/planner';
 
@@ -36,7 +37,13 @@ export interface PrefillControl {
 }
 
 export class ModelSession<T, W, C> {
+  /** The sequence in the KV cache; an image stands there as its rows' ids (boi, placeholder..., eoi). */
   readonly tokens: number[] = [];
+  /**
+   * RoPE position of each entry of `tokens`. Position = index, except after a GLM-4V image: its rows share
+   * positions (vision.ts), so later tokens sit at lower positions than their KV slots.
+   */
+  readonly positions: number[] = [];
   readonly counters: SessionCounters = { tokensEvaluated: 0, forwardCalls: 0 };
   private cache: C;
 
@@ -45,8 +52,39 @@ export class ModelSession<T, W, C> {
     readonly config: GlmConfig,
     readonly weights: ModelWeights<W>,
     readonly capacity: number = config.maxSequenceLength,
+    /** GLM-4V: the vision tower's weights on this backend; without them `appendPrompt` refuses images. */
+    readonly vision?: VisionWeights<W>,
   ) {
     this.cache = ops.createKvCache(config, capacity);
+  }
+
+  /**
+   * The one entry for a prompt with images: `images[i]` (preprocessed CHW float32, vision image_size²) belongs
+   * to the i-th <|begin_of_image|> of `ids`, laid out <|begin_of_image|> placeholder <|end_of_image|> as GLM-4V's
+   * template writes it. Each image runs through the vision tower and its rows replace those three ids. Without
+   * images this is `append`. Resolves to the logits like `append`; the prompt runs in one piece.
+   */
+  async appendPrompt(prompt: { ids: ArrayLike<number>; images?: readonly Float32Array[] }, want: 'all' | 'last' = 'last', control?: PrefillControl): Promise<T> {
+    const images = prompt.images ?? [];
+    if (images.length === 0) return this.append(prompt.ids, want, control);
+    const v = this.config.vision;
+    if (!v || !this.vision || !hasVisionOps<T, W>(this.ops)) {
+      throw new NoVisionTowerError('this model has no vision tower (only GLM-4V models take images); send the message without images or load a GLM-4V model');
+    }
+    const expanded = expandImagePrompt(v, Array.from(prompt.ids), images.length, this.nextPosition());
+    this.checkRoom(expanded.ids.length);
+    const start = this.tokens.length;
+    const rows: ImageRows<T>[] = [];
+    for (const [i, pixels] of images.entries()) {
+      const span = { start: start + expanded.spans[i]!.start, length: expanded.spans[i]!.length };
+      rows.push({ span, features: await encodeImage(this.ops, v, this.vision, pixels) });
+    }
+    return (await this.run(expanded.ids, want, control && { control, offset: 0, total: expanded.ids.length }, expanded.positions, rows))!;
+  }
+
+  /** Position of the next appended token: one past the last (positions.ts for ChatGLM-6B). */
+  private nextPosition(): number {
+    return this.positions.length === 0 ? 0 : this.positions[this.positions.length - 1]! + 1;
   }
 
   /**
@@ -69,6 +107,7 @@ export class ModelSession<T, W, C> {
         return (await this.run(all.slice(i), 'last', control && { control, offset: i, total: all.length }))!;
       } catch (err) {
         this.tokens.length = before; // all or nothing, like a single call
+        this.positions.length = before;
         throw err;
       }
     }
@@ -91,7 +130,7 @@ export class ModelSession<T, W, C> {
    */
   async appendOnDevice(token: DeviceTokenRef): Promise<T> {
     this.checkRoom(1);
-    return (await this.run([PENDING_TOKEN], 'last', undefined, token))!;
+    return (await this.run([PENDING_TOKEN], 'last', undefined, undefined, undefined, token))!;
   }
 
   /** The id of a token appended with appendOnDevice, once it was read back. */
@@ -101,13 +140,24 @@ export class ModelSession<T, W, C> {
   }
 
   private async run(
-    ids: ArrayLike<number>, want: 'all' | 'last' | 'none', watch?: { control: PrefillControl; offset: number; total: number }, onDevice?: DeviceTokenRef,
+    ids: ArrayLike<number>,
+    want: 'all' | 'last' | 'none',
+    watch?: { control: PrefillControl; offset: number; total: number },
+    positions?: readonly number[],
+    images?: readonly ImageRows<T>[],
+    onDevice?: DeviceTokenRef,
   ): Promise<T | null> {
     const start = this.tokens.length;
-    for (let i = 0; i < ids.length; i++) this.tokens.push(ids[i]!);
+    const first = this.nextPosition();
+    for (let i = 0; i < ids.length; i++) {
+      this.tokens.push(ids[i]!);
+      this.positions.push(positions ? positions[i]! : first + i);
+    }
     try {
       const batch = makeBatch(this.config, this.tokens, start);
       if (onDevice) batch.idsOnDevice = onDevice;
+      // Every family but ChatGLM-6B: RoPE takes the tracked positions (equal to the slots until an image).
+      if (this.config.family !== 'chatglm1') batch.positions = Int32Array.from(this.positions.slice(start));
       const layers = this.config.numLayers;
       const afterLayer = watch
         ? async (layer: number) => {
@@ -115,7 +165,7 @@ export class ModelSession<T, W, C> {
             await watch.control.checkpoint(watch.offset + Math.round((ids.length * (layer + 1)) / layers), watch.total);
           }
         : undefined;
-      const { logits, hidden } = await forward(this.ops, this.config, this.weights, this.cache, batch, want, afterLayer);
+      const { logits, hidden } = await forward(this.ops, this.config, this.weights, this.cache, batch, want, afterLayer, images);
       // A chunk without logits still has to reach the device: reading its small hidden state ends the step.
       if (want === 'none') await this.ops.read(hidden);
       this.counters.tokensEvaluated += ids.length;
@@ -123,17 +173,19 @@ export class ModelSession<T, W, C> {
       return logits;
     } catch (err) {
       this.tokens.length = start; // nothing half-appended survives a failure
+      this.positions.length = start;
       throw err;
     }
   }
 
   /** Drops cached tokens after `length` (their KV slots are overwritten by the next append). */
   truncate(length: number): void {
-    if (length < this.tokens.length) this.tokens.length = Math.max(0, length);
+    if (length < this.tokens.length) this.tokens.length = this.positions.length = Math.max(0, length);
   }
 
   reset(): void {
     this.tokens.length = 0;
+    this.positions.length = 0;
   }
 }
 

@@ -27,6 +27,7 @@ const MAX_DISPATCHES_PER_LAYER: Record<PresetName, number> = {
   'glm-4-9b': 5,
   'chatglm3-6b': 5,
   'glm-edge-1.5b': 5,
+  'glm-4v-9b': 5,
   'chatglm-6b': 8,
 };
 

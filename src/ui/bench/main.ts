@@ -37,6 +37,7 @@ const LABELS: Record<PresetName, string> = {
   'chatglm3-6b': 'ChatGLM3-6B',
   'chatglm-6b': 'ChatGLM-6B',
   'glm-edge-1.5b': 'GLM-Edge-1.5B-chat',
+  'glm-4v-9b': 'GLM-4V-9B (vision)',
 };
 
 declare global {

@@ -83,6 +83,13 @@ export const GLM_ERROR_NAMES = [
   'UnsupportedFieldError', // a chat request field the engine does not implement (named, never ignored)
   'UnsupportedSchemaError', // a JSON schema keyword constrained decoding does not cover
   'AbortError', // an AbortSignal given to load() or create() was aborted
+  // Images (issue #21)
+  'ImageUrlError', // an image_url is not a data:, blob: or http(s) URL, is malformed, or could not be fetched
+  'UnsupportedImageTypeError', // an image type this engine cannot decode (PNG and JPEG everywhere; browsers also WebP, GIF, BMP, AVIF)
+  'ImageTooLargeError', // an image over the byte or pixel limit
+  'ImageDecodeError', // an image's bytes are truncated or corrupt
+  'VisionNotSupportedError', // an image was sent to a model without a vision tower
+  'TooManyImagesError', // more images than the model takes (GLM-4V-9B: one per conversation)
   // CLI only (not exported)
   'UsageError', // bad command-line arguments (exit code 2)
   'PackageExistsError', // `convert --out` would overwrite a package

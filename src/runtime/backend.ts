@@ -38,6 +38,8 @@ export interface LoadedBackend {
   /** Releases GPU memory (no-op on the CPU). */
   dispose(): void;
   describe(): Record<string, unknown>;
+  /** Issue #21: true when this backend runs a GLM-4V vision tower (sessions then take images); absent for text-only models. */
+  runsVisionTower?: boolean;
 }
 
 export async function loadBackend(files: ModelFiles, options: LoadOptions): Promise<LoadedBackend> {

@@ -20,6 +20,8 @@ import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariabl
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
 import { vocabularyBytes } from '../tokenizer/token-bytes';
 import { ContextOverflowError, type ModelSession } from './session';
+import { checkImagesAllowed, imageUrlsOf, promptPositions, renderGlm4vChat, visionInfoOf, type VisionInfo } from '../vision/content';
+import { preprocessImage } from '../vision/image-source';
 import type {
   LoadProgress,
   ChatCompletion,
@@ -89,6 +91,9 @@ interface Loaded {
   defaults: GenerationDefaults;
   /** Token bytes, built on the first JSON-mode request or logprobs (a pass over the vocabulary). */
   vocab: VocabBytes | null;
+  /** Issue #21: the images the model takes (null: text only), and a key per image of the prompt now in the KV cache. */
+  vision: VisionInfo | null;
+  cachedImageKeys: string[];
 }
 
 /** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
@@ -197,6 +202,9 @@ export class GlmEngine {
       knowledge,
       defaults,
       vocab: null,
+      // Only a backend that runs the vision tower takes images; a GLM-4V config alone does not make one.
+      vision: backend.runsVisionTower ? visionInfoOf(rawConfig as Record<string, unknown>, tokenizer) : null,
+      cachedImageKeys: [],
     };
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
@@ -214,6 +222,7 @@ export class GlmEngine {
       vocabSize: config.vocabSize,
       numLayers: config.numLayers,
       knowledge: l.knowledge?.source ?? null,
+      vision: l.vision ? { ...l.vision } : null,
     };
   }
 
@@ -329,17 +338,25 @@ export class GlmEngine {
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateChatRequest(request, l.backend.model.config.vocabSize);
+    // Images (issue #21): refused at once by a model without a vision tower, or beyond its count.
+    const imageUrls = imageUrlsOf(request.messages);
+    checkImagesAllowed(imageUrls.length, l.vision);
     // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.
     const retrieved = l.knowledge ? withKnowledge(request.messages, await l.knowledge.retriever()) : null;
-    const readsTools = templateReadsToolsVariable(l.tokenizer.chatTemplate);
+    // GLM-4V's prompt is built as its reference code builds it, not by the Jinja template, so tools go in as a system message.
+    const readsTools = imageUrls.length === 0 && templateReadsToolsVariable(l.tokenizer.chatTemplate);
     const tools = planTools(l.family, retrieved?.messages ?? request.messages, request.tools, request.tool_choice, readsTools);
-    const rendered = renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
+    const rendered = imageUrls.length > 0
+      ? renderGlm4vChat(tools.messages, l.tokenizer)
+      : renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
+    // Decoded and preprocessed before the generation starts: a bad image fails the request with the cache untouched.
+    const images = await Promise.all(imageUrls.map((url) => preprocessImage(url, l.vision!.imageSize)));
     let promptIds = rendered.ids;
     // A forced call starts the reply with the function's name line; JSON mode with the "\n" a GLM
     // reply opens with (as the templates render an assistant turn), so the value itself comes next.
     if (tools.forced) promptIds = [...promptIds, ...l.tokenizer.encode(forcedCallPrefix(tools.forced), { addSpecialTokens: false })];
     else if (wantsJson(request) && (l.family === 'glm4' || l.family === 'chatglm3')) promptIds = [...promptIds, ...l.tokenizer.encode('\n', { addSpecialTokens: false })];
-    return this.exclusive(() => this.run(l, promptIds, request, tools, onChunk, retrieved ? retrieved.hit : undefined));
+    return this.exclusive(() => this.run(l, promptIds, request, tools, onChunk, retrieved ? retrieved.hit : undefined, images));
   }
 
   private async exclusive<R>(work: () => Promise<R>): Promise<R> {
@@ -366,6 +383,7 @@ export class GlmEngine {
     tools: ToolPlan | null,
     onChunk?: (chunk: ChatCompletionChunk) => void,
     knowledge?: KnowledgeHit | null,
+    images: readonly Float32Array[] = [],
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
@@ -379,9 +397,11 @@ export class GlmEngine {
       ...(usage ? { usage } : {}),
     });
 
-    if (promptIds.length >= l.contextLength) {
+    // Context positions: an image's three ids take the image's tokensPerImage positions (issue #21).
+    const promptLength = promptPositions(promptIds, l.vision);
+    if (promptLength >= l.contextLength) {
       throw new ContextOverflowError(
-        `the prompt is ${promptIds.length} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
+        `the prompt is ${promptLength} tokens, but the context is ${l.contextLength}: shorten the message, or start a new chat (the page's New chat button, or engine.resetChat())`,
       );
     }
     const d = l.defaults;
@@ -392,7 +412,7 @@ export class GlmEngine {
       repetitionPenalty: pick(request.repetition_penalty, d.repetition_penalty, 1),
     };
     const asked = request.max_completion_tokens ?? request.max_tokens ?? d.max_new_tokens ?? DEFAULT_MAX_TOKENS;
-    const maxTokens = Math.min(asked, l.contextLength - promptIds.length);
+    const maxTokens = Math.min(asked, l.contextLength - promptLength);
     const stop = request.stop ?? [];
     const stops = Array.isArray(stop) ? stop : [stop];
     const n = request.n ?? 1;
@@ -406,9 +426,14 @@ export class GlmEngine {
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
 
     const session = l.session;
-    const reused = reusablePrefix(l, session.tokens, promptIds);
+    const imageKeys = images.map(imageKey);
+    const reused = keepMatchingImages(l, promptIds, imageKeys, reusablePrefix(l, session.tokens, promptIds));
     session.truncate(reused);
     const fresh = promptIds.slice(reused);
+    // The images whose ids are in the fresh part go with it (the vision model side encodes them).
+    const freshImages = images.slice(imagesBefore(l, promptIds, reused));
+    const cachedPositions = promptPositions(promptIds, l.vision, reused);
+    l.cachedImageKeys = imageKeys;
 
     const t0 = performance.now();
     let prefillMs = 0;
@@ -431,13 +456,13 @@ export class GlmEngine {
       let logits: unknown;
       this.prefill = { done: 0, total: index === 0 ? fresh.length : 1 };
       try {
-        logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control);
+        logits = await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control, index === 0 ? freshImages : []);
       } catch (err) {
         if (!(err instanceof PrefillAborted)) throw err;
         // Stopped during the prefill: this choice ends with no text, and no further choice starts.
         results.push({ text: '', ids: [], finish: 'abort', call: null, logprobs: null });
         const stopped: ChatCompletionChunkChoice = { index, delta: { role: 'assistant', content: '' }, finish_reason: 'abort' };
-        onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptIds.length, reused, results)), ...(index === 0 ? cited : {}) });
+        onChunk?.({ ...chunk([stopped], includeUsage ? undefined : usageOf(promptLength, cachedPositions, results)), ...(index === 0 ? cited : {}) });
         break;
       } finally {
         this.prefill = null;
@@ -481,10 +506,10 @@ export class GlmEngine {
       );
       results.push(result);
       const last: ChatCompletionChunkChoice = { index, delta: {}, finish_reason: result.finish };
-      onChunk?.(chunk([last], includeUsage || index < n - 1 ? undefined : usageOf(promptIds.length, reused, results)));
+      onChunk?.(chunk([last], includeUsage || index < n - 1 ? undefined : usageOf(promptLength, cachedPositions, results)));
     }
     const decodeMs = performance.now() - t1 - prefillMs;
-    const usage = usageOf(promptIds.length, reused, results);
+    const usage = usageOf(promptLength, cachedPositions, results);
     if (includeUsage) onChunk?.(chunk([], usage));
     const generatedCount = results.reduce((s, r) => s + r.ids.length, 0);
     this.lastStats = {
@@ -535,6 +560,37 @@ function reusablePrefix(l: Loaded, cached: readonly number[], prompt: readonly n
     if (ctx < 0 || common <= ctx || cached.indexOf(bos!) !== ctx) return 0;
   }
   return Math.max(0, common);
+}
+
+/** Ids of an image's begin token in the prompt before `end`. */
+function imagesBefore(l: Loaded, ids: readonly number[], end: number): number {
+  if (!l.vision) return 0;
+  let n = 0;
+  for (let i = 0; i < end; i++) if (ids[i] === l.vision.boiTokenId) n++;
+  return n;
+}
+
+/**
+ * The same ids can stand for different images (the placeholder ids do not change): the cached prefix is
+ * kept only up to the first image that differs from the one cached at its place.
+ */
+function keepMatchingImages(l: Loaded, ids: readonly number[], keys: readonly string[], reused: number): number {
+  if (!l.vision) return reused;
+  let k = 0;
+  for (let i = 0; i < reused; i++) {
+    if (ids[i] !== l.vision.boiTokenId) continue;
+    if (l.cachedImageKeys[k] !== keys[k]) return i;
+    k++;
+  }
+  return reused;
+}
+
+/** A key for a preprocessed image (FNV-1a over its float bits): equal keys, same model input. */
+function imageKey(image: Float32Array): string {
+  const words = new Uint32Array(image.buffer, image.byteOffset, image.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return `${image.length}:${(h >>> 0).toString(16)}`;
 }
 
 function usageOf(promptTokens: number, cached: number, results: readonly ChoiceResult[]): Usage {

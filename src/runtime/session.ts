@@ -5,7 +5,7 @@ import type { Ops } from '../model/ops';
 import type { ModelWeights } from '../model/weights-types';
 import { forward } from '../model/glm';
 import { makeBatch } from '../model/positions';
-import { GlmError } from '../errors';
+import { GlmError, VisionNotSupportedError } from '../errors';
 import { argmax } from './sampler';
 import { SCRATCH } from '../planner/planner';
 
@@ -52,7 +52,10 @@ export class ModelSession<T, W, C> {
    * memory stays what the planner budgets whatever the prompt length (not ChatGLM-6B: its context
    * attends bidirectionally, so it must run in one piece).
    */
-  async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last', control?: PrefillControl): Promise<T> {
+  async append(ids: ArrayLike<number>, want: 'all' | 'last' = 'last', control?: PrefillControl, images: readonly Float32Array[] = []): Promise<T> {
+    // Issue #21 seam: images (CHW float32, preprocessed) belong to the <|begin_of_image|> ids in `ids`, in order;
+    // a session of a model with a vision tower encodes them, a text-only one has none to run them through.
+    if (images.length > 0) throw new VisionNotSupportedError('this model has no vision tower: it cannot take images');
     this.checkRoom(ids.length);
     const chunk = Math.min(PREFILL_CHUNK, this.ops.prefillChunkTokens ?? PREFILL_CHUNK);
     if (want === 'last' && ids.length > chunk && this.config.family !== 'chatglm1') {

@@ -32,7 +32,7 @@ describe('e2e: image attachments (issue #21)', () => {
   let logs: string[];
 
   beforeAll(async () => {
-    server = await startStaticServer();
+    server = await startStaticServer(undefined, true, { mounts: { '/vision-fixtures/': FIXTURES } });
     browser = await launchChromium();
   });
   afterAll(async () => {
@@ -124,6 +124,31 @@ describe('e2e: image attachments (issue #21)', () => {
       }
     }
     expect(compared).toBeGreaterThanOrEqual(6);
+    await page.close();
+  });
+
+  it('blob: and http(s) URLs give the same model input as data: URLs; a failed fetch and a non-image are named errors', async () => {
+    const page = await openTestPage('max=1');
+    const out = await page.evaluate(async ({ dataUrl }) => {
+      const t = window.glmTest;
+      const asArray = async (url: string) => Array.from(await t.preprocessImage(url, 14));
+      const bytes = await (await fetch(dataUrl)).blob();
+      const blobUrl = URL.createObjectURL(bytes);
+      const nameOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => e.name);
+      return {
+        data: await asArray(dataUrl),
+        blob: await asArray(blobUrl),
+        http: await asArray(new URL('/vision-fixtures/rgb-37x23.png', location.href).href),
+        missing: await nameOf(t.preprocessImage(new URL('/vision-fixtures/nope.png', location.href).href, 14)),
+        html: await nameOf(t.preprocessImage(new URL('/attachments-test.html', location.href).href, 14)),
+        corrupt: await nameOf(t.preprocessImage(`data:image/png;base64,${btoa(String.fromCharCode(0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10, 1, 2, 3))}`, 14)),
+      };
+    }, { dataUrl: dataUrl('rgb-37x23.png') });
+    expect(out.blob).toEqual(out.data);
+    expect(out.http).toEqual(out.data);
+    expect(out.missing).toBe('ImageUrlError');
+    expect(out.html).toBe('UnsupportedImageTypeError');
+    expect(out.corrupt).toBe('ImageDecodeError');
     await page.close();
   });
 

@@ -87,3 +87,27 @@ describe('preprocessing matches Pillow + torchvision exactly', () => {
     expect(Array.from(toRgb(la).data)).toEqual([7, 7, 7, 250, 250, 250]);
   });
 });
+
+describe('image limits and bad bytes are named errors', () => {
+  const file = readFileSync(join(DIR, 'rgb-37x23.png'));
+  const url = `data:image/png;base64,${file.toString('base64')}`;
+  const nameOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
+
+  it('over the byte limit (data: URL, bytes) or the pixel limit: ImageTooLargeError', async () => {
+    expect(await nameOf(imagePixels(url, { maxBytes: 100, maxPixels: 1e6 }))).toMatch(/^ImageTooLargeError: .*limit of 100/);
+    expect(await nameOf(imagePixels(new Uint8Array(file), { maxBytes: 100, maxPixels: 1e6 }))).toMatch(/^ImageTooLargeError: /);
+    expect(await nameOf(imagePixels(url, { maxBytes: 1e6, maxPixels: 37 * 23 - 1 }))).toMatch(/^ImageTooLargeError: the image is 37x23 pixels/);
+    expect(await nameOf(imagePixels(url, { maxBytes: 1e6, maxPixels: 37 * 23 }))).toBe('ok');
+  });
+
+  it('types Node cannot decode, non-images and corrupt files are named', async () => {
+    const gif = new TextEncoder().encode('GIF89a\x01\x00\x01\x00');
+    expect(await nameOf(imagePixels(gif))).toMatch(/^UnsupportedImageTypeError: image\/gif images cannot be decoded here \(node\)/);
+    expect(await nameOf(imagePixels('data:text/plain,hello'))).toMatch(/^UnsupportedImageTypeError: /);
+    expect(await nameOf(imagePixels('data:image/png;base64,@@@'))).toMatch(/^ImageUrlError: /);
+    expect(await nameOf(imagePixels(new Uint8Array(file.subarray(0, 60))))).toMatch(/^ImageDecodeError: /);
+    const jpegHead = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 16]);
+    expect(await nameOf(imagePixels(jpegHead))).toMatch(/^ImageDecodeError: /);
+    expect(await nameOf(imagePixels({ width: 2, height: 2, data: new Uint8Array(3) }))).toMatch(/^ImageDecodeError: /);
+  });
+});

@@ -135,6 +135,7 @@ export default defineConfig(({ mode }): UserConfig => {
           smoke: resolve(root, 'src/ui/smoke.html'),
           'loader-test': resolve(root, 'src/ui/loader-test.html'),
           'engine-test': resolve(root, 'src/ui/engine-test.html'),
+          'attachments-test': resolve(root, 'src/ui/attachments-test.html'),
         },
       },
     },

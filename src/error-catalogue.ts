@@ -88,6 +88,12 @@ export const GLM_ERROR_NAMES = [
   'VisionWeightError', // a vision-tower tensor whose shape does not match vision_config
   'ImageInputError', // images that do not fit the prompt (boi / placeholder / eoi layout) or the model's image size
   'NoVisionTowerError', // images given to a model without a vision tower
+  // Images (issue #21)
+  'ImageUrlError', // an image_url is not a data:, blob: or http(s) URL, is malformed, or could not be fetched
+  'UnsupportedImageTypeError', // an image type this engine cannot decode (PNG and JPEG everywhere; browsers also WebP, GIF, BMP, AVIF)
+  'ImageTooLargeError', // an image over the byte or pixel limit
+  'ImageDecodeError', // an image's bytes are truncated or corrupt
+  'TooManyImagesError', // more images than the model takes (GLM-4V-9B: one per conversation)
   // CLI only (not exported)
   'UsageError', // bad command-line arguments (exit code 2)
   'PackageExistsError', // `convert --out` would overwrite a package

@@ -147,3 +147,30 @@ export class ImageInputError extends GlmError {
 export class NoVisionTowerError extends GlmError {
   override name = 'NoVisionTowerError';
 }
+
+// --- issue #21 (GLM-4V, images in messages: content parts, image decoding and preprocessing) ---
+
+/** An image_url a message gives is not a data:, blob: or http(s) URL, is malformed, or could not be fetched. */
+export class ImageUrlError extends GlmError {
+  override name = 'ImageUrlError';
+}
+
+/** An image whose type (media type or file signature) this engine cannot decode: the message lists the ones it can. */
+export class UnsupportedImageTypeError extends GlmError {
+  override name = 'UnsupportedImageTypeError';
+}
+
+/** An image over the byte or pixel limit (the message gives both numbers): downscale or recompress it. */
+export class ImageTooLargeError extends GlmError {
+  override name = 'ImageTooLargeError';
+}
+
+/** The image's bytes are not a valid image of the type they claim (truncated or corrupt). */
+export class ImageDecodeError extends GlmError {
+  override name = 'ImageDecodeError';
+}
+
+/** The conversation has more images than the model takes (GLM-4V-9B: one per conversation). */
+export class TooManyImagesError extends GlmError {
+  override name = 'TooManyImagesError';
+}

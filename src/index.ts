@@ -86,3 +86,10 @@ export {
 // Issue #16: measured speeds (calibration) and why a model URL could not be fetched.
 export { describeCalibration, bandwidthOf, CALIBRATION_VERSION, type Calibration, type GpuCalibration, type CpuCalibration } from './planner/speeds';
 export { classifyFetchFailure, fetchFailureError, type FetchFailure } from './loader/network-failure';
+// Issue #21 (GLM-4V, the API and pixels side): images in messages and their preprocessing.
+export type { ChatCompletionContentPart, ChatCompletionContentPartImage } from './runtime/api-types';
+export { type VisionInfo, visionInfoOf, renderGlm4vChat } from './vision/content';
+export { userMessage, messageImageUrls, imageFileToDataUrl, ATTACHABLE_IMAGE_TYPES } from './vision/message';
+export { preprocessImage, imagePixels, type ImageInput, type ImageDataLike } from './vision/image-source';
+export { preprocessPixels, resizeBicubic, normalizeClip, toRgb, CLIP_MEAN, CLIP_STD, type DecodedPixels, type RgbImage } from './vision/preprocess';
+export { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './vision/image-type';

@@ -5,7 +5,10 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import { GlmEngine, loadModelTokenizer } from '../runtime/engine';
-import type { ChatCompletionChunk, ChatCompletionRequest, ChatMessage } from '../runtime/api-types';
+import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionRequest } from '../runtime/api-types';
+import { userMessage } from '../vision/message';
+import { imageFileDataUrl } from './image-file';
+import { UsageError } from './args';
 import { openModelSource } from './model-source';
 import { defaultModelPath } from './default-model';
 import { parseBytesOption, parseChoice, parseNonNegativeInt, parseNumber } from './args';
@@ -61,13 +64,16 @@ const streamTo = (write: (s: string) => void) => (c: ChatCompletionChunk) => {
 
 /** `generate --prompt`: raw continuation, or with --chat the model's chat format around the prompt. */
 export async function generateFromPrompt(
-  opts: EngineCliOptions & SamplingCliOptions & { prompt: string; chat?: boolean; system?: string; json?: boolean },
+  opts: EngineCliOptions & SamplingCliOptions & { prompt: string; chat?: boolean; system?: string; json?: boolean; image?: string },
 ): Promise<void> {
+  if (opts.image !== undefined && !opts.chat) throw new UsageError('--image needs --chat (an image goes in a chat message)');
+  // Read before loading the model: a missing file is reported at once.
+  const image = opts.image !== undefined ? imageFileDataUrl(opts.image) : undefined;
   const engine = await cliEngine(opts);
   try {
     const request = samplingRequest(opts);
     const onChunk = opts.json ? undefined : streamTo((s) => process.stdout.write(s));
-    const messages: ChatMessage[] = [...(opts.system ? [{ role: 'system' as const, content: opts.system }] : []), { role: 'user', content: opts.prompt }];
+    const messages: ChatCompletionMessageParam[] = [...(opts.system ? [{ role: 'system' as const, content: opts.system }] : []), userMessage(opts.prompt, image ? [image] : [])];
     const { completion, ids } = opts.chat
       ? await engine.generateWithIds({ ...request, messages }, onChunk)
       : await engine.complete(opts.prompt, request, onChunk);
@@ -110,11 +116,13 @@ export function registerChatCommands(program: Command): void {
       .option('--max-new-tokens <n>', 'most tokens per reply', parseNonNegativeInt, 256)
       .option('--temperature <t>', '0 = greedy', parseNumber, 0.7)
       .option('--cache-dir <dir>', 'download cache for package URLs')
-      .option('--trust-shards', 'load a local package folder without checking its shards against the manifest SHA-256 (only for folders you trust)'),
-  ).action(async (opts: EngineCliOptions & SamplingCliOptions & { system?: string }) => {
+      .option('--trust-shards', 'load a local package folder without checking its shards against the manifest SHA-256 (only for folders you trust)')
+      .option('--image <file>', 'a PNG or JPEG sent with the first message (GLM-4V models)'),
+  ).action(async (opts: EngineCliOptions & SamplingCliOptions & { system?: string; image?: string }) => {
+    const image = opts.image !== undefined ? imageFileDataUrl(opts.image) : undefined;
     const engine = await cliEngine(opts);
     try {
-      await chatLoop(engine, opts, process.stdin, (s) => process.stdout.write(s));
+      await chatLoop(engine, { ...opts, ...(image ? { image } : {}) }, process.stdin, (s) => process.stdout.write(s));
     } finally {
       engine.unload();
     }
@@ -131,13 +139,14 @@ export const CHAT_HELP = `commands: /help this list, /reset start a new chat, /e
  */
 export async function chatLoop(
   engine: GlmEngine,
-  opts: SamplingCliOptions & { system?: string },
+  opts: SamplingCliOptions & { system?: string; /** data: URL sent with the first message (and again after /reset). */ image?: string },
   input: NodeJS.ReadableStream & { isTTY?: boolean },
   write: (s: string) => void,
 ): Promise<void> {
   const tty = input.isTTY === true;
   const rl = createInterface({ input, terminal: tty, ...(tty ? { output: process.stdout } : {}) });
-  const history: ChatMessage[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
+  const history: ChatCompletionMessageParam[] = opts.system ? [{ role: 'system', content: opts.system }] : [];
+  const firstUser = () => !history.some((m) => m.role === 'user');
   const info = engine.info();
   write(`${info.model} (${info.chatFormat}, ${info.backend}); ${CHAT_HELP}\n`);
   const prompt = () => {
@@ -157,9 +166,15 @@ export async function chatLoop(
       } else if (line.startsWith('/')) {
         write(`unknown command ${line.split(/\s/)[0]}; ${CHAT_HELP}\n`);
       } else {
-        history.push({ role: 'user', content: line });
+        history.push(userMessage(line, opts.image && firstUser() ? [opts.image] : []));
         write('glm> ');
-        const reply = await engine.generate({ ...samplingRequest(opts), messages: history }, streamTo(write));
+        let reply: Awaited<ReturnType<GlmEngine['generate']>>;
+        try {
+          reply = await engine.generate({ ...samplingRequest(opts), messages: history }, streamTo(write));
+        } catch (err) {
+          history.pop(); // the turn that failed is not part of the conversation
+          throw err;
+        }
         write('\n');
         history.push({ role: 'assistant', content: reply.choices[0].message.content });
       }

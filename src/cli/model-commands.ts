@@ -65,13 +65,14 @@ export function registerModelCommands(program: Command): void {
     .option('--prompt <text>', 'text prompt (instead of --ids); the reply is streamed to stdout')
     .option('--chat', "with --prompt: wrap the prompt in the model's chat format")
     .option('--system <text>', 'with --chat: a system prompt')
+    .option('--image <file>', 'with --chat: a PNG or JPEG sent with the prompt (GLM-4V models)')
     .option('--max-new-tokens <n>', 'how many tokens to generate at most', parseNonNegativeInt, 32)
     .option('--temperature <t>', '0 = greedy', parseNumber, 0)
     .option('--ignore-eos', "keep going past the model's end-of-sequence ids")
     .option('--json', 'print {"ids": [...], "stats": {...}} (with --prompt also "text")')
     .action(async (
       opts: Partial<CommonOptions> & CommonOptions & SamplingCliOptions & {
-        prompt?: string; chat?: boolean; system?: string; ignoreEos?: boolean; json?: boolean;
+        prompt?: string; chat?: boolean; system?: string; ignoreEos?: boolean; json?: boolean; image?: string;
       },
     ) => {
       if (opts.prompt !== undefined) {
@@ -79,6 +80,7 @@ export function registerModelCommands(program: Command): void {
         return generateFromPrompt({ ...opts, prompt: opts.prompt });
       }
       if (!opts.ids) throw new UsageError('generate needs --ids (token ids) or --prompt (text)');
+      if (opts.image !== undefined) throw new UsageError('--image goes with --prompt --chat');
       if (opts.temperature !== 0) throw new UsageError('only --temperature 0 (greedy) is available with --ids; use --prompt for sampling');
       const t0 = performance.now();
       const files = await openModelSource(opts.model, {

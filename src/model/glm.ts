@@ -40,7 +40,9 @@ export async function forward<T, W, C>(
     fuseNorm ? { input: x, prologue: { rmsNorm: { weight: n.weight, eps: config.normEps } } } : { input: norm(x, n), prologue: {} };
 
   // GLM-4V (ChatGLMModel.forward): an image's rows are its vision-tower features, not table rows.
-  let x = images?.length ? embedWithImages(ops, weights.embedding, batch.ids, batch.start, images) : ops.embed(weights.embedding, batch.ids, batch.idsOnDevice); // [n, hidden]
+  let x = images?.length // [n, hidden]
+    ? embedWithImages(ops, weights.embedding, batch.ids, batch.start, images)
+    : ops.embed(weights.embedding, batch.ids, batch.idsOnDevice);
 
   for (let l = 0; l < config.numLayers; l++) {
     const layer = weights.layers[l]!;

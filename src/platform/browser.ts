@@ -67,4 +67,12 @@ export const platform: Platform = {
     const { indexedDbTarget } = await import('../loader/convert-cache');
     return indexedDbTarget(id, sourceUrl);
   },
+  async decodeImage(bytes, type, maxPixels) {
+    const { decodeImageInBrowser } = await import('../vision/decode-browser');
+    return decodeImageInBrowser(bytes, type, maxPixels);
+  },
+  async bitmapPixels(bitmap) {
+    const { bitmapPixels } = await import('../vision/decode-browser');
+    return bitmapPixels(bitmap);
+  },
 };

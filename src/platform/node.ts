@@ -96,4 +96,12 @@ export const platform: Platform = {
     const { nodeConversionTarget } = await import('../loader/node-convert-cache');
     return nodeConversionTarget(id);
   },
+  async decodeImage(bytes, type, maxPixels) {
+    const { decodeImageJs } = await import('../vision/decode-js');
+    return decodeImageJs(bytes, type, maxPixels);
+  },
+  async bitmapPixels() {
+    const { UnsupportedImageTypeError } = await import('../errors');
+    throw new UnsupportedImageTypeError('ImageBitmap is a browser object; under Node pass the image as bytes, a Blob or a data: URL');
+  },
 };

@@ -9,6 +9,8 @@ import type { ModelFiles } from '../formats/byte-source';
 import type { LoadProgress } from '../runtime/api-types';
 import type { RegistryEntry } from '../runtime/registry';
 import type { ConversionTarget } from '../loader/convert-cache';
+import type { DecodedPixels } from '../vision/preprocess';
+import type { ImageType } from '../vision/image-type';
 
 export type PlatformName = 'browser' | 'node';
 
@@ -39,4 +41,8 @@ export interface Platform {
   openModelFiles(source: string, onProgress: (p: LoadProgress) => void): Promise<ModelFiles>;
   /** Where a Hub model is converted into: the IndexedDB package cache (browsers) or the cache folder (Node). */
   conversionTarget(id: string, sourceUrl: string): Promise<ConversionTarget>;
+  /** Issue #21: pixels of an encoded image (createImageBitmap + OffscreenCanvas in browsers, JavaScript decoders under Node). */
+  decodeImage(bytes: Uint8Array, type: ImageType, maxPixels: number): Promise<DecodedPixels>;
+  /** Issue #21: the RGBA pixels of an ImageBitmap (browsers only). */
+  bitmapPixels(bitmap: ImageBitmap): Promise<DecodedPixels>;
 }

@@ -11,6 +11,18 @@ export interface ChatCompletionContentPartText {
   text: string;
 }
 
+/**
+ * An image part of a user message (issue #21), for a model with a vision tower (ModelInfo.vision): a
+ * data:, blob: or http(s) URL of a PNG or JPEG (browsers also WebP, GIF, BMP, AVIF). `detail` is
+ * accepted and has no effect (GLM-4V sees every image at its one configured size).
+ */
+export interface ChatCompletionContentPartImage {
+  type: 'image_url';
+  image_url: { url: string; detail?: 'auto' | 'low' | 'high' };
+}
+
+export type ChatCompletionContentPart = ChatCompletionContentPartText | ChatCompletionContentPartImage;
+
 /** A call the model made (response), or one it made earlier (request history). */
 export interface ChatCompletionMessageToolCall {
   id: string;
@@ -25,7 +37,7 @@ export interface ChatCompletionMessageToolCall {
  */
 export interface ChatCompletionMessageParam {
   role: 'system' | 'user' | 'assistant' | 'tool' | 'observation';
-  content?: string | null | ChatCompletionContentPartText[];
+  content?: string | null | ChatCompletionContentPart[];
   name?: string;
   tool_calls?: ChatCompletionMessageToolCall[];
   tool_call_id?: string;
@@ -203,6 +215,7 @@ export interface LoadProgress {
 }
 
 import type { Calibration } from '../planner/speeds';
+import type { VisionInfo } from '../vision/content';
 
 export interface EngineLoadOptions {
   /** 'auto' (default): the planner places layers on the GPU and the CPU within the GPU budget; the CPU alone without WebGPU. */
@@ -246,6 +259,8 @@ export interface ModelInfo {
   numLayers: number;
   /** The knowledge base the retrieval step reads (e.g. "WordNet 3.0"), or null. */
   knowledge: string | null;
+  /** Issue #21: what images the model takes (image_url parts), or null for a text-only model (pages hide the attach button). */
+  vision: VisionInfo | null;
 }
 
 export interface EngineStats {

@@ -2,7 +2,7 @@
 // requests with streaming. The worker (src/worker/engine-worker.ts) wraps exactly this class; Node and
 // tests use it directly.
 import { AbortError, GlmError, InvalidArgumentError, ImageInputError, ModelNeedsConversionError, NoVisionTowerError, UnsupportedFieldError } from '../errors';
-import { expandImagePrompt, imagePixelCount } from '../model/vision';
+import { expandImagePrompt, imagePixelCount, imageTokenCount, type ImageSpan } from '../model/vision';
 import { MissingFileError, type ModelFiles } from '../formats/byte-source';
 import type { GlmConfig } from '../model/config';
 import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from '../tokenizer/tokenizer';
@@ -21,6 +21,8 @@ import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariabl
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
 import { vocabularyBytes } from '../tokenizer/token-bytes';
 import { ContextOverflowError, type ModelSession } from './session';
+import { checkImagesAllowed, imageUrlsOf, renderGlm4vChat, visionInfoOf, type VisionInfo } from '../vision/content';
+import { preprocessImage } from '../vision/image-source';
 import type {
   LoadProgress,
   ChatCompletion,
@@ -92,6 +94,9 @@ interface Loaded {
   vocab: VocabBytes | null;
   /** EngineLoadOptions.pipelineDecode. */
   pipeline: boolean;
+  /** Issue #21: the images the model takes (null: text only), and a key per image of the prompt now in the KV cache. */
+  vision: VisionInfo | null;
+  cachedImageKeys: string[];
 }
 
 /** `glm-cache:<id>` names a package already in the browser's IndexedDB model cache. */
@@ -201,6 +206,9 @@ export class GlmEngine {
       defaults,
       vocab: null,
       pipeline: options.pipelineDecode ?? true,
+      // Only a model loaded with its vision tower takes images; a GLM-4V config alone does not make one.
+      vision: backend.model.vision ? visionInfoOf(rawConfig as Record<string, unknown>, tokenizer) : null,
+      cachedImageKeys: [],
     };
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
@@ -218,6 +226,7 @@ export class GlmEngine {
       vocabSize: config.vocabSize,
       numLayers: config.numLayers,
       knowledge: l.knowledge?.source ?? null,
+      vision: l.vision ? { ...l.vision } : null,
     };
   }
 
@@ -351,17 +360,25 @@ export class GlmEngine {
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateChatRequest(request, l.backend.model.config.vocabSize);
+    // Images (issue #21): refused at once by a model without a vision tower, or beyond its count.
+    const imageUrls = imageUrlsOf(request.messages);
+    checkImagesAllowed(imageUrls.length, l.vision);
     // Retrieval before the chat template: each question's knowledge-base entry goes in as an observation.
     const retrieved = l.knowledge ? withKnowledge(request.messages, await l.knowledge.retriever()) : null;
-    const readsTools = templateReadsToolsVariable(l.tokenizer.chatTemplate);
+    // GLM-4V's prompt is built as its reference code builds it, not by the Jinja template, so tools go in as a system message.
+    const readsTools = imageUrls.length === 0 && templateReadsToolsVariable(l.tokenizer.chatTemplate);
     const tools = planTools(l.family, retrieved?.messages ?? request.messages, request.tools, request.tool_choice, readsTools);
-    const rendered = renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
+    const rendered = imageUrls.length > 0
+      ? renderGlm4vChat(tools.messages, l.tokenizer)
+      : renderChat(l.family, tools.messages, l.tokenizer, { templateVariables: tools.templateVariables });
+    // Decoded and preprocessed before the generation starts: a bad image fails the request with the cache untouched.
+    const images = await Promise.all(imageUrls.map((url) => preprocessImage(url, l.vision!.imageSize)));
     let promptIds = rendered.ids;
     // A forced call starts the reply with the function's name line; JSON mode with the "\n" a GLM
     // reply opens with (as the templates render an assistant turn), so the value itself comes next.
     if (tools.forced) promptIds = [...promptIds, ...l.tokenizer.encode(forcedCallPrefix(tools.forced), { addSpecialTokens: false })];
     else if (wantsJson(request) && (l.family === 'glm4' || l.family === 'chatglm3')) promptIds = [...promptIds, ...l.tokenizer.encode('\n', { addSpecialTokens: false })];
-    return this.exclusive(() => this.run(l, promptIds, request, tools, onChunk, retrieved ? retrieved.hit : undefined));
+    return this.exclusive(() => this.run(l, promptIds, request, tools, onChunk, retrieved ? retrieved.hit : undefined, images));
   }
 
   private async exclusive<R>(work: () => Promise<R>): Promise<R> {
@@ -389,11 +406,12 @@ export class GlmEngine {
     onChunk?: (chunk: ChatCompletionChunk) => void,
     knowledge?: KnowledgeHit | null,
     /** GLM-4V: preprocessed images (CHW float32), the i-th for the i-th <|begin_of_image|> of promptIds. */
-    images?: readonly Float32Array[],
+    images: readonly Float32Array[] = [],
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
-    // GLM-4V: the rows the prompt takes in the model once each image's three ids become its tower rows.
-    // Checked before anything is cached, so a bad image leaves the session as it was.
-    const promptRows = images?.length ? imagePromptRows(l, promptIds, images) : promptIds.length;
+    // GLM-4V: the rows the prompt takes in the model once each image's three ids become its tower rows
+    // (the KV cache holds rows). Checked before anything is cached, so a bad image leaves the session as it was.
+    const layout = images.length ? imagePromptLayout(l, promptIds, images) : { ids: promptIds, spans: [] };
+    const promptRows = layout.ids.length;
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
@@ -433,12 +451,12 @@ export class GlmEngine {
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
 
     const session = l.session;
-    let reused = reusablePrefix(l, session.tokens, promptIds);
-    // An image's rows in the cache are not its prompt ids: reuse stops at the first image (it is encoded again).
-    const boi = l.backend.model.config.vision?.boiTokenId;
-    if (boi !== undefined && session.tokens.includes(boi)) reused = Math.min(reused, session.tokens.indexOf(boi));
+    // Reuse compares rows: the cached rows against this prompt's, and each cached image against this one's.
+    const imageKeys = images.map(imageKey);
+    const reused = keepMatchingImages(l.cachedImageKeys, layout.spans, imageKeys, reusablePrefix(l, session.tokens, layout.ids));
     session.truncate(reused);
-    const fresh = promptIds.slice(reused);
+    const { ids: fresh, images: freshImages } = promptAfterRows(l, promptIds, images, reused);
+    l.cachedImageKeys = imageKeys;
 
     const t0 = performance.now();
     let prefillMs = 0;
@@ -461,9 +479,9 @@ export class GlmEngine {
       let logits: unknown;
       this.prefill = { done: 0, total: index === 0 ? fresh.length : 1 };
       try {
-        logits = index === 0 && images?.length
-          ? await session.appendPrompt({ ids: fresh, images }, 'last', control)
-          : await session.append(index === 0 ? fresh : promptIds.slice(-1), 'last', control);
+        logits = index === 0
+          ? await session.appendPrompt({ ids: fresh, images: freshImages }, 'last', control)
+          : await session.append(promptIds.slice(-1), 'last', control);
       } catch (err) {
         if (!(err instanceof PrefillAborted)) throw err;
         // Stopped during the prefill: this choice ends with no text, and no further choice starts.
@@ -560,7 +578,8 @@ export class GlmEngine {
  * is only valid when the new prompt keeps the same context ([gMASK]/sop position) — else start over.
  */
 /** GLM-4V: rows of a prompt with images (each image's 3 ids -> its tower rows); named errors for a model without a tower or a bad layout. */
-function imagePromptRows(l: Loaded, promptIds: readonly number[], images: readonly Float32Array[]): number {
+/** The prompt as the model sees it: each image's three ids expanded to its rows (expandImagePrompt), images checked. */
+function imagePromptLayout(l: Loaded, promptIds: readonly number[], images: readonly Float32Array[]): { ids: readonly number[]; spans: readonly ImageSpan[] } {
   const v = l.backend.model.config.vision;
   if (!v) throw new NoVisionTowerError(`${l.name} has no vision tower (only GLM-4V models take images); send the message without images or load a GLM-4V model`);
   const pixels = imagePixelCount(v);
@@ -569,7 +588,26 @@ function imagePromptRows(l: Loaded, promptIds: readonly number[], images: readon
       throw new ImageInputError(`image ${i} must be a Float32Array of ${pixels} values (${v.inChannels}x${v.imageSize}x${v.imageSize}, CHW, preprocessed)`);
     }
   });
-  return expandImagePrompt(v, promptIds, images.length).ids.length;
+  return expandImagePrompt(v, promptIds, images.length);
+}
+
+/** The prompt ids and images after its first `rows` rows (never inside an image: see keepMatchingImages). */
+function promptAfterRows(l: Loaded, promptIds: readonly number[], images: readonly Float32Array[], rows: number) {
+  const v = l.backend.model.config.vision;
+  let row = 0;
+  let i = 0;
+  let image = 0;
+  while (row < rows) {
+    if (v && promptIds[i] === v.boiTokenId) {
+      row += imageTokenCount(v);
+      i += 3;
+      image++;
+    } else {
+      row++;
+      i++;
+    }
+  }
+  return { ids: promptIds.slice(i), images: images.slice(image) };
 }
 
 function reusablePrefix(l: Loaded, cached: readonly number[], prompt: readonly number[]): number {
@@ -582,6 +620,26 @@ function reusablePrefix(l: Loaded, cached: readonly number[], prompt: readonly n
     if (ctx < 0 || common <= ctx || cached.indexOf(bos!) !== ctx) return 0;
   }
   return Math.max(0, common);
+}
+
+/**
+ * The same placeholder ids stand for any image, so the cached rows are kept only up to the first image that
+ * differs from the one cached at its place (its key), and never end inside an image.
+ */
+function keepMatchingImages(cachedKeys: readonly string[], spans: readonly ImageSpan[], keys: readonly string[], reused: number): number {
+  for (const [k, span] of spans.entries()) {
+    if (span.start >= reused) break;
+    if (cachedKeys[k] !== keys[k] || span.start + span.length > reused) return span.start;
+  }
+  return reused;
+}
+
+/** A key for a preprocessed image (FNV-1a over its float bits): equal keys, same model input. */
+function imageKey(image: Float32Array): string {
+  const words = new Uint32Array(image.buffer, image.byteOffset, image.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return `${image.length}:${(h >>> 0).toString(16)}`;
 }
 
 function usageOf(promptTokens: number, cached: number, results: readonly ChoiceResult[]): Usage {

@@ -3,6 +3,7 @@
 // out take the model's generation_config.json defaults where it has them.
 import { InvalidArgumentError, UnsupportedFieldError } from '../errors';
 import type { ChatCompletionMessageParam, ChatCompletionRequest, CompletionRequest } from './api-types';
+import { checkImagePart, checkTextPart, IMAGE_MARK } from '../vision/content';
 
 /** Fields of ChatCompletionRequest the engine implements (see README "Chat API"). */
 const CHAT_FIELDS = new Set([
@@ -109,17 +110,26 @@ function checkCommon(r: Record<string, unknown>, vocabSize: number): void {
 
 const ROLES = ['system', 'user', 'assistant', 'tool', 'observation'];
 
-/** The text of a message's content: a string, or text parts joined (OpenAI's content-parts form). */
+/**
+ * The text of a message's content: a string, or text parts joined (OpenAI's content-parts form). An
+ * image_url part (issue #21) is checked and stands in the text as IMAGE_MARK until the GLM-4V prompt
+ * is built (src/vision/content.ts).
+ */
 export function contentText(m: ChatCompletionMessageParam, index: number): string {
   const c = m.content;
   if (c === undefined || c === null) return '';
-  if (typeof c === 'string') return c;
+  if (typeof c === 'string') return checkTextPart(c, `message ${index} content`);
   if (!Array.isArray(c)) throw new InvalidArgumentError(`message ${index}: content must be a string or an array of parts`);
   return c
     .map((part, j) => {
-      if (part && part.type === 'text' && typeof part.text === 'string') return part.text;
+      if (part && part.type === 'text' && typeof part.text === 'string') return checkTextPart(part.text, `message ${index} content part ${j}`);
+      if (part && part.type === 'image_url' && m.role === 'user') {
+        checkImagePart(part, `message ${index} content part ${j}`);
+        return IMAGE_MARK;
+      }
       const type = (part as { type?: unknown } | null)?.type;
-      throw new UnsupportedFieldError(`message ${index} content part ${j} has type ${JSON.stringify(type)}: only "text" parts are supported`);
+      if (type === 'image_url') throw new InvalidArgumentError(`message ${index} (${m.role}) has an image: only user messages carry images`);
+      throw new UnsupportedFieldError(`message ${index} content part ${j} has type ${JSON.stringify(type)}: only "text" and "image_url" parts are supported`);
     })
     .join('');
 }

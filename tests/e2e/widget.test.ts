@@ -100,6 +100,9 @@ describe('e2e: <glm-chat> widget on a hostile host page', () => {
     const ready = await page.evaluate(() => (window as unknown as { events: { type: string; detail: unknown }[] }).events[0]);
     expect(ready!.type, `${JSON.stringify(ready)}\n${logs.join('\n')}`).toBe('ready');
     expect((ready!.detail as { backend: string }).backend).toBe('cpu');
+    // Issue #21: a text-only model has no vision tower, so the widget shows no attach-image button.
+    expect((ready!.detail as { vision: unknown }).vision).toBeNull();
+    expect(await widget.locator('.attach').isHidden()).toBe(true);
 
     await widget.locator('textarea').fill('Tell me about the lamp');
     await widget.locator('textarea').press('Enter');

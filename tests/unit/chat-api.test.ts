@@ -58,7 +58,10 @@ describe('chat API (in-thread engine, CPU)', () => {
     const nameOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => `${e.name}: ${e.message}`);
     expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], frobnicate: 1 } as never))).toMatch(/^UnsupportedFieldError: .*"frobnicate"/);
     expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], functions: [] } as never))).toMatch(/^UnsupportedFieldError: .*"functions".*tools/);
-    expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] } as never))).toMatch(/^UnsupportedFieldError: .*"image_url"/);
+    // Issue #21: image parts are checked (a bad URL is ImageUrlError); a text-only model refuses a good one.
+    expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] } as never))).toMatch(/^ImageUrlError: /);
+    expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] }))).toMatch(/^NoVisionTowerError: /);
+    expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: [{ type: 'input_audio' }] }] } as never))).toMatch(/^UnsupportedFieldError: .*"input_audio"/);
     expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], frequency_penalty: 3 }))).toMatch(/^InvalidArgumentError/);
     expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], n: 9 }))).toMatch(/^InvalidArgumentError/);
     expect(await nameOf(engine.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', format: 'email' } } } }))).toMatch(/^UnsupportedSchemaError/);

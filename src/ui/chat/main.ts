@@ -6,7 +6,9 @@
 // ?quant=q4|q8|none preset the selects, ?autoload=1 loads the default model at once.
 import { PRESETS, presetNames, type PresetName } from '../../index';
 import { deleteCachedModel, listCachedModels, type DownloadProgress, type SkippedRecord } from '../../index';
-import type { ChatMessage, LoadProgress } from '../../index';
+import type { ChatCompletionMessageParam, LoadProgress } from '../../index';
+import { userMessage } from '../../index';
+import { ImageAttachments, messageImages } from '../shared/attachments';
 import type { WeightQuant } from '../../index';
 import type { Engine } from '../../index';
 import { adapterLabel, probeBrowserGpu, type BrowserGpu } from '../shared/browser-gpu';
@@ -98,6 +100,9 @@ const ui = {
   send: byId<HTMLButtonElement>('send'),
   stop: byId<HTMLButtonElement>('stop'),
   newChat: byId<HTMLButtonElement>('new-chat'),
+  attach: byId<HTMLButtonElement>('attach'),
+  imageInput: byId<HTMLInputElement>('image-input'),
+  attachments: byId('attachments'),
 };
 
 let gpu: BrowserGpu | null = null;
@@ -106,7 +111,15 @@ let calibration: Calibration | null = null;
 let calibrating: Promise<void> | null = null;
 let engine: Engine | null = null;
 let state: ModelState = 'idle';
-let history: ChatMessage[] = [];
+let history: ChatCompletionMessageParam[] = [];
+/** Images to send with the next message (issue #21): shown only for a model with a vision tower. */
+const attachments = new ImageAttachments({
+  button: ui.attach,
+  input: ui.imageInput,
+  tray: ui.attachments,
+  dropTargets: [ui.prompt, ui.composer],
+  onError: (err) => showError(err, 'attaching an image'),
+});
 let loadAbort: AbortController | null = null;
 /** What the selection resolves to, once inspected; a counter drops answers to stale selections. */
 let inspected: { key: string; source: SourceInfo | null; verdict: Verdict | null } | null = null;
@@ -330,6 +343,7 @@ async function loadSelected(): Promise<void> {
   }
   clearError();
   setState('loading');
+  attachments.setModel(null);
   loadAbort = new AbortController();
   ui.loadStatus.textContent = `Loading ${sel.url}…`;
   ui.progress.hidden = false;
@@ -369,6 +383,7 @@ async function loadSelected(): Promise<void> {
     loadedUrl = sel.url;
     if (sel.kind === 'custom') saveCustomUrl(sel.url);
     history = [];
+    attachments.setModel(result.info.vision);
     setState('ready');
     showSuggestions(result.info.knowledge);
     await updateStats();
@@ -396,10 +411,10 @@ function engineLoaded(): boolean {
 
 // ------------------------------------------------------------------------------------------ chat
 
-function addMessage(role: 'user' | 'assistant', text: string): HTMLElement {
+function addMessage(role: 'user' | 'assistant', text: string, images: readonly string[] = []): HTMLElement {
   ui.empty.hidden = true;
   const body = el('div', { class: 'text' }, text);
-  const item = el('article', { class: `message ${role}`, 'data-role': role }, el('h3', { class: 'who' }, role === 'user' ? 'You' : 'Assistant'), body);
+  const item = el('article', { class: `message ${role}`, 'data-role': role }, el('h3', { class: 'who' }, role === 'user' ? 'You' : 'Assistant'), ...messageImages(images), body);
   ui.messages.append(item);
   ui.messages.scrollTop = ui.messages.scrollHeight;
   return item;
@@ -424,13 +439,15 @@ function numberFrom(input: HTMLInputElement, fallback: number): number {
 
 async function send(): Promise<void> {
   const text = ui.prompt.value;
-  if (state !== 'ready' || !engine || text.trim() === '') return;
+  // An image alone is a message too (the tray is hidden when nothing is attached).
+  if (state !== 'ready' || !engine || (text.trim() === '' && ui.attachments.hidden)) return;
   clearError();
   ui.prompt.value = '';
-  addMessage('user', text);
-  history.push({ role: 'user', content: text });
+  const images = attachments.take();
+  addMessage('user', text, images);
+  history.push(userMessage(text, images));
   const system = ui.systemPrompt.value.trim();
-  const messages: ChatMessage[] = system ? [{ role: 'system', content: system }, ...history] : [...history];
+  const messages: ChatCompletionMessageParam[] = system ? [{ role: 'system', content: system }, ...history] : [...history];
   const item = addMessage('assistant', '');
   item.dataset.done = 'false';
   item.setAttribute('aria-busy', 'true');
@@ -494,6 +511,7 @@ async function send(): Promise<void> {
     if (reply.trim() === '') textNode.textContent = '(empty reply)';
   } catch (err) {
     history.pop(); // the user turn that failed
+    attachments.restore(images);
     item.append(el('p', { class: 'note' }, 'No reply: see the error above.'));
     const view = showError(err, 'generating');
     if (view.name === 'DeviceLostError') loadedKey = null;
@@ -517,6 +535,7 @@ async function stop(): Promise<void> {
 
 async function newChat(): Promise<void> {
   history = [];
+  attachments.newConversation();
   for (const m of [...ui.messages.querySelectorAll('.message')]) m.remove();
   ui.empty.hidden = false;
   if (engine && engineLoaded()) await engine.resetChat();

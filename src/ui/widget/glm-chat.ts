@@ -15,8 +15,9 @@
 // reaches in nor gets out. The engine runs in the widget's own Web Worker, a file beside glm-chat.js
 // (engine-worker-start.ts: a strict CSP allows it, or the widget names the directive to add); the model
 // is loaded the first time the chat is opened.
-import type { ChatMessage, ModelInfo } from '../../index';
-import { createEngine, type Engine } from '../../index';
+import type { ChatCompletionMessageParam, ModelInfo } from '../../index';
+import { createEngine, userMessage, type Engine } from '../../index';
+import { ImageAttachments, messageImages } from '../shared/attachments';
 import { startEngineWorker } from './engine-worker-start';
 import { errorDetail } from '../shared/errors';
 import { formatBytes, formatEta } from '../shared/format';
@@ -69,7 +70,9 @@ export class GlmChatElement extends HTMLElement {
   #workerFailed: Promise<never> | null = null;
   #loading: Promise<ModelInfo> | null = null;
   #loadedModel: string | null = null;
-  #history: ChatMessage[] = [];
+  #history: ChatCompletionMessageParam[] = [];
+  /** Images for the next message (issue #21): the attach button shows only for a model with a vision tower. */
+  readonly #attachments: ImageAttachments;
   #busy = false;
   /** "CPU" / "GPU" / "HYBRID" once loaded, and the last reply's decode speed: shown beside "Ready". */
   #backendLabel = '';
@@ -100,7 +103,10 @@ export class GlmChatElement extends HTMLElement {
           <p class="hello">The model runs in your browser; nothing is sent to a server.</p>
         </div>
         <div class="progress" hidden><div class="bar"><div></div></div><span></span></div>
+        <div class="attachments" aria-label="Images to send" hidden></div>
         <form>
+          <button type="button" class="attach" aria-label="Attach an image" hidden>+</button>
+          <input type="file" class="image-input" hidden />
           <label class="sr" for="${id}-input">Message</label>
           <textarea id="${id}-input" rows="1" placeholder="Message… (Enter to send)"></textarea>
           <button type="button" class="stop" hidden>Stop</button>
@@ -122,6 +128,22 @@ export class GlmChatElement extends HTMLElement {
     this.#input = q('textarea');
     this.#send = q('.send');
     this.#stop = q('.stop');
+    this.#attachments = new ImageAttachments({
+      button: q('.attach'),
+      input: q('.image-input'),
+      tray: q('.attachments'),
+      dropTargets: [this.#input, this.#form],
+      // A refused file is shown like any error, without leaving the ready state.
+      onError: (err) => {
+        const detail = errorDetail(err);
+        const box = document.createElement('p');
+        box.className = 'error';
+        box.setAttribute('role', 'alert');
+        box.textContent = `${detail.name}: ${detail.message}`;
+        this.#messages.append(box);
+        this.dispatchEvent(new CustomEvent('error', { detail, bubbles: true, composed: true }));
+      },
+    });
 
     this.#launcher.addEventListener('click', () => (this.#panel.hidden ? this.open() : this.close()));
     q<HTMLButtonElement>('.close').addEventListener('click', () => this.close());
@@ -208,6 +230,7 @@ export class GlmChatElement extends HTMLElement {
   /** Starts a new conversation. */
   async reset(): Promise<void> {
     this.#history = [];
+    this.#attachments.newConversation();
     for (const m of [...this.#messages.querySelectorAll('.msg, .error, .note')]) m.remove();
     if (this.#loadedModel) await this.#engine?.resetChat();
   }
@@ -288,6 +311,7 @@ export class GlmChatElement extends HTMLElement {
       this.#loadedModel = url;
       this.#progress.hidden = true;
       this.#backendLabel = result.info.backend.toUpperCase();
+      this.#attachments.setModel(result.info.vision);
       this.#setState('ready');
       this.dispatchEvent(new CustomEvent('ready', { detail: result.info, bubbles: true, composed: true }));
       return result.info;
@@ -319,26 +343,29 @@ export class GlmChatElement extends HTMLElement {
 
   async #submit(): Promise<void> {
     const text = this.#input.value;
-    if (text.trim() === '' || this.#busy) return;
+    // An image alone is a message too (the tray is hidden when nothing is attached).
+    const tray = this.#wrap.querySelector<HTMLElement>('.attachments')!;
+    if ((text.trim() === '' && tray.hidden) || this.#busy) return;
     this.#input.value = '';
     this.#autosize();
-    await this.#ask(text).catch(() => {});
+    await this.#ask(text, this.#attachments.take()).catch(() => {});
   }
 
-  #bubble(role: 'user' | 'assistant', text: string): HTMLDivElement {
+  #bubble(role: 'user' | 'assistant', text: string, images: readonly string[] = []): HTMLDivElement {
     this.#messages.querySelector('.hello')?.remove();
     const div = document.createElement('div');
     div.className = `msg ${role}`;
     div.dataset.role = role;
     div.textContent = text;
+    div.prepend(...messageImages(images));
     this.#messages.append(div);
     this.#messages.scrollTop = this.#messages.scrollHeight;
     return div;
   }
 
-  async #ask(text: string): Promise<string> {
-    this.#bubble('user', text);
-    this.#history.push({ role: 'user', content: text });
+  async #ask(text: string, images: string[] = []): Promise<string> {
+    this.#bubble('user', text, images);
+    this.#history.push(userMessage(text, images));
     const answer = this.#bubble('assistant', '');
     answer.dataset.done = 'false';
     try {
@@ -383,6 +410,7 @@ export class GlmChatElement extends HTMLElement {
       return content;
     } catch (err) {
       this.#history.pop();
+      this.#attachments.restore(images);
       answer.remove();
       if (this.#loadedModel !== null) this.#fail(err); // load failures were reported by #load
       throw err;

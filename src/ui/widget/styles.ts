@@ -155,4 +155,13 @@ textarea {
   line-height: 1.4;
 }
 .sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+/* Issue #21: images to send, and images in the conversation (only for a model with a vision tower). */
+.attachments { display: flex; gap: 6px; flex-wrap: wrap; padding: 8px 12px 0; }
+.attachments[hidden], .attach[hidden] { display: none; }
+.attachment { position: relative; margin: 0; }
+.attachment img { display: block; width: 56px; height: 56px; object-fit: cover; border-radius: 6px; border: 1px solid var(--border); }
+.attachment .remove { position: absolute; top: -6px; right: -6px; width: 20px; height: 20px; padding: 0; border-radius: 50%; line-height: 1; }
+.attach { min-width: 38px; height: 38px; padding: 0; font-size: 20px; line-height: 1; }
+.msg .message-image { display: block; max-width: 100%; max-height: 180px; min-width: 40px; min-height: 40px; object-fit: contain; border-radius: 6px; margin-bottom: 6px; }
+form.dropping, textarea.dropping { outline: 2px dashed var(--accent, #2f5bd3); outline-offset: 2px; }
 `;

@@ -229,34 +229,40 @@ export function attention(q: CpuTensor, cache: CpuKvCache, layer: number, batch:
   const vCache = cache.v[layer]!;
   const out = cpuTensor(n, H * D);
   const scores = new Float64Array(total);
+  const acc = new Float64Array(D);
+  const qData = q.data;
   for (let t = 0; t < n; t++) {
     const self = batch.start + t;
+    // Keys this query sees: causal (up to itself), or ChatGLM-6B's bidirectional prefix; the rest weigh 0.
+    const end = Math.min(total, Math.max(self + 1, batch.bidirectionalPrefix));
     for (let h = 0; h < H; h++) {
       const kvh = Math.floor(h / group);
       const qo = t * H * D + h * D;
       let max = -Infinity;
-      for (let j = 0; j < total; j++) {
-        if (j > self && j >= batch.bidirectionalPrefix) {
-          scores[j] = -Infinity;
-          continue;
-        }
+      for (let j = 0; j < end; j++) {
         let dot = 0;
         const ko = j * kvWidth + kvh * D;
-        for (let d = 0; d < D; d++) dot += q.data[qo + d]! * kCache[ko + d]!;
-        scores[j] = dot * scale;
-        if (scores[j]! > max) max = scores[j]!;
+        for (let d = 0; d < D; d++) dot += qData[qo + d]! * kCache[ko + d]!;
+        const score = dot * scale;
+        scores[j] = score;
+        if (score > max) max = score;
       }
       let sum = 0;
-      for (let j = 0; j < total; j++) {
-        const e = scores[j] === -Infinity ? 0 : Math.exp(scores[j]! - max);
+      for (let j = 0; j < end; j++) {
+        const e = Math.exp(scores[j]! - max);
         scores[j] = e;
         sum += e;
       }
-      for (let d = 0; d < D; d++) {
-        let acc = 0;
-        for (let j = 0; j < total; j++) if (scores[j]) acc += scores[j]! * vCache[j * kvWidth + kvh * D + d]!;
-        out.data[qo + d] = acc / sum;
+      // Rows of V in order, each added into all D sums: the same sums, in the same order, as one dot product
+      // per output column, but reading V row by row (contiguous) instead of a column at a stride.
+      acc.fill(0);
+      for (let j = 0; j < end; j++) {
+        const w = scores[j]!;
+        if (w === 0) continue;
+        const vo = j * kvWidth + kvh * D;
+        for (let d = 0; d < D; d++) acc[d]! += w * vCache[vo + d]!;
       }
+      for (let d = 0; d < D; d++) out.data[qo + d] = acc[d]! / sum;
     }
   }
   return out;

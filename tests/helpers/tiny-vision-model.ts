@@ -59,17 +59,19 @@ export interface VisionReference {
 }
 
 /**
- * The CPU reference for one user turn `text` with the image at `imageUrl` (a data: URL): the image
+ * The CPU reference for one user turn `text` with the image at `imageUrl` (a data: URL), after an optional
+ * `system` message: the image
  * preprocessed as the engine does it, the prompt rendered as GLM-4V's reference does, then
  * ModelSession.appendPrompt and greedy decoding with `quant` weights, as loadBackend quantizes them.
  */
 export async function visionReference(
-  modelDir: string, imageUrl: string, text: string, maxTokens: number, quant: 'none' | 'q4' = 'none',
+  modelDir: string, imageUrl: string, text: string, maxTokens: number, quant: 'none' | 'q4' = 'none', system?: string,
 ): Promise<VisionReference> {
   const model = await loadModelFolder(nodeModelFiles(modelDir), { convert: (w, path) => quantizeWeightAt(w, path, quant) });
   const tokenizer = await tinyVisionTokenizer();
   const image = await preprocessImage(imageUrl, model.config.vision!.imageSize);
-  const { ids: promptIds } = renderGlm4vChat([{ role: 'user', content: `${IMAGE_MARK}${text}` }], tokenizer);
+  const messages = [...(system ? [{ role: 'system' as const, content: system }] : []), { role: 'user' as const, content: `${IMAGE_MARK}${text}` }];
+  const { ids: promptIds } = renderGlm4vChat(messages, tokenizer);
   const ops = new CpuOps();
   const session = new ModelSession(ops, model.config, model.weights, 512, model.vision);
   let logits = await ops.read(await session.appendPrompt({ ids: promptIds, images: [image] }, 'last'));

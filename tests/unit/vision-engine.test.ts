@@ -163,6 +163,25 @@ describe('engine with a GLM-4V model (CPU)', () => {
     engine.unload();
   });
 
+  it('an image in the second turn after a text-only first: the text turn stays cached; an image alone is a message', async () => {
+    const { engine, imagesPerCall } = await watchedEngine();
+    const hello = await engine.generate(greedy([{ role: 'user', content: 'Hello.' }]));
+    const conversation = [{ role: 'user' as const, content: 'Hello.' }, { role: 'assistant' as const, content: hello.choices[0]!.message.content }, withImage(IMAGE, QUESTION)];
+    const second = await engine.generate(greedy(conversation));
+    // The first turn was rendered by the Jinja template, the second by GLM-4V's layout: the same ids, so it is reused.
+    expect(second.usage.prompt_tokens_details.cached_tokens).toBeGreaterThanOrEqual(hello.usage.prompt_tokens);
+    expect(imagesPerCall).toEqual([0, 1]);
+    const fresh = new GlmEngine();
+    await fresh.load(dir, { backend: 'cpu' });
+    expect((await fresh.generate(greedy(conversation))).choices[0]!.message.content).toBe(second.choices[0]!.message.content);
+    // A message with an image and no text (the pages send one when only an image is attached).
+    fresh.resetChat();
+    const alone = await fresh.generate(greedy([{ role: 'user', content: [{ type: 'image_url', image_url: { url: IMAGE } }] }]));
+    expect(alone.choices[0]!.message.content).toBe((await visionReference(dir, IMAGE, '', MAX_TOKENS)).text);
+    fresh.unload();
+    engine.unload();
+  });
+
   it('too many images and undecodable images are named errors; the engine then answers as before, its cache intact', async () => {
     const { engine, imagesPerCall } = await watchedEngine();
     await engine.generate(greedy([withImage(IMAGE, QUESTION)]));

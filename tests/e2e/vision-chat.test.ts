@@ -1,6 +1,6 @@
 // Issue #21 end to end: the chat page and the widget in headless Chromium with a real tiny GLM-4V packaged as
 // a model (tests/helpers/tiny-vision-model.ts: THUDM's tiny fixture + the GLM-4 mini tokenizer, converted to
-// glm-webgpu packages in float32 and q4). An image attached by the attach button, or pasted, goes with the
+// glm-webgpu packages in float32 and q4). An image attached by the attach button, pasted or dropped goes with the
 // question; the reply on the page equals the CPU reference computed in Node (ModelSession.appendPrompt with
 // the same image bytes preprocessed, greedy). The images are opaque PNGs, which the browser decodes to the
 // same pixels as the engine's Node decoder (vision-ui.test.ts), so the model input is the same.
@@ -23,14 +23,15 @@ const WIDGET_SYSTEM = 'You are the Lumenworks shop assistant. Answer briefly.';
 const png = (name: string) => readFileSync(join(FIXTURES, name));
 const dataUrl = (name: string) => `data:image/png;base64,${png(name).toString('base64')}`;
 
-/** Pastes a PNG file on `selector` as a user's paste does (a ClipboardEvent carrying a File). */
-async function pastePng(target: Locator, name: string): Promise<void> {
-  await target.evaluate((el, base64) => {
+/** Pastes (or drops) a PNG file on `target` as a user's paste or drop does (the event carries a File). */
+async function pastePng(target: Locator, name: string, kind: 'paste' | 'drop' = 'paste'): Promise<void> {
+  await target.evaluate((el, { base64, kind }) => {
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
     const dt = new DataTransfer();
-    dt.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
-    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true, composed: true }));
-  }, png(name).toString('base64'));
+    dt.items.add(new File([bytes], `${kind}.png`, { type: 'image/png' }));
+    const init = { bubbles: true, cancelable: true, composed: true };
+    el.dispatchEvent(kind === 'paste' ? new ClipboardEvent('paste', { ...init, clipboardData: dt }) : new DragEvent('drop', { ...init, dataTransfer: dt }));
+  }, { base64: png(name).toString('base64'), kind });
 }
 
 /** The reply as a page shows it: GLM-4's leading whitespace is not drawn. */
@@ -77,7 +78,7 @@ describe('e2e: a GLM-4V model in the chat page and the widget (issue #21)', () =
   }
 
   for (const quant of ['none', 'q4'] as const) {
-    it(`chat page, ${quant === 'none' ? 'float32' : 'q4'} package on the CPU: an attached and a pasted image each get the CPU reference's reply`, async () => {
+    it(`chat page, ${quant === 'none' ? 'float32' : 'q4'} package on the CPU: an attached, a pasted and a dropped image each get the CPU reference's reply`, async () => {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
       const logs = watchConsole(page);
       await page.goto(`${server.url}/index.html?model=test-models/vision-${quant === 'none' ? 'f32' : 'q4'}-pkg/&backend=cpu`);
@@ -113,6 +114,13 @@ describe('e2e: a GLM-4V model in the chat page and the widget (issue #21)', () =
       expect(pastedReply).toBe(shown(reference[`${quant}:${PASTED}`]!));
       expect(await page.locator('.message.user img.message-image').first().getAttribute('src')).toBe(dataUrl(PASTED));
       await screenshot(page, `vision-chat-pasted-${quant}-1280x900`);
+
+      // And dropped on the composer, in a new chat: the attached image's reply again.
+      await page.locator('#new-chat').click();
+      await expect.poll(() => page.locator('.message').count()).toBe(0);
+      await pastePng(page.locator('#composer'), ATTACHED, 'drop');
+      await expect.poll(() => page.locator('.attachment img').count()).toBe(1);
+      expect(await send(page, QUESTION)).toBe(shown(reference[`${quant}:${ATTACHED}`]!));
       expect(logs.filter((l) => l.startsWith('[pageerror]'))).toEqual([]);
       await page.close();
     });

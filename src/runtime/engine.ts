@@ -477,7 +477,7 @@ export class GlmEngine {
         if (this.abortRequested) break;
       }
       let logits: unknown;
-      this.prefill = { done: 0, total: index === 0 ? fresh.length : 1 };
+      this.prefill = { done: 0, total: index === 0 ? promptRows - reused : 1 };
       try {
         logits = index === 0
           ? await session.appendPrompt({ ids: fresh, images: freshImages }, 'last', control)
@@ -538,10 +538,12 @@ export class GlmEngine {
     const usage = usageOf(promptRows, reused, results);
     if (includeUsage) onChunk?.(chunk([], usage));
     const generatedCount = results.reduce((s, r) => s + r.ids.length, 0);
+    // Rows, not ids: an image's three ids ran as its tower rows.
+    const prefilledRows = promptRows - reused;
     this.lastStats = {
-      prefillTokPerSec: fresh.length > 0 && prefillMs > 0 ? (fresh.length / prefillMs) * 1000 : null,
+      prefillTokPerSec: prefilledRows > 0 && prefillMs > 0 ? (prefilledRows / prefillMs) * 1000 : null,
       decodeTokPerSec: generatedCount > 1 && decodeMs > 0 ? ((generatedCount - 1) / decodeMs) * 1000 : null,
-      prefilled: fresh.length,
+      prefilled: prefilledRows,
       reused,
       pipelined: results.some((r) => r.pipelined),
     };

@@ -2,8 +2,7 @@
 // thumbnails, the message's content parts) on the attachments test page, which mounts the chat page's
 // composer for a model that takes images; the browser's decoding path (createImageBitmap +
 // OffscreenCanvas) against Pillow; and the chat page with a text-only model, where the control is hidden.
-// Until a GLM-4V model loads in the page (after the `vision` branch merges), the chat page's own
-// attach/paste/drop with a reply is not covered here.
+// The chat page and the widget with a real GLM-4V model, replying to an attached or pasted image: vision-chat.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -946,13 +946,26 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     return out;
   }
 
+  /** GELU, tanh form (ChatGLM-6B). */
   gelu(x: GpuTensor): GpuTensor {
+    return this.geluForm(x, 'tanh');
+  }
+
+  /** GELU, exact erf form (GLM-4V's vision tower). */
+  geluErf(x: GpuTensor): GpuTensor {
+    return this.geluForm(x, 'erf');
+  }
+
+  /** Both GELU forms run gelu.wgsl; GELU_ERF picks the formula, one pipeline per form. */
+  private geluForm(x: GpuTensor, form: 'tanh' | 'erf'): GpuTensor {
     this.alive();
-    this.use(x, 'gelu input');
-    const out = this.newTensor(x.rows, x.cols, 'gelu output');
+    const name = form === 'erf' ? 'geluErf' : 'gelu';
+    this.use(x, `${name} input`);
+    const out = this.newTensor(x.rows, x.cols, `${name} output`);
     const count = x.rows * x.cols;
+    const erf = form === 'erf' ? 1 : 0;
     this.dispatch(
-      this.pipeline('gelu', 0, () => ({ kernel: 'gelu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
+      this.pipeline('gelu', erf, () => ({ kernel: 'gelu', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP, GELU_ERF: erf } })),
       (p) => p.u32(count),
       [x.buffer, out.buffer],
       this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
@@ -1038,20 +1051,6 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
       (p) => p.u32(qkv.rows).u32(numHeads).u32(D).f32(1 / Math.sqrt(D)),
       [qkv.buffer, out.buffer],
       this.grid1d(qkv.rows * numHeads),
-    );
-    return out;
-  }
-
-  geluErf(x: GpuTensor): GpuTensor {
-    this.alive();
-    this.use(x, 'geluErf input');
-    const out = this.newTensor(x.rows, x.cols, 'geluErf output');
-    const count = x.rows * x.cols;
-    this.dispatch(
-      this.pipeline('geluErf', 0, () => ({ kernel: 'geluErf', constants: { WORKGROUP_SIZE: ELEMENTWISE_WORKGROUP } })),
-      (p) => p.u32(count),
-      [x.buffer, out.buffer],
-      this.grid1d(Math.ceil(count / ELEMENTWISE_WORKGROUP)),
     );
     return out;
   }

@@ -42,7 +42,6 @@ import logprobGatherWgsl from '../../shaders/logprob_gather.wgsl?raw';
 import attentionFullWgsl from '../../shaders/attention_full.wgsl?raw';
 import blocks2x2Wgsl from '../../shaders/blocks_2x2.wgsl?raw';
 import copyIntoWgsl from '../../shaders/copy_into.wgsl?raw';
-import geluErfWgsl from '../../shaders/gelu_erf.wgsl?raw';
 import { ShaderError } from '../errors';
 import type { GpuActDtype, GpuWeightFormat } from './tensor';
 
@@ -128,6 +127,7 @@ const KERNELS = {
   },
   attentionCombine: { file: 'attention_combine.wgsl', source: attentionCombineWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   swiglu: { file: 'swiglu.wgsl', source: swigluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
+  /** Tanh or erf form by GELU_ERF (GpuOps.gelu / geluErf). */
   gelu: { file: 'gelu.wgsl', source: geluWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
   add: { file: 'add.wgsl', source: addWgsl, libs: [], bindings: ['uniform', 'read', 'read', 'write'], weighted: false },
   toF32: { file: 'to_f32.wgsl', source: toF32Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
@@ -139,7 +139,6 @@ const KERNELS = {
   attentionFull: { file: 'attention_full.wgsl', source: attentionFullWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   blocks2x2: { file: 'blocks_2x2.wgsl', source: blocks2x2Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   copyInto: { file: 'copy_into.wgsl', source: copyIntoWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
-  geluErf: { file: 'gelu_erf.wgsl', source: geluErfWgsl, libs: [activationsWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
 } satisfies Record<string, KernelDef>;
 
 export type KernelName = keyof typeof KERNELS;

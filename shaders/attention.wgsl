@@ -3,8 +3,8 @@
 // h / (H / Hkv), so GQA and MQA need no K/V copies.
 // Mask (ops.ts): query t (sequence index start + t) sees key j when j <= start + t or j < prefix. The
 // visible keys are therefore exactly 0..last with last = max(start + t, prefix - 1).
-// Keys are walked in tiles of WORKGROUP_SIZE with an online softmax (running max m, running sum l,
-// accumulator rescaled by exp(m_old - m_new)), so any context length works in fixed shared memory.
+// Keys are walked in tiles of WORKGROUP_SIZE with an online softmax (lib/online_softmax.wgsl), so any
+// context length works in fixed shared memory.
 
 struct AttentionParams {
   n: u32,             // query tokens
@@ -27,12 +27,8 @@ override WORKGROUP_SIZE: u32 = 64u;    // = keys per tile
 // Output dims per invocation: d = lid + i * WORKGROUP_SIZE for i < 4, kept in one vec4 register
 // (components, not a dynamically indexed array), so D <= 4 * WORKGROUP_SIZE.
 const MAX_D_PER_INVOCATION = 4u;
-// A score below every real one: WGSL has no -inf literal, and exp(MASKED - m) is exactly 0.
-const MASKED = -3.0e38;
 
 var<workgroup> q_shared: array<f32, MAX_D_PER_INVOCATION * WORKGROUP_SIZE>; // [D]
-var<workgroup> scores: array<f32, WORKGROUP_SIZE>;                          // this tile's scaled scores
-var<workgroup> probs: array<f32, WORKGROUP_SIZE>;                           // exp(score - m_new)
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -64,9 +60,7 @@ fn main(
     last = params.prefix - 1u;
   }
   last = min(last, params.start + params.n - 1u);
-  var m = MASKED;
-  var l = 0.0;
-  var acc = vec4<f32>(0.0); // dims lid, lid + WG, lid + 2 WG, lid + 3 WG
+  var st = online_softmax_start(); // dims lid, lid + WG, lid + 2 WG, lid + 3 WG
   let dims = vec4<u32>(lid, lid + WORKGROUP_SIZE, lid + 2u * WORKGROUP_SIZE, lid + 3u * WORKGROUP_SIZE);
   let live = dims < vec4<u32>(D);
   let v_cols = min(dims, vec4<u32>(D - 1u)) + vec4<u32>(kvh * D); // clamped: dims >= D are masked by `live`
@@ -82,17 +76,7 @@ fn main(
       }
       s = dot_qk * params.scale;
     }
-    scores[lid] = s;
-    workgroupBarrier();
-
-    var tile_max = MASKED;
-    for (var u = 0u; u < WORKGROUP_SIZE; u++) {
-      tile_max = max(tile_max, scores[u]);
-    }
-    let m_new = max(m, tile_max);
-    let alpha = exp(m - m_new);
-    probs[lid] = select(0.0, exp(s - m_new), j <= last);
-    workgroupBarrier();
+    let m_new = online_softmax_probs(lid, s, j <= last, st.m);
 
     let count = min(WORKGROUP_SIZE, last + 1u - tile);
     var tile_sum = 0.0;
@@ -112,24 +96,8 @@ fn main(
         pv += p * vec4<f32>(f32(v_cache[row + v_cols.x]), f32(v_cache[row + v_cols.y]), f32(v_cache[row + v_cols.z]), f32(v_cache[row + v_cols.w]));
       }
     }
-    l = l * alpha + tile_sum;
-    acc = acc * alpha + select(vec4<f32>(0.0), pv, live);
-    m = m_new;
-    // scores / probs are rewritten by the next tile only after everyone is done reading them.
-    workgroupBarrier();
+    st = online_softmax_fold(st, m_new, tile_sum, pv, live);
   }
 
-  let result = acc / l;
-  if (live.x) {
-    out[q_base + dims.x] = act(result.x);
-  }
-  if (live.y) {
-    out[q_base + dims.y] = act(result.y);
-  }
-  if (live.z) {
-    out[q_base + dims.z] = act(result.z);
-  }
-  if (live.w) {
-    out[q_base + dims.w] = act(result.w);
-  }
+  online_softmax_store(st, q_base, dims, live);
 }

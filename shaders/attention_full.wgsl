@@ -1,8 +1,8 @@
 // attentionFull: bidirectional attention within one image (GLM-4V's vision tower): every query sees every
 // key. Reads q, k and v straight from the fused qkv projection, row t = [q heads | k heads | v heads]
 // (the reference reshapes each row as (3, heads, headDim)). One workgroup per (query, head); keys are
-// walked in tiles of WORKGROUP_SIZE with an online softmax (running max m, running sum l, accumulator
-// rescaled by exp(m_old - m_new)), so thousands of patches need only fixed workgroup memory.
+// walked in tiles of WORKGROUP_SIZE with an online softmax (lib/online_softmax.wgsl), so thousands of
+// patches need only fixed workgroup memory.
 
 struct AttentionFullParams {
   n: u32,          // tokens (patches + the class token)
@@ -18,11 +18,8 @@ struct AttentionFullParams {
 override WORKGROUP_SIZE: u32 = 64u;    // = keys per tile
 // Output dims per invocation: d = lid + i * WORKGROUP_SIZE for i < 4, in one vec4 register.
 const MAX_D_PER_INVOCATION = 4u;
-const MASKED = -3.0e38; // below every real score; exp(MASKED - m) is exactly 0
 
 var<workgroup> q_shared: array<f32, MAX_D_PER_INVOCATION * WORKGROUP_SIZE>; // [D]
-var<workgroup> scores: array<f32, WORKGROUP_SIZE>;
-var<workgroup> probs: array<f32, WORKGROUP_SIZE>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -50,9 +47,7 @@ fn main(
   }
   workgroupBarrier();
 
-  var m = MASKED;
-  var l = 0.0;
-  var acc = vec4<f32>(0.0);
+  var st = online_softmax_start();
   let dims = vec4<u32>(lid, lid + WORKGROUP_SIZE, lid + 2u * WORKGROUP_SIZE, lid + 3u * WORKGROUP_SIZE);
   let live = dims < vec4<u32>(D);
   let v_cols = min(dims, vec4<u32>(D - 1u)) + vec4<u32>(v_col); // clamped: dims >= D are masked by `live`
@@ -68,17 +63,7 @@ fn main(
       }
       s = dot_qk * params.scale;
     }
-    scores[lid] = s;
-    workgroupBarrier();
-
-    var tile_max = MASKED;
-    for (var u = 0u; u < WORKGROUP_SIZE; u++) {
-      tile_max = max(tile_max, scores[u]);
-    }
-    let m_new = max(m, tile_max);
-    let alpha = exp(m - m_new);
-    probs[lid] = select(0.0, exp(s - m_new), j < n);
-    workgroupBarrier();
+    let m_new = online_softmax_probs(lid, s, j < n, st.m);
 
     let count = min(WORKGROUP_SIZE, n - tile);
     var tile_sum = 0.0;
@@ -89,24 +74,8 @@ fn main(
       tile_sum += p;
       pv += p * vec4<f32>(f32(qkv[row + v_cols.x]), f32(qkv[row + v_cols.y]), f32(qkv[row + v_cols.z]), f32(qkv[row + v_cols.w]));
     }
-    l = l * alpha + tile_sum;
-    acc = acc * alpha + select(vec4<f32>(0.0), pv, live);
-    m = m_new;
-    workgroupBarrier(); // scores / probs are rewritten by the next tile only after everyone read them
+    st = online_softmax_fold(st, m_new, tile_sum, pv, live);
   }
 
-  let result = acc / l;
-  let o = t * width + h * D;
-  if (live.x) {
-    out[o + dims.x] = act(result.x);
-  }
-  if (live.y) {
-    out[o + dims.y] = act(result.y);
-  }
-  if (live.z) {
-    out[o + dims.z] = act(result.z);
-  }
-  if (live.w) {
-    out[o + dims.w] = act(result.w);
-  }
+  online_softmax_store(st, t * width + h * D, dims, live);
 }

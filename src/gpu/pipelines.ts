@@ -9,6 +9,7 @@ import actF16Wgsl from '../../shaders/lib/act_f16.wgsl?raw';
 import actF32Wgsl from '../../shaders/lib/act_f32.wgsl?raw';
 import activationsWgsl from '../../shaders/lib/activations.wgsl?raw';
 import dispatchWgsl from '../../shaders/lib/dispatch.wgsl?raw';
+import onlineSoftmaxWgsl from '../../shaders/lib/online_softmax.wgsl?raw';
 import weightsF16Wgsl from '../../shaders/lib/weights_f16.wgsl?raw';
 import weightsF32Wgsl from '../../shaders/lib/weights_f32.wgsl?raw';
 import weightsQ4Wgsl from '../../shaders/lib/weights_q4.wgsl?raw';
@@ -117,7 +118,7 @@ const KERNELS = {
     bindings: ['uniform', 'read', 'write', 'write', 'write', 'read', 'read', 'read'],
     weighted: false,
   },
-  attention: { file: 'attention.wgsl', source: attentionWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
+  attention: { file: 'attention.wgsl', source: attentionWgsl, libs: [onlineSoftmaxWgsl], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
   attentionSplit: {
     file: 'attention_split.wgsl',
     source: attentionSplitWgsl,
@@ -136,7 +137,7 @@ const KERNELS = {
   logitAdjust: { file: 'logit_adjust.wgsl', source: logitAdjustWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read', 'read'], weighted: false },
   logprobGather: { file: 'logprob_gather.wgsl', source: logprobGatherWgsl, libs: [], bindings: ['uniform', 'read', 'write', 'read'], weighted: false },
   // GLM-4V's vision tower (issue #21)
-  attentionFull: { file: 'attention_full.wgsl', source: attentionFullWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
+  attentionFull: { file: 'attention_full.wgsl', source: attentionFullWgsl, libs: [onlineSoftmaxWgsl], bindings: ['uniform', 'read', 'write'], weighted: false },
   blocks2x2: { file: 'blocks_2x2.wgsl', source: blocks2x2Wgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
   copyInto: { file: 'copy_into.wgsl', source: copyIntoWgsl, libs: [], bindings: ['uniform', 'read', 'write'], weighted: false },
 } satisfies Record<string, KernelDef>;

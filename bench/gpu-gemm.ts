@@ -16,6 +16,7 @@ import { GpuOps } from '../src/gpu/ops';
 import type { Q4Tensor } from '../src/quant/types';
 import { f32ToF16 } from '../src/formats/dtype';
 import { GemmRunner } from '../tests/helpers/gemm-dispatch';
+import { measureFmaRate } from './fma-rate';
 
 const args = process.argv.slice(2);
 const arg = (name: string): string | undefined => {
@@ -96,37 +97,7 @@ async function main(): Promise<void> {
     return best;
   }
 
-  // FMA peak: each invocation runs 8 independent vec4 FMA chains.
-  const ITER = 4096;
-  const fmaModule = device.createShaderModule({
-    code: `
-@group(0) @binding(0) var<storage, read_write> sink: array<vec4<f32>>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let s = f32(gid.x) * 1e-9;
-  var v0 = vec4<f32>(s); var v1 = v0 + 1.0; var v2 = v0 + 2.0; var v3 = v0 + 3.0;
-  var v4 = v0 + 4.0; var v5 = v0 + 5.0; var v6 = v0 + 6.0; var v7 = v0 + 7.0;
-  let m = vec4<f32>(0.999999);
-  let c = vec4<f32>(1e-7);
-  for (var i = 0u; i < ${ITER}u; i++) {
-    v0 = fma(v0, m, c); v1 = fma(v1, m, c); v2 = fma(v2, m, c); v3 = fma(v3, m, c);
-    v4 = fma(v4, m, c); v5 = fma(v5, m, c); v6 = fma(v6, m, c); v7 = fma(v7, m, c);
-  }
-  let r = v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7;
-  if (r.x == 12345.0) { sink[gid.x] = r; }
-}`,
-  });
-  const fmaPipeline = device.createComputePipeline({ layout: 'auto', compute: { module: fmaModule, entryPoint: 'main' } });
-  const sink = device.createBuffer({ size: 16 * 256 * 4096, usage: GPUBufferUsage.STORAGE });
-  const fmaGroup = device.createBindGroup({ layout: fmaPipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: sink } }] });
-  const fmaWorkgroups = smoke ? 4 : 4096;
-  const fmaFlops = fmaWorkgroups * 256 * ITER * 8 * 4 * 2;
-  const fmaSeconds = await time((pass) => {
-    pass.setPipeline(fmaPipeline);
-    pass.setBindGroup(0, fmaGroup);
-    pass.dispatchWorkgroups(fmaWorkgroups);
-  }, fmaFlops);
-  const peak = fmaFlops / fmaSeconds;
+  const peak = await measureFmaRate(device, smoke ? 4 : 4096);
   console.log(`FMA loop: ${(peak / 1e12).toFixed(2)} TFLOP/s (f32, 2 FLOP per FMA)`);
   console.log(`n = ${N} tokens, Q4 weights (symmetric), f32 activations`);
   console.log(`${'matrix'.padEnd(8)} ${'shape'.padEnd(26)} ${'ms'.padStart(8)} ${'TFLOP/s'.padStart(8)} ${'/ peak'.padStart(7)}`);

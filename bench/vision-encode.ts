@@ -8,12 +8,13 @@
 // Prints per path: ms per image (best of 3), TFLOP/s over the tower's arithmetic (GEMMs + attention) and that
 // rate as a share of the FMA loop's. `--preset tiny` (the test fixture's shapes) only checks that it runs.
 import { createNodeGpu } from '../src/gpu/node-gpu';
-import { requestGpu, type GpuContext } from '../src/gpu/device';
+import { requestGpu } from '../src/gpu/device';
 import { GpuOps } from '../src/gpu/ops';
 import type { GpuWeight } from '../src/gpu/tensor';
 import { normalizeConfig } from '../src/model/config';
 import { PRESETS } from '../src/model/presets';
 import { quantizeWeightAt } from '../src/model/quantize-weights';
+import { measureFmaRate } from './fma-rate';
 import { assembleVisionWeights, encodeImage, imagePixelCount, imageTokenCount, visionGrid, type VisionConfig } from '../src/model/vision';
 
 const args = process.argv.slice(2);
@@ -59,57 +60,13 @@ function randomFill(n: number, seed: number, scale: number): Float32Array {
   return out;
 }
 
-async function fmaRate(ctx: GpuContext): Promise<number> {
-  const device = ctx.device;
-  const ITER = 4096;
-  const module = device.createShaderModule({
-    code: `
-@group(0) @binding(0) var<storage, read_write> sink: array<vec4<f32>>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let s = f32(gid.x) * 1e-9;
-  var v0 = vec4<f32>(s); var v1 = v0 + 1.0; var v2 = v0 + 2.0; var v3 = v0 + 3.0;
-  var v4 = v0 + 4.0; var v5 = v0 + 5.0; var v6 = v0 + 6.0; var v7 = v0 + 7.0;
-  let m = vec4<f32>(0.999999);
-  let c = vec4<f32>(1e-7);
-  for (var i = 0u; i < ${ITER}u; i++) {
-    v0 = fma(v0, m, c); v1 = fma(v1, m, c); v2 = fma(v2, m, c); v3 = fma(v3, m, c);
-    v4 = fma(v4, m, c); v5 = fma(v5, m, c); v6 = fma(v6, m, c); v7 = fma(v7, m, c);
-  }
-  let r = v0 + v1 + v2 + v3 + v4 + v5 + v6 + v7;
-  if (r.x == 12345.0) { sink[gid.x] = r; }
-}`,
-  });
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const sink = device.createBuffer({ size: 16 * 256 * 64, usage: GPUBufferUsage.STORAGE });
-  const group = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: sink } }] });
-  const workgroups = presetName === 'tiny' ? 4 : 4096;
-  const run = async (): Promise<number> => {
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(workgroups);
-    pass.end();
-    const t = performance.now();
-    device.queue.submit([enc.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    return (performance.now() - t) / 1000;
-  };
-  await run();
-  let best = Infinity;
-  for (let i = 0; i < 3; i++) best = Math.min(best, await run());
-  sink.destroy();
-  return (workgroups * 256 * ITER * 8 * 4 * 2) / best;
-}
-
 async function main(): Promise<void> {
   const v = visionOf(presetName);
   const gpu = await createNodeGpu(process.env.GLM_WEBGPU_DAWN_FLAGS ? process.env.GLM_WEBGPU_DAWN_FLAGS.split(',') : []);
   const ctx = await requestGpu(gpu, { powerPreference: 'high-performance' });
   const a = ctx.adapter;
   console.log(`adapter: ${a.vendor} / ${a.architecture} / ${a.description || a.device}; shader-f16: ${ctx.features.has('shader-f16')}`);
-  const peak = await fmaRate(ctx);
+  const peak = await measureFmaRate(ctx.device, presetName === 'tiny' ? 4 : 4096);
   const flops = towerFlops(v);
   const g = visionGrid(v);
   console.log(`FMA loop: ${(peak / 1e12).toFixed(2)} TFLOP/s (f32). Tower: ${v.numLayers} layers, ${g * g + 1} tokens of ${v.hiddenSize}, ` +

@@ -12,31 +12,34 @@ export function isPresetName(name: string): name is PresetName {
   return (presetNames as readonly string[]).includes(name);
 }
 
+// THUDM/glm-4-9b-chat, config.json (THUDM's own modeling code, "ChatGLMModel"). GLM-4V-9B's language model
+// is this one with other RoPE and context fields (below).
+const GLM_4_9B_CHAT_CONFIG_JSON = {
+  model_type: 'chatglm',
+  add_bias_linear: false,
+  add_qkv_bias: true,
+  apply_residual_connection_post_layernorm: false,
+  ffn_hidden_size: 13696,
+  hidden_size: 4096,
+  kv_channels: 128,
+  layernorm_epsilon: 1.5625e-7,
+  multi_query_attention: true,
+  multi_query_group_num: 2,
+  num_attention_heads: 32,
+  num_layers: 40,
+  rope_ratio: 500,
+  original_rope: true,
+  padded_vocab_size: 151552,
+  post_layer_norm: true,
+  rmsnorm: true,
+  seq_length: 131072,
+  tie_word_embeddings: false,
+  eos_token_id: [151329, 151336, 151338],
+  pad_token_id: 151329,
+};
+
 export const PRESET_CONFIG_JSON: Record<PresetName, Readonly<Record<string, unknown>>> = {
-  // THUDM/glm-4-9b-chat, config.json (THUDM's own modeling code, "ChatGLMModel").
-  'glm-4-9b': {
-    model_type: 'chatglm',
-    add_bias_linear: false,
-    add_qkv_bias: true,
-    apply_residual_connection_post_layernorm: false,
-    ffn_hidden_size: 13696,
-    hidden_size: 4096,
-    kv_channels: 128,
-    layernorm_epsilon: 1.5625e-7,
-    multi_query_attention: true,
-    multi_query_group_num: 2,
-    num_attention_heads: 32,
-    num_layers: 40,
-    rope_ratio: 500,
-    original_rope: true,
-    padded_vocab_size: 151552,
-    post_layer_norm: true,
-    rmsnorm: true,
-    seq_length: 131072,
-    tie_word_embeddings: false,
-    eos_token_id: [151329, 151336, 151338],
-    pad_token_id: 151329,
-  },
+  'glm-4-9b': GLM_4_9B_CHAT_CONFIG_JSON,
   // THUDM/chatglm3-6b, config.json. No rope_ratio field: the base stays 10000 (only the -32k/-128k
   // variants set rope_ratio 50/500).
   'chatglm3-6b': {
@@ -112,29 +115,11 @@ export const PRESET_CONFIG_JSON: Record<PresetName, Readonly<Record<string, unkn
   // EVA2-CLIP tower: 1120 px images in 14 px patches (80x80 = 6400 + the class token), 63 layers of width 1792,
   // merged 2x2 into 1600 image rows + boi/eoi.
   'glm-4v-9b': {
-    model_type: 'chatglm',
-    add_bias_linear: false,
-    add_qkv_bias: true,
-    apply_residual_connection_post_layernorm: false,
-    boi_token_id: 151339,
-    eoi_token_id: 151340,
-    eos_token_id: [151329, 151336, 151338],
-    ffn_hidden_size: 13696,
-    hidden_size: 4096,
-    kv_channels: 128,
-    layernorm_epsilon: 1.5625e-7,
-    multi_query_attention: true,
-    multi_query_group_num: 2,
-    num_attention_heads: 32,
-    num_layers: 40,
-    original_rope: true,
-    padded_vocab_size: 151552,
-    pad_token_id: 151329,
-    post_layer_norm: true,
-    rmsnorm: true,
+    ...GLM_4_9B_CHAT_CONFIG_JSON,
     rope_ratio: 1,
     seq_length: 8192,
-    tie_word_embeddings: false,
+    boi_token_id: 151339,
+    eoi_token_id: 151340,
     vision_config: {
       dropout_prob: 0.0,
       hidden_act: 'gelu',

@@ -10,43 +10,20 @@ import { GlmEngine } from '../../src/runtime/engine';
 import type { ChatCompletionTool } from '../../src/runtime/api-types';
 import type { Ops } from '../../src/model/ops';
 import { fixtureDir } from '../helpers/fixtures';
+import { buildModel, BYTE, CONTROL, UNKNOWN, type PieceSpec } from '../helpers/sentencepiece-model';
 import type { GlmTokenizer } from '../../src/tokenizer/types';
 import { CHATGLM3_TOOL_SYSTEM_PROMPT } from '../../src/runtime/tools';
 
-const utf8 = new TextEncoder();
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n > 0x7f) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-const field = (f: number, wire: number) => varint(f * 8 + wire);
-const bytes = (f: number, b: ArrayLike<number>) => [...field(f, 2), ...varint(b.length), ...Array.from(b)];
-const str = (f: number, s: string) => bytes(f, utf8.encode(s));
-const int = (f: number, v: number) => [...field(f, 0), ...varint(v)];
-function float(f: number, x: number): number[] {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, x, true);
-  return [...field(f, 5), ...b];
-}
-
-/** A ChatGLM2/3-style tokenizer.model: BPE, identity normalizer, byte fallback, a few merged pieces. */
+/** A ChatGLM2/3-style tokenizer.model: BPE, identity normalizer, byte fallback, a few single-character pieces. */
 function sentencePieceModel(): Uint8Array {
-  const pieces: Array<[string, number, number]> = [
-    ['<unk>', 0, 2],
-    ['<s>', 0, 3],
-    ['</s>', 0, 3],
-    ...Array.from({ length: 256 }, (_, b) => [`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, 0, 6] as [string, number, number]),
-    ...['▁', 'a', 'e', 'o', 't', 'c', 's', 'r', 'y'].map((p, i) => [p, -10 - i, 1] as [string, number, number]),
+  const pieces: PieceSpec[] = [
+    { piece: '<unk>', type: UNKNOWN },
+    { piece: '<s>', type: CONTROL },
+    { piece: '</s>', type: CONTROL },
+    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, type: BYTE })),
+    ...['▁', 'a', 'e', 'o', 't', 'c', 's', 'r', 'y'].map((piece, i) => ({ piece, score: -10 - i })),
   ];
-  const out: number[] = [];
-  for (const [piece, score, type] of pieces) out.push(...bytes(1, [...str(1, piece), ...float(2, score), ...(type !== 1 ? int(3, type) : [])]));
-  out.push(...bytes(2, [...str(2, 'test'), ...int(3, 2), ...int(4, pieces.length), ...int(35, 1)]));
-  out.push(...bytes(3, [...str(1, 'identity'), ...int(3, 1), ...int(4, 0), ...int(5, 1)]));
-  return Uint8Array.from(out);
+  return buildModel({ pieces, modelType: 2, byteFallback: true, normalizer: { name: 'identity', removeExtraWhitespaces: false } });
 }
 
 const TRACK: ChatCompletionTool = {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
 import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
-import { FIXTURES_DIR } from '../helpers/fixtures';
+import { chatTemplateFixture } from '../helpers/fixtures';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 
 const CALL_REPLY = 'get_forecast\n{ "days": 3}';
@@ -24,7 +24,7 @@ describe('e2e: the chat API through the worker', () => {
     const tmp = mkdtempSync(resolve(tmpdir(), 'glm-e2e-api-'));
     const models = resolve(DIST_WEB, 'test-models');
     mkdirSync(models, { recursive: true });
-    const template = readFileSync(resolve(FIXTURES_DIR, 'chat-templates', 'glm-4-9b-chat.jinja'), 'utf8');
+    const template = chatTemplateFixture('glm-4-9b-chat');
     cpSync(writeTinyChatModel(resolve(tmp, 'tools'), { scriptIds: distinctScript(tok, CALL_REPLY), chatTemplate: template, maxPositions: 2048 }), resolve(models, 'api-tools'), { recursive: true });
     cpSync(writeTinyChatModel(resolve(tmp, 'random'), { seed: 11 }), resolve(models, 'api-random'), { recursive: true });
     server = await startStaticServer();

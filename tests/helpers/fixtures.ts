@@ -42,3 +42,15 @@ export function fixtureExpected(name: string): FixtureExpected {
  * 1e-3 is the bound the issues set for every backend.
  */
 export const LOGITS_ATOL = 1e-3;
+
+/**
+ * A reference chat template: 'glm-4-9b-chat' is the one of the original tokenizer_config.json in
+ * tests/fixtures/glm4-9b-chat-original (the only copy of it); 'glm-z1-0414' is tests/fixtures/chat-templates/glm-z1-0414.jinja.
+ */
+export function chatTemplateFixture(name: 'glm-4-9b-chat' | 'glm-z1-0414'): string {
+  if (name === 'glm-4-9b-chat') {
+    const config = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'glm4-9b-chat-original', 'tokenizer_config.json'), 'utf8')) as { chat_template: string };
+    return config.chat_template;
+  }
+  return readFileSync(resolve(FIXTURES_DIR, 'chat-templates', `${name}.jinja`), 'utf8');
+}

@@ -10,7 +10,7 @@ import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import type { GlmTokenizer } from '../../src/tokenizer/types';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionTool, Completion, CompletionChunk } from '../../src/runtime/api-types';
 import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
-import { FIXTURES_DIR } from '../helpers/fixtures';
+import { chatTemplateFixture } from '../helpers/fixtures';
 
 const WEATHER: ChatCompletionTool = {
   type: 'function',
@@ -22,7 +22,6 @@ const FORECAST: ChatCompletionTool = {
   function: { name: 'get_forecast', description: 'Forecast for the next days', parameters: { type: 'object', properties: { days: { type: 'integer' } }, required: ['days'] } },
 };
 const FORECAST_REPLY = 'get_forecast\n{ "days": 3}';
-const TEMPLATES = resolve(FIXTURES_DIR, 'chat-templates');
 
 async function collect<C>(stream: AsyncIterable<C>): Promise<C[]> {
   const out: C[] = [];
@@ -222,8 +221,8 @@ describe('chat API (in-thread engine, CPU)', () => {
   // as tool_calls, and the result goes back in as a tool message.
   // GLM-Z1-0414's template opens the reply with "<|assistant|>\n<think>": its script starts after that.
   for (const [label, template, promptEnd] of [
-    ['GLM-4-9B-chat', readFileSync(resolve(TEMPLATES, 'glm-4-9b-chat.jinja'), 'utf8'), '<|assistant|>'],
-    ['GLM-4-0414', readFileSync(resolve(TEMPLATES, 'glm-z1-0414.jinja'), 'utf8'), '\n<think>'],
+    ['GLM-4-9B-chat', chatTemplateFixture('glm-4-9b-chat'), '<|assistant|>'],
+    ['GLM-4-0414', chatTemplateFixture('glm-z1-0414'), '\n<think>'],
   ] as const) {
     it(`tool call round trip in the ${label} format (streamed and whole)`, async () => {
       const dir = writeTinyChatModel(resolve(root, `tools-${label}`), { scriptIds: distinctScript(tok, FORECAST_REPLY), chatTemplate: template, maxPositions: 2048, startAfter: tok.encode(promptEnd, { addSpecialTokens: false }).at(-1)! });

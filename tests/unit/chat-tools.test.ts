@@ -9,17 +9,16 @@ import { renderChat, type ChatMessage } from '../../src/tokenizer/chat';
 import type { GlmTokenizer } from '../../src/tokenizer/types';
 import { CHATGLM3_TOOL_SYSTEM_PROMPT, mayBeToolCall, parseToolCall, planTools, templateReadsToolsVariable } from '../../src/runtime/tools';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from '../../src/runtime/api-types';
-import { FIXTURES_DIR } from '../helpers/fixtures';
+import { chatTemplateFixture, FIXTURES_DIR } from '../helpers/fixtures';
 import { TOKENIZER_DIR } from '../helpers/tiny-chat-model';
 
-const TEMPLATES = resolve(FIXTURES_DIR, 'chat-templates');
 interface Case {
   name: string;
-  template: string;
+  template: 'glm-4-9b-chat' | 'glm-z1-0414';
   messages: Array<{ role: string; content: string; metadata?: string }>;
   expected: string;
 }
-const ref = JSON.parse(readFileSync(resolve(TEMPLATES, 'expected.json'), 'utf8')) as {
+const ref = JSON.parse(readFileSync(resolve(FIXTURES_DIR, 'chat-templates', 'expected.json'), 'utf8')) as {
   tool: ChatCompletionTool;
   call_arguments: Record<string, unknown>;
   result: string;
@@ -27,9 +26,9 @@ const ref = JSON.parse(readFileSync(resolve(TEMPLATES, 'expected.json'), 'utf8')
   chatglm3: { system_content: string; call_content: string; call_arguments: Record<string, unknown> };
 };
 
-async function glm4TokenizerWith(templateFile: string): Promise<GlmTokenizer> {
+async function glm4TokenizerWith(template: Case['template']): Promise<GlmTokenizer> {
   const config = JSON.parse(readFileSync(resolve(TOKENIZER_DIR, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-  config.chat_template = readFileSync(resolve(TEMPLATES, templateFile), 'utf8');
+  config.chat_template = chatTemplateFixture(template);
   return loadTokenizer({ tokenizerJson: readFileSync(resolve(TOKENIZER_DIR, 'tokenizer.json'), 'utf8'), tokenizerConfig: JSON.stringify(config) });
 }
 
@@ -59,12 +58,12 @@ describe('tools: GLM-4-9B-chat and GLM-4-0414 templates render exactly as the re
   }
 
   it('tells the two template styles apart', () => {
-    expect(templateReadsToolsVariable(readFileSync(resolve(TEMPLATES, 'glm-4-9b-chat.jinja'), 'utf8'))).toBe(false);
-    expect(templateReadsToolsVariable(readFileSync(resolve(TEMPLATES, 'glm-z1-0414.jinja'), 'utf8'))).toBe(true);
+    expect(templateReadsToolsVariable(chatTemplateFixture('glm-4-9b-chat'))).toBe(false);
+    expect(templateReadsToolsVariable(chatTemplateFixture('glm-z1-0414'))).toBe(true);
   });
 
   it('tool_choice "none" leaves the tools out of the prompt; a named choice must exist', async () => {
-    const tokenizer = await glm4TokenizerWith('glm-4-9b-chat.jinja');
+    const tokenizer = await glm4TokenizerWith('glm-4-9b-chat');
     const plan = planTools('glm4', [{ role: 'user', content: 'hi' }], [ref.tool], 'none', false);
     expect(renderChat('glm4', plan.messages, tokenizer).text).not.toContain('get_weather');
     expect(plan.callable).toEqual([]);

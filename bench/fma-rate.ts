@@ -24,8 +24,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * FLOP/s of the FMA loop over `workgroups` workgroups (2 FLOP per FMA, f32): best of 3 submits after a
- * warm-up. Each submit repeats the dispatch enough times to last about 50 ms, so submit overhead stays
- * small next to the work. A few workgroups (SwiftShader smoke runs) only check that it runs.
+ * warm-up. Each submit repeats the dispatch enough times to last about 0.2 s (at most 200), so submit
+ * overhead stays small next to the work. A few workgroups (SwiftShader smoke runs) only check that it runs.
  */
 export async function measureFmaRate(device: GPUDevice, workgroups: number): Promise<number> {
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: FMA_LOOP_WGSL }), entryPoint: 'main' } });
@@ -45,7 +45,7 @@ export async function measureFmaRate(device: GPUDevice, workgroups: number): Pro
     return (performance.now() - t) / 1000 / reps;
   };
   await batch(1); // warm-up: pipeline, clocks
-  const reps = Math.max(1, Math.min(50, Math.ceil(0.05 / (await batch(1)))));
+  const reps = Math.max(1, Math.min(200, Math.ceil(0.2 / (await batch(1)))));
   let best = Infinity;
   for (let i = 0; i < 3; i++) best = Math.min(best, await batch(reps));
   sink.destroy();

@@ -42,7 +42,7 @@ const PROBE_CONFIG = {
   head_dim: 64,
   num_hidden_layers: 2,
   vocab_size: 512,
-  max_position_embeddings: 256,
+  max_position_embeddings: 1024,
   partial_rotary_factor: 0.5,
   rms_norm_eps: 1e-5,
   attention_bias: true,
@@ -52,6 +52,14 @@ const PROBE_CONFIG = {
 };
 /** Prompt tokens before the timed decode steps (attention then reads a short context, as in a new chat). */
 const PROBE_PROMPT = 4;
+/**
+ * The second timing's context: the step's time at PROBE_PROMPT + PROBE_CONTEXT tokens minus its time at
+ * PROBE_PROMPT is what the attention costs per context token (CpuCalibration.attentionSec). Long enough that
+ * the difference stands above the timing noise; on a slow GPU the context is built by one-token steps (no
+ * prefill pipelines to compile there), so it is shorter.
+ */
+const PROBE_CONTEXT = 256;
+const SLOW_PROBE_CONTEXT = 48;
 /** Bandwidth matrices: small on a slow device, large (past any GPU cache) on a fast one. */
 const SLOW_LARGE = { rows: 1024, cols: 1024, copies: 4 };
 const FAST_LARGE = { rows: 4096, cols: 4096, copies: 8 };
@@ -143,24 +151,42 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
   }
 }
 
-/** Seconds per decoded token of the probe model on `ops` (prompt prefilled once, then one token at a time). */
+/**
+ * Seconds per decoded token of the probe model on `ops` at a context of `promptTokens` (the prompt is
+ * prefilled once, or appended one token at a time with `stepwise`; every timed step decodes one token after
+ * exactly that prompt, so the context does not grow with the repeat count).
+ */
 async function probeDecode<T, W, C>(
-  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens = PROBE_PROMPT,
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number, stepwise = false,
 ): Promise<number> {
-  const session = new ModelSession(ops, config, weights, promptTokens + MAX_REPEAT + warmUp + 2);
+  const session = new ModelSession(ops, config, weights, promptTokens + 2);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
-  await ops.read((await session.append(prompt, 'last')) as T);
+  if (stepwise) for (const id of prompt) await ops.read((await session.append([id], 'last')) as T);
+  else await ops.read((await session.append(prompt, 'last')) as T);
   // Each step ends as the engine's does: the next id drawn on the device where it can (the GPU's sampler
   // kernels cost as much as several layers on a slow adapter), else the logits read back.
   const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
   const { seconds } = await perOp(async (count) => {
-    session.truncate(promptTokens);
     for (let i = 0; i < count; i++) {
+      session.truncate(promptTokens);
       const logits = await session.append([3], 'last');
       if ((await ops.sampleNext?.(logits, params)) == null) await ops.read(logits);
     }
   }, warmUp);
   return seconds;
+}
+
+/**
+ * The probe's decode step at two contexts: its time at the short one, and the attention's seconds per
+ * layer x query head x head dim x context token from the difference (0 where noise makes it negative).
+ */
+async function probeSteps<T, W, C>(
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, short: number, extra: number, stepwise = false,
+): Promise<{ perToken: number; attentionSec: number }> {
+  const perToken = await probeDecode(ops, config, weights, warmUp, short, stepwise);
+  const longer = await probeDecode(ops, config, weights, warmUp, short + extra, stepwise);
+  const attentionSec = Math.max(0, (longer - perToken) / (config.numLayers * config.numHeads * config.headDim * extra));
+  return { perToken, attentionSec };
 }
 
 export async function measureGpu(ctx: GpuContext, log: (phase: string) => void = () => {}): Promise<GpuCalibration> {
@@ -216,7 +242,9 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
     const config = normalizeConfig(PROBE_CONFIG);
     const probe = probeWeights(config);
     const weights = await ops.uploadWeights(probe.weights);
-    const perToken = await probeDecode(ops, config, weights, 1, slow ? 1 : PROBE_PROMPT);
+    const { perToken, attentionSec } = slow
+      ? await probeSteps(ops, config, weights, 1, 1, SLOW_PROBE_CONTEXT, true)
+      : await probeSteps(ops, config, weights, 1, PROBE_PROMPT, PROBE_CONTEXT);
     const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
     const opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
     log('probe model');
@@ -225,6 +253,7 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
       bytesPerSec,
       opSec,
       tokenSec: token.seconds,
+      attentionSec,
       prefillBytesPerSec,
       adapter: [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter',
     };
@@ -293,11 +322,12 @@ export async function measureCpu(fast: FastMatmul): Promise<CpuCalibration> {
   const config = normalizeConfig(PROBE_CONFIG);
   const probe = probeWeights(config);
   // The CPU ops are JavaScript: a few dozen warm-up tokens let the JIT compile them, as a chat would.
-  const perToken = await probeDecode(ops, config, probe.weights, 32);
+  const { perToken, attentionSec } = await probeSteps(ops, config, probe.weights, 32, PROBE_PROMPT, PROBE_CONTEXT);
   const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
   return {
     bytesPerSec,
     opSec: Math.max(0, (perToken - probe.bytesPerToken / bytesPerSec) / opCount),
+    attentionSec,
     prefillBytesPerSec: (largeBytes * CPU_PREFILL_ROWS) / gemm.seconds,
     minParallelGroups,
     kernels: fast.description,

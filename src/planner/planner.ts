@@ -69,6 +69,12 @@ export interface Bandwidth {
   gpuAttentionSec?: number;
   cpuAttentionSec?: number;
   /**
+   * Seconds per vocabulary entry of the GPU's sampler kernels (issue #16), 0 unless measured: a head on the
+   * GPU draws the next id there, reading every logit; on a software adapter the demo's 8,192 logits cost
+   * as much as several layers. (A CPU head reads the logits back and draws in JS: within its op cost.)
+   */
+  gpuSampleSec?: number;
+  /**
    * Prefill rates in weight bytes per second per prompt token (a batched matmul reuses each weight for
    * many tokens, so this is far above the decode bandwidth). Without them no prefill speed is estimated.
    */
@@ -267,7 +273,7 @@ function validate(input: PlanInput): void {
   check(device.maxBufferSize > 0 && device.maxStorageBufferBindingSize > 0, 'device limits must be positive');
   check(sizes.layers.length === config.numLayers, `sizes has ${sizes.layers.length} layers, the config ${config.numLayers}`);
   for (const [name, v] of Object.entries(input.bandwidth ?? {})) {
-    const fixedCost = name === 'transferLatencySec' || name.endsWith('OpSec') || name.endsWith('TokenSec') || name.endsWith('AttentionSec');
+    const fixedCost = name === 'transferLatencySec' || name.endsWith('OpSec') || name.endsWith('TokenSec') || name.endsWith('AttentionSec') || name.endsWith('SampleSec');
     if (v !== undefined) check(Number.isFinite(v) && (fixedCost ? v >= 0 : v > 0), `bandwidth ${name} must be ${fixedCost ? '>= 0' : 'positive'}, got ${v}`);
   }
 }
@@ -454,7 +460,7 @@ export const START_CONTEXT_TOKENS = 128;
 
 /**
  * Per-token costs of a placement beside the weight bytes: ops on each device, the GPU's per-token submit +
- * readback, and each layer's attention over `context` cached positions.
+ * readback, the GPU sampler over the vocabulary, and each layer's attention over `context` cached positions.
  */
 function fixedSeconds(p: Prepared, devices: readonly PlacementDevice[], head: PlacementDevice, context: number): number {
   const b = p.bandwidth;
@@ -466,6 +472,7 @@ function fixedSeconds(p: Prepared, devices: readonly PlacementDevice[], head: Pl
   const attention = p.config.numHeads * p.config.headDim * context;
   return (
     gpuOps * (b.gpuOpSec ?? 0) + cpuOps * (b.cpuOpSec ?? 0) + (gpuOps > 0 ? (b.gpuTokenSec ?? 0) : 0) +
+    (head === 'gpu' ? p.config.vocabSize * (b.gpuSampleSec ?? 0) : 0) +
     attention * (gpuLayers * (b.gpuAttentionSec ?? 0) + cpuLayers * (b.cpuAttentionSec ?? 0))
   );
 }

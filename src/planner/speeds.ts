@@ -20,6 +20,8 @@ export interface GpuCalibration {
    * probe model decoded at two context lengths): Bandwidth's gpuAttentionSec / cpuAttentionSec.
    */
   attentionSec: number;
+  /** Seconds per vocabulary entry of the GPU's sampler kernels (greedy), paid once per token by a GPU head. */
+  sampleSec: number;
   /** Weight bytes per second per prompt token of the prefill GEMM; null when not measured (a slow device). */
   prefillBytesPerSec: number | null;
   /** "vendor · architecture · description" of the adapter measured. */
@@ -67,6 +69,7 @@ export function bandwidthOf(c: Calibration): Partial<Bandwidth> {
           gpuOpSec: c.gpu.opSec,
           gpuTokenSec: c.gpu.tokenSec,
           gpuAttentionSec: c.gpu.attentionSec,
+          gpuSampleSec: c.gpu.sampleSec,
           ...(c.gpu.prefillBytesPerSec !== null ? { gpuPrefillBytesPerSec: c.gpu.prefillBytesPerSec } : {}),
           // A seam is one small readback or upload: about one step's fixed cost.
           transferLatencySec: c.gpu.tokenSec,
@@ -102,7 +105,7 @@ function us(sec: number): string {
 /** One line for the verdict: what was measured, where and when. */
 export function describeCalibration(c: Calibration): string {
   const gpu = c.gpu
-    ? `GPU ${gbps(c.gpu.bytesPerSec)} read, ${us(c.gpu.opSec)} per dispatch, ${us(c.gpu.tokenSec)} per token, ${attentionPer1k(c.gpu.attentionSec)}; `
+    ? `GPU ${gbps(c.gpu.bytesPerSec)} read, ${us(c.gpu.opSec)} per dispatch, ${us(c.gpu.tokenSec)} per token, ${attentionPer1k(c.gpu.attentionSec)}, sampler ${us(c.gpu.sampleSec * 1000)} per 1k vocabulary; `
     : '';
   return `measured on this machine (${(c.tookMs / 1000).toFixed(1)} s calibration, ${c.measuredAt.slice(0, 16).replace('T', ' ')} UTC): ${gpu}CPU ${gbps(c.cpu.bytesPerSec)}, ${us(c.cpu.opSec)} per op, ${attentionPer1k(c.cpu.attentionSec)} (${c.cpu.kernels})`;
 }

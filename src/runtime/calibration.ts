@@ -54,12 +54,16 @@ const PROBE_CONFIG = {
 const PROBE_PROMPT = 4;
 /**
  * The second timing's context: the step's time at PROBE_PROMPT + PROBE_CONTEXT tokens minus its time at
- * PROBE_PROMPT is what the attention costs per context token (CpuCalibration.attentionSec). Long enough that
- * the difference stands above the timing noise; on a slow GPU the context is built by one-token steps (no
- * prefill pipelines to compile there), so it is shorter.
+ * PROBE_PROMPT is what the attention costs per context token (attentionSec). Long enough that the
+ * difference stands above the timing noise.
  */
 const PROBE_CONTEXT = 256;
-const SLOW_PROBE_CONTEXT = 48;
+/**
+ * Vocabulary widths of the sampler timing: the GPU's sampler kernels read every logit, and a model's
+ * vocabulary (8,192 for the demo, 151,552 for GLM-4) is far wider than the probe's, so its cost per
+ * vocabulary entry is measured apart (the difference of the two widths).
+ */
+const SAMPLER_VOCAB = { small: 512, large: 8192 } as const;
 /** Bandwidth matrices: small on a slow device, large (past any GPU cache) on a fast one. */
 const SLOW_LARGE = { rows: 1024, cols: 1024, copies: 4 };
 const FAST_LARGE = { rows: 4096, cols: 4096, copies: 8 };
@@ -153,16 +157,15 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
 
 /**
  * Seconds per decoded token of the probe model on `ops` at a context of `promptTokens` (the prompt is
- * prefilled once, or appended one token at a time with `stepwise`; every timed step decodes one token after
- * exactly that prompt, so the context does not grow with the repeat count).
+ * prefilled once; every timed step decodes one token after exactly that prompt, so the context does not
+ * grow with the repeat count).
  */
 async function probeDecode<T, W, C>(
-  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number, stepwise = false,
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number,
 ): Promise<number> {
   const session = new ModelSession(ops, config, weights, promptTokens + 2);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
-  if (stepwise) for (const id of prompt) await ops.read((await session.append([id], 'last')) as T);
-  else await ops.read((await session.append(prompt, 'last')) as T);
+  await ops.read((await session.append(prompt, 'last')) as T);
   // Each step ends as the engine's does: the next id drawn on the device where it can (the GPU's sampler
   // kernels cost as much as several layers on a slow adapter), else the logits read back.
   const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
@@ -181,10 +184,10 @@ async function probeDecode<T, W, C>(
  * layer x query head x head dim x context token from the difference (0 where noise makes it negative).
  */
 async function probeSteps<T, W, C>(
-  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, short: number, extra: number, stepwise = false,
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, short: number, extra: number,
 ): Promise<{ perToken: number; attentionSec: number }> {
-  const perToken = await probeDecode(ops, config, weights, warmUp, short, stepwise);
-  const longer = await probeDecode(ops, config, weights, warmUp, short + extra, stepwise);
+  const perToken = await probeDecode(ops, config, weights, warmUp, short);
+  const longer = await probeDecode(ops, config, weights, warmUp, short + extra);
   const attentionSec = Math.max(0, (longer - perToken) / (config.numLayers * config.numHeads * config.headDim * extra));
   return { perToken, attentionSec };
 }
@@ -237,16 +240,32 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
       prefillBytesPerSec = (largeBytes * GPU_PREFILL_ROWS) / Math.max(1e-9, gemm.seconds - token.seconds / gemm.count);
       log('prefill GEMM');
     }
+    // The sampler (greedy, as the probe's steps draw) over two vocabulary widths: seconds per logit.
+    const samplerAt = async (vocab: number) => {
+      const logits = ops.upload(new Float32Array(vocab).fill(0.5), 1, vocab);
+      const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
+      return (await perOp(async (n) => {
+        for (let i = 0; i < n; i++) await ops.sampleNext(logits, params);
+      })).seconds;
+    };
+    const samplerSmall = await samplerAt(SAMPLER_VOCAB.small);
+    const sampleSec = Math.max(0, ((await samplerAt(SAMPLER_VOCAB.large)) - samplerSmall) / (SAMPLER_VOCAB.large - SAMPLER_VOCAB.small));
+    log('sampler');
     // The probe model's decode step: on a slow device with a one-token prompt (no prefill pipelines to
     // compile) and one timed token; its ops cost far more than an empty dispatch there.
     const config = normalizeConfig(PROBE_CONFIG);
     const probe = probeWeights(config);
     const weights = await ops.uploadWeights(probe.weights);
+    // On a slow device the attention's cost is not measured (0): a longer context must be built there one
+    // token at a time, and the difference over the few tokens affordable (2-3% of the probe's step) is below
+    // the timing noise of a loaded machine; one such run read 2 ms per 1k head·dim·positions, which would
+    // make the demo's attention alone slower than its whole measured decode step.
     const { perToken, attentionSec } = slow
-      ? await probeSteps(ops, config, weights, 1, 1, SLOW_PROBE_CONTEXT, true)
+      ? { perToken: await probeDecode(ops, config, weights, 1, 1), attentionSec: 0 }
       : await probeSteps(ops, config, weights, 1, PROBE_PROMPT, PROBE_CONTEXT);
     const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
-    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
+    const probeSampler = config.vocabSize * sampleSec;
+    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probeSampler - probe.bytesPerToken / bytesPerSec) / opCount);
     log('probe model');
     const a = ctx.adapter as { vendor?: string; architecture?: string; description?: string };
     return {
@@ -254,6 +273,7 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
       opSec,
       tokenSec: token.seconds,
       attentionSec,
+      sampleSec,
       prefillBytesPerSec,
       adapter: [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter',
     };

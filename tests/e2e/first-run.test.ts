@@ -37,6 +37,8 @@ interface Timing {
   firstReplyMs: number;
   backend: string;
   verdict: string;
+  /** The verdict's details: the calibration's figures the prediction rests on. */
+  basis: string;
 }
 const timings: Timing[] = [];
 
@@ -83,6 +85,7 @@ async function firstReply(
     firstReplyMs,
     backend: (await page.locator('#stat-model').textContent()) ?? '',
     verdict,
+    basis: (await page.locator('#verdict-details').textContent()) ?? '',
   };
   expect(await reply.getAttribute('data-finish'), logs.join('\n')).toMatch(/stop|length/);
   if (t.measuredDecode !== null) t.decodeRuns.push(t.measuredDecode);

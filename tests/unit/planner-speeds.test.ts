@@ -20,7 +20,7 @@ const base: PlanInput = {
 /** A software adapter as calibrated on SwiftShader (a few MB/s through the GEMV, ms per dispatch). */
 const SOFTWARE: Calibration = {
   version: CALIBRATION_VERSION,
-  gpu: { bytesPerSec: 5e6, opSec: 2e-3, tokenSec: 16e-3, attentionSec: 2e-8, prefillBytesPerSec: null, adapter: 'google · swiftshader' },
+  gpu: { bytesPerSec: 5e6, opSec: 2e-3, tokenSec: 16e-3, attentionSec: 2e-8, sampleSec: 3e-8, prefillBytesPerSec: null, adapter: 'google · swiftshader' },
   cpu: { bytesPerSec: 1.5e9, opSec: 1.5e-4, attentionSec: 3e-9, prefillBytesPerSec: 1.8e9, minParallelGroups: null, kernels: 'wasm-simd, 1 thread' },
   tookMs: 2500,
   measuredAt: '2026-12-07T03:46:00.000Z',
@@ -78,6 +78,17 @@ describe('planner with measured speeds', () => {
     const full = 1 / withAttention.estimate.tokensPerSecond - 1 / without.estimate.tokensPerSecond;
     expect(full).toBeCloseTo(config.numLayers * config.numHeads * config.headDim * base.contextLength * SOFTWARE.cpu.attentionSec, 9);
     expect(() => planPlacement({ ...base, bandwidth: { cpuAttentionSec: -1 } })).toThrow(/cpuAttentionSec must be >= 0/);
+  });
+
+  it("a head on the GPU pays the sampler's cost per vocabulary entry; a CPU head does not", () => {
+    const bandwidth = bandwidthOf(SOFTWARE);
+    const gpu = planPlacement({ ...base, bandwidth, only: 'gpu' });
+    const gpuNoSampler = planPlacement({ ...base, bandwidth: { ...bandwidth, gpuSampleSec: 0 }, only: 'gpu' });
+    const sampler = 1 / gpu.estimate.tokensPerSecondAtStart - 1 / gpuNoSampler.estimate.tokensPerSecondAtStart;
+    expect(sampler).toBeCloseTo(config.vocabSize * SOFTWARE.gpu!.sampleSec, 9);
+    const cpu = planPlacement({ ...base, bandwidth, only: 'cpu' });
+    const cpuNoSampler = planPlacement({ ...base, bandwidth: { ...bandwidth, gpuSampleSec: 0 }, only: 'cpu' });
+    expect(cpu.estimate.tokensPerSecondAtStart).toBe(cpuNoSampler.estimate.tokensPerSecondAtStart);
   });
 
   it('fixed costs must be finite and >= 0', () => {

@@ -80,6 +80,13 @@ const MIN_BATCH_MS = 25;
 const MAX_REPEAT = 256;
 /** A run this long is not repeated. */
 const SLOW_RUN_MS = 100;
+/**
+ * On a slow (software) device the figures that decide its speed, the decode GEMV's bandwidth and the probe
+ * model's step, are timed again in batches of at least this long: a software adapter shares the CPU cores
+ * with everything else, and a 25 ms batch on a loaded 2-core machine read anywhere from 0.006 to 0.046
+ * GB/s in one afternoon, while a reply's decode (seconds) averages the load out.
+ */
+const SLOW_DEVICE_BATCH_MS = 250;
 
 function now(): number {
   return performance.now();
@@ -132,16 +139,16 @@ function probeWeights(config: GlmConfig): { weights: ModelWeights<HostWeight>; b
  * processes share the cores) does not decide; a slow op (SLOW_RUN_MS) is timed once, so a slow device is
  * done quickly.
  */
-async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise<{ seconds: number; count: number }> {
+async function perOp(run: (count: number) => Promise<void>, warmUp = 1, minBatchMs = MIN_BATCH_MS): Promise<{ seconds: number; count: number }> {
   await run(warmUp); // warm-up: pipelines, first allocations, wasm uploads, the JIT
   let count = 1;
   for (;;) {
     const t0 = now();
     await run(count);
     const ms = now() - t0;
-    if (ms >= MIN_BATCH_MS || count >= MAX_REPEAT) {
+    if (ms >= minBatchMs || count >= MAX_REPEAT) {
       const runs = [ms];
-      if (ms < SLOW_RUN_MS) {
+      if (ms < Math.max(SLOW_RUN_MS, 2 * minBatchMs)) {
         for (let i = 0; i < 2; i++) {
           const t1 = now();
           await run(count);
@@ -151,7 +158,7 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
       runs.sort((a, b) => a - b);
       return { seconds: runs[Math.floor(runs.length / 2)]! / 1000 / count, count };
     }
-    count = Math.min(MAX_REPEAT, count * Math.max(2, Math.ceil((1.5 * MIN_BATCH_MS) / Math.max(ms, 0.05))));
+    count = Math.min(MAX_REPEAT, count * Math.max(2, Math.ceil((1.5 * minBatchMs) / Math.max(ms, 0.05))));
   }
 }
 
@@ -161,7 +168,7 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
  * grow with the repeat count).
  */
 async function probeDecode<T, W, C>(
-  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number,
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number, minBatchMs = MIN_BATCH_MS,
 ): Promise<number> {
   const session = new ModelSession(ops, config, weights, promptTokens + 2);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
@@ -175,7 +182,7 @@ async function probeDecode<T, W, C>(
       const logits = await session.append([3], 'last');
       if ((await ops.sampleNext?.(logits, params)) == null) await ops.read(logits);
     }
-  }, warmUp);
+  }, warmUp, minBatchMs);
   return seconds;
 }
 
@@ -229,11 +236,17 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
     }
     log('large GEMV');
     const largeBytes = q4Bytes(hosts[0]!);
-    const bytesPerSec = largeBytes / Math.max(1e-9, largeOps.seconds - token.seconds / largeOps.count - dispatchSec);
+    const rateOf = (ops: { seconds: number; count: number }) => largeBytes / Math.max(1e-9, ops.seconds - token.seconds / ops.count - dispatchSec);
+    let bytesPerSec = rateOf(largeOps);
     // A slow device (a software adapter reads a few MB/s through this kernel) would spend half a minute on
     // the GEMM and the probe model, mostly compiling pipelines; its bytes decide its speed anyway. Its
     // dispatch cost stands for every op, and its prefill rate stays unmeasured (null).
     const slow = dispatchSec > SLOW_DISPATCH_SEC || bytesPerSec < SLOW_BYTES_PER_SEC;
+    if (slow) {
+      largeOps = await perOp(step(large, shape.cols, 1), 0, SLOW_DEVICE_BATCH_MS);
+      bytesPerSec = rateOf(largeOps);
+      log('large GEMV, longer');
+    }
     let prefillBytesPerSec: number | null = null;
     if (!slow) {
       const gemm = await perOp(step(large, shape.cols, GPU_PREFILL_ROWS));
@@ -261,7 +274,7 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
     // the timing noise of a loaded machine; one such run read 2 ms per 1k head·dim·positions, which would
     // make the demo's attention alone slower than its whole measured decode step.
     const { perToken, attentionSec } = slow
-      ? { perToken: await probeDecode(ops, config, weights, 1, 1), attentionSec: 0 }
+      ? { perToken: await probeDecode(ops, config, weights, 1, 1, SLOW_DEVICE_BATCH_MS), attentionSec: 0 }
       : await probeSteps(ops, config, weights, 1, PROBE_PROMPT, PROBE_CONTEXT);
     const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
     const probeSampler = config.vocabSize * sampleSec;

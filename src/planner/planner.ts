@@ -61,6 +61,20 @@ export interface Bandwidth {
   cpuOpSec?: number;
   gpuTokenSec?: number;
   /**
+   * The attention's cost per context token (issue #16), 0 unless measured: seconds per layer x query head x
+   * head dim x cached position (the Q.K and P.V products of one decode step). A decode step at context n
+   * pays it n times per layer and head: on the CPU's JS attention a few hundred tokens of context cost as
+   * much as the small demo model's weights.
+   */
+  gpuAttentionSec?: number;
+  cpuAttentionSec?: number;
+  /**
+   * Seconds per vocabulary entry of the GPU's sampler kernels (issue #16), 0 unless measured: a head on the
+   * GPU draws the next id there, reading every logit; on a software adapter the demo's 8,192 logits cost
+   * as much as several layers. (A CPU head reads the logits back and draws in JS: within its op cost.)
+   */
+  gpuSampleSec?: number;
+  /**
    * Prefill rates in weight bytes per second per prompt token (a batched matmul reuses each weight for
    * many tokens, so this is far above the decode bandwidth). Without them no prefill speed is estimated.
    */
@@ -175,8 +189,13 @@ export interface DecodeEstimate {
   secondsPerToken: number;
   msPerToken: number;
   tokensPerSecond: number;
-  /** The same at the start of a conversation (no KV cache to read): what a short chat sees. */
+  /**
+   * The same early in a conversation, at startContextLength tokens of context (the KV cache read and the
+   * attention over it at that length): what a short chat's first reply sees.
+   */
   tokensPerSecondAtStart: number;
+  /** The context tokensPerSecondAtStart is for: START_CONTEXT_TOKENS, or the whole context when shorter. */
+  startContextLength: number;
   /** Prompt tokens per second (null without measured prefill rates). */
   prefillTokensPerSecond: number | null;
   /** Where the figures come from (PlanInput.speedBasis, or "assumed defaults"). */
@@ -254,7 +273,7 @@ function validate(input: PlanInput): void {
   check(device.maxBufferSize > 0 && device.maxStorageBufferBindingSize > 0, 'device limits must be positive');
   check(sizes.layers.length === config.numLayers, `sizes has ${sizes.layers.length} layers, the config ${config.numLayers}`);
   for (const [name, v] of Object.entries(input.bandwidth ?? {})) {
-    const fixedCost = name === 'transferLatencySec' || name.endsWith('OpSec') || name.endsWith('TokenSec');
+    const fixedCost = name === 'transferLatencySec' || name.endsWith('OpSec') || name.endsWith('TokenSec') || name.endsWith('AttentionSec') || name.endsWith('SampleSec');
     if (v !== undefined) check(Number.isFinite(v) && (fixedCost ? v >= 0 : v > 0), `bandwidth ${name} must be ${fixedCost ? '>= 0' : 'positive'}, got ${v}`);
   }
 }
@@ -418,7 +437,7 @@ function evaluate(p: Prepared, c: Candidate, context: number): Evaluated {
   const path = [...devices, c.head];
   let seams = 0;
   for (let i = 1; i < path.length; i++) if (path[i] !== path[i - 1]) seams++;
-  const fixed = fixedSeconds(p, devices, c.head);
+  const fixed = fixedSeconds(p, devices, c.head, context);
   const seconds =
     gpu.bytesReadPerToken / bandwidth.gpuBytesPerSec + cpu.bytesReadPerToken / bandwidth.cpuBytesPerSec + seams * p.transferSeconds + fixed;
   const fits = gpuOk && gpu.totalBytes <= input.budgets.gpuBytes && cpu.totalBytes <= input.budgets.cpuBytes;
@@ -432,14 +451,30 @@ export function opsPerLayer(config: GlmConfig): number {
 /** The head: final norm and lm_head (and the embedding gather, counted here). */
 export const HEAD_OPS = 3;
 
-/** Per-token fixed costs of a placement: ops on each device, and the GPU's per-token submit + readback. */
-function fixedSeconds(p: Prepared, devices: readonly PlacementDevice[], head: PlacementDevice): number {
+/**
+ * A short chat's first reply decodes at about this many tokens of context (a system prompt, a question with
+ * any knowledge-base entry, the reply so far: 70-100 tokens for the demo model's first answer): the context
+ * of the estimate the pages show (DecodeEstimate.tokensPerSecondAtStart).
+ */
+export const START_CONTEXT_TOKENS = 128;
+
+/**
+ * Per-token costs of a placement beside the weight bytes: ops on each device, the GPU's per-token submit +
+ * readback, the GPU sampler over the vocabulary, and each layer's attention over `context` cached positions.
+ */
+function fixedSeconds(p: Prepared, devices: readonly PlacementDevice[], head: PlacementDevice, context: number): number {
   const b = p.bandwidth;
   const perLayer = opsPerLayer(p.config);
   const gpuLayers = devices.filter((d) => d === 'gpu').length;
+  const cpuLayers = devices.length - gpuLayers;
   const gpuOps = gpuLayers * perLayer + (head === 'gpu' ? HEAD_OPS : 0);
-  const cpuOps = (devices.length - gpuLayers) * perLayer + (head === 'cpu' ? HEAD_OPS : 0);
-  return gpuOps * (b.gpuOpSec ?? 0) + cpuOps * (b.cpuOpSec ?? 0) + (gpuOps > 0 ? (b.gpuTokenSec ?? 0) : 0);
+  const cpuOps = cpuLayers * perLayer + (head === 'cpu' ? HEAD_OPS : 0);
+  const attention = p.config.numHeads * p.config.headDim * context;
+  return (
+    gpuOps * (b.gpuOpSec ?? 0) + cpuOps * (b.cpuOpSec ?? 0) + (gpuOps > 0 ? (b.gpuTokenSec ?? 0) : 0) +
+    (head === 'gpu' ? p.config.vocabSize * (b.gpuSampleSec ?? 0) : 0) +
+    attention * (gpuLayers * (b.gpuAttentionSec ?? 0) + cpuLayers * (b.cpuAttentionSec ?? 0))
+  );
 }
 
 /**
@@ -603,11 +638,14 @@ function buildPlan(p: Prepared, e: Evaluated, context: number, requested: number
   const gpuSeconds = e.gpu.bytesReadPerToken / p.bandwidth.gpuBytesPerSec;
   const cpuSeconds = e.cpu.bytesReadPerToken / p.bandwidth.cpuBytesPerSec;
   const transferSeconds = e.seams * p.transferSeconds;
-  // At the start of a chat: the same placement reading weights only (no KV cache yet).
-  const atStart = evaluate(p, e.candidate, 0);
+  // Early in a chat: the same placement at a short chat's context (its KV cache and attention).
+  const startContext = Math.min(START_CONTEXT_TOKENS, context);
+  const atStart = evaluate(p, e.candidate, startContext);
   const b = p.bandwidth;
-  const gpuWeights = atStart.gpu.bytesReadPerToken;
-  const cpuWeights = atStart.cpu.bytesReadPerToken;
+  // Prefill: weight bytes only (at context 0 nothing else is read).
+  const weightsOnly = evaluate(p, e.candidate, 0);
+  const gpuWeights = weightsOnly.gpu.bytesReadPerToken;
+  const cpuWeights = weightsOnly.cpu.bytesReadPerToken;
   const prefillSeconds =
     (gpuWeights > 0 && !b.gpuPrefillBytesPerSec) || (cpuWeights > 0 && !b.cpuPrefillBytesPerSec)
       ? null
@@ -641,6 +679,7 @@ function buildPlan(p: Prepared, e: Evaluated, context: number, requested: number
       msPerToken: e.seconds * 1000,
       tokensPerSecond: 1 / e.seconds,
       tokensPerSecondAtStart: 1 / atStart.seconds,
+      startContextLength: startContext,
       prefillTokensPerSecond: prefillSeconds === null ? null : 1 / prefillSeconds,
       basis: input.speedBasis ?? 'assumed defaults (nothing measured)',
     },
@@ -889,7 +928,7 @@ export function explainPlan(plan: Plan): string {
       `CPU reads ${formatBytes(plan.totals.cpu.bytesReadPerToken)} (${(e.cpuSeconds * 1000).toFixed(1)} ms at ${gbps(plan.bandwidth.cpuBytesPerSec)} GB/s)`,
   );
   lines.push(
-    `at the start of a chat: ${formatRateOf(e.tokensPerSecondAtStart)} tok/s decode` +
+    `early in a chat (${e.startContextLength} tokens of context): ${formatRateOf(e.tokensPerSecondAtStart)} tok/s decode` +
       (e.prefillTokensPerSecond !== null ? `, ${formatRateOf(e.prefillTokensPerSecond)} tok/s prefill` : '') +
       `; speeds: ${e.basis}`,
   );

@@ -42,7 +42,7 @@ const PROBE_CONFIG = {
   head_dim: 64,
   num_hidden_layers: 2,
   vocab_size: 512,
-  max_position_embeddings: 256,
+  max_position_embeddings: 1024,
   partial_rotary_factor: 0.5,
   rms_norm_eps: 1e-5,
   attention_bias: true,
@@ -52,6 +52,18 @@ const PROBE_CONFIG = {
 };
 /** Prompt tokens before the timed decode steps (attention then reads a short context, as in a new chat). */
 const PROBE_PROMPT = 4;
+/**
+ * The second timing's context: the step's time at PROBE_PROMPT + PROBE_CONTEXT tokens minus its time at
+ * PROBE_PROMPT is what the attention costs per context token (attentionSec). Long enough that the
+ * difference stands above the timing noise.
+ */
+const PROBE_CONTEXT = 256;
+/**
+ * Vocabulary widths of the sampler timing: the GPU's sampler kernels read every logit, and a model's
+ * vocabulary (8,192 for the demo, 151,552 for GLM-4) is far wider than the probe's, so its cost per
+ * vocabulary entry is measured apart (the difference of the two widths).
+ */
+const SAMPLER_VOCAB = { small: 512, large: 8192 } as const;
 /** Bandwidth matrices: small on a slow device, large (past any GPU cache) on a fast one. */
 const SLOW_LARGE = { rows: 1024, cols: 1024, copies: 4 };
 const FAST_LARGE = { rows: 4096, cols: 4096, copies: 8 };
@@ -68,6 +80,13 @@ const MIN_BATCH_MS = 25;
 const MAX_REPEAT = 256;
 /** A run this long is not repeated. */
 const SLOW_RUN_MS = 100;
+/**
+ * On a slow (software) device the figures that decide its speed, the decode GEMV's bandwidth and the probe
+ * model's step, are timed again in batches of at least this long: a software adapter shares the CPU cores
+ * with everything else, and a 25 ms batch on a loaded 2-core machine read anywhere from 0.006 to 0.046
+ * GB/s in one afternoon, while a reply's decode (seconds) averages the load out.
+ */
+const SLOW_DEVICE_BATCH_MS = 250;
 
 function now(): number {
   return performance.now();
@@ -120,16 +139,16 @@ function probeWeights(config: GlmConfig): { weights: ModelWeights<HostWeight>; b
  * processes share the cores) does not decide; a slow op (SLOW_RUN_MS) is timed once, so a slow device is
  * done quickly.
  */
-async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise<{ seconds: number; count: number }> {
+async function perOp(run: (count: number) => Promise<void>, warmUp = 1, minBatchMs = MIN_BATCH_MS): Promise<{ seconds: number; count: number }> {
   await run(warmUp); // warm-up: pipelines, first allocations, wasm uploads, the JIT
   let count = 1;
   for (;;) {
     const t0 = now();
     await run(count);
     const ms = now() - t0;
-    if (ms >= MIN_BATCH_MS || count >= MAX_REPEAT) {
+    if (ms >= minBatchMs || count >= MAX_REPEAT) {
       const runs = [ms];
-      if (ms < SLOW_RUN_MS) {
+      if (ms < Math.max(SLOW_RUN_MS, 2 * minBatchMs)) {
         for (let i = 0; i < 2; i++) {
           const t1 = now();
           await run(count);
@@ -139,28 +158,45 @@ async function perOp(run: (count: number) => Promise<void>, warmUp = 1): Promise
       runs.sort((a, b) => a - b);
       return { seconds: runs[Math.floor(runs.length / 2)]! / 1000 / count, count };
     }
-    count = Math.min(MAX_REPEAT, count * Math.max(2, Math.ceil((1.5 * MIN_BATCH_MS) / Math.max(ms, 0.05))));
+    count = Math.min(MAX_REPEAT, count * Math.max(2, Math.ceil((1.5 * minBatchMs) / Math.max(ms, 0.05))));
   }
 }
 
-/** Seconds per decoded token of the probe model on `ops` (prompt prefilled once, then one token at a time). */
+/**
+ * Seconds per decoded token of the probe model on `ops` at a context of `promptTokens` (the prompt is
+ * prefilled once; every timed step decodes one token after exactly that prompt, so the context does not
+ * grow with the repeat count).
+ */
 async function probeDecode<T, W, C>(
-  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens = PROBE_PROMPT,
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, promptTokens: number, minBatchMs = MIN_BATCH_MS,
 ): Promise<number> {
-  const session = new ModelSession(ops, config, weights, promptTokens + MAX_REPEAT + warmUp + 2);
+  const session = new ModelSession(ops, config, weights, promptTokens + 2);
   const prompt = Array.from({ length: promptTokens }, (_, i) => 1 + (i % (config.vocabSize - 1)));
   await ops.read((await session.append(prompt, 'last')) as T);
   // Each step ends as the engine's does: the next id drawn on the device where it can (the GPU's sampler
   // kernels cost as much as several layers on a slow adapter), else the logits read back.
   const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
   const { seconds } = await perOp(async (count) => {
-    session.truncate(promptTokens);
     for (let i = 0; i < count; i++) {
+      session.truncate(promptTokens);
       const logits = await session.append([3], 'last');
       if ((await ops.sampleNext?.(logits, params)) == null) await ops.read(logits);
     }
-  }, warmUp);
+  }, warmUp, minBatchMs);
   return seconds;
+}
+
+/**
+ * The probe's decode step at two contexts: its time at the short one, and the attention's seconds per
+ * layer x query head x head dim x context token from the difference (0 where noise makes it negative).
+ */
+async function probeSteps<T, W, C>(
+  ops: Ops<T, W, C>, config: GlmConfig, weights: ModelWeights<W>, warmUp: number, short: number, extra: number,
+): Promise<{ perToken: number; attentionSec: number }> {
+  const perToken = await probeDecode(ops, config, weights, warmUp, short);
+  const longer = await probeDecode(ops, config, weights, warmUp, short + extra);
+  const attentionSec = Math.max(0, (longer - perToken) / (config.numLayers * config.numHeads * config.headDim * extra));
+  return { perToken, attentionSec };
 }
 
 export async function measureGpu(ctx: GpuContext, log: (phase: string) => void = () => {}): Promise<GpuCalibration> {
@@ -200,31 +236,57 @@ export async function measureGpu(ctx: GpuContext, log: (phase: string) => void =
     }
     log('large GEMV');
     const largeBytes = q4Bytes(hosts[0]!);
-    const bytesPerSec = largeBytes / Math.max(1e-9, largeOps.seconds - token.seconds / largeOps.count - dispatchSec);
+    const rateOf = (ops: { seconds: number; count: number }) => largeBytes / Math.max(1e-9, ops.seconds - token.seconds / ops.count - dispatchSec);
+    let bytesPerSec = rateOf(largeOps);
     // A slow device (a software adapter reads a few MB/s through this kernel) would spend half a minute on
     // the GEMM and the probe model, mostly compiling pipelines; its bytes decide its speed anyway. Its
     // dispatch cost stands for every op, and its prefill rate stays unmeasured (null).
     const slow = dispatchSec > SLOW_DISPATCH_SEC || bytesPerSec < SLOW_BYTES_PER_SEC;
+    if (slow) {
+      largeOps = await perOp(step(large, shape.cols, 1), 0, SLOW_DEVICE_BATCH_MS);
+      bytesPerSec = rateOf(largeOps);
+      log('large GEMV, longer');
+    }
     let prefillBytesPerSec: number | null = null;
     if (!slow) {
       const gemm = await perOp(step(large, shape.cols, GPU_PREFILL_ROWS));
       prefillBytesPerSec = (largeBytes * GPU_PREFILL_ROWS) / Math.max(1e-9, gemm.seconds - token.seconds / gemm.count);
       log('prefill GEMM');
     }
+    // The sampler (greedy, as the probe's steps draw) over two vocabulary widths: seconds per logit.
+    const samplerAt = async (vocab: number) => {
+      const logits = ops.upload(new Float32Array(vocab).fill(0.5), 1, vocab);
+      const params = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, recentIds: new Int32Array(0), seed: 1, step: 0 };
+      return (await perOp(async (n) => {
+        for (let i = 0; i < n; i++) await ops.sampleNext(logits, params);
+      })).seconds;
+    };
+    const samplerSmall = await samplerAt(SAMPLER_VOCAB.small);
+    const sampleSec = Math.max(0, ((await samplerAt(SAMPLER_VOCAB.large)) - samplerSmall) / (SAMPLER_VOCAB.large - SAMPLER_VOCAB.small));
+    log('sampler');
     // The probe model's decode step: on a slow device with a one-token prompt (no prefill pipelines to
     // compile) and one timed token; its ops cost far more than an empty dispatch there.
     const config = normalizeConfig(PROBE_CONFIG);
     const probe = probeWeights(config);
     const weights = await ops.uploadWeights(probe.weights);
-    const perToken = await probeDecode(ops, config, weights, 1, slow ? 1 : PROBE_PROMPT);
+    // On a slow device the attention's cost is not measured (0): a longer context must be built there one
+    // token at a time, and the difference over the few tokens affordable (2-3% of the probe's step) is below
+    // the timing noise of a loaded machine; one such run read 2 ms per 1k head·dim·positions, which would
+    // make the demo's attention alone slower than its whole measured decode step.
+    const { perToken, attentionSec } = slow
+      ? { perToken: await probeDecode(ops, config, weights, 1, 1, SLOW_DEVICE_BATCH_MS), attentionSec: 0 }
+      : await probeSteps(ops, config, weights, 1, PROBE_PROMPT, PROBE_CONTEXT);
     const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
-    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probe.bytesPerToken / bytesPerSec) / opCount);
+    const probeSampler = config.vocabSize * sampleSec;
+    const opSec = Math.max(dispatchSec, (perToken - token.seconds - probeSampler - probe.bytesPerToken / bytesPerSec) / opCount);
     log('probe model');
     const a = ctx.adapter as { vendor?: string; architecture?: string; description?: string };
     return {
       bytesPerSec,
       opSec,
       tokenSec: token.seconds,
+      attentionSec,
+      sampleSec,
       prefillBytesPerSec,
       adapter: [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter',
     };
@@ -293,11 +355,12 @@ export async function measureCpu(fast: FastMatmul): Promise<CpuCalibration> {
   const config = normalizeConfig(PROBE_CONFIG);
   const probe = probeWeights(config);
   // The CPU ops are JavaScript: a few dozen warm-up tokens let the JIT compile them, as a chat would.
-  const perToken = await probeDecode(ops, config, probe.weights, 32);
+  const { perToken, attentionSec } = await probeSteps(ops, config, probe.weights, 32, PROBE_PROMPT, PROBE_CONTEXT);
   const opCount = config.numLayers * opsPerLayer(config) + HEAD_OPS;
   return {
     bytesPerSec,
     opSec: Math.max(0, (perToken - probe.bytesPerToken / bytesPerSec) / opCount),
+    attentionSec,
     prefillBytesPerSec: (largeBytes * CPU_PREFILL_ROWS) / gemm.seconds,
     minParallelGroups,
     kernels: fast.description,

@@ -9,6 +9,7 @@ import { loadTokenizerFromFolder, TOKENIZER_FILE_NAMES, type GlmTokenizer } from
 import { checkTokenizerFitsModel } from '../tokenizer/types';
 import { renderChat, stopIds as familyStopIds, type ChatFamily } from '../tokenizer/chat';
 import { registryEntry } from './registry';
+import { warmUpDecode } from './warm-up';
 import { knowledgeOf, withKnowledge, type KnowledgeHit, type Retriever } from '../knowledge/index';
 import { catalogueModel } from './catalogue';
 import { platform } from '#platform';
@@ -210,6 +211,8 @@ export class GlmEngine {
       vision: backend.model.vision ? visionInfoOf(rawConfig as Record<string, unknown>, tokenizer) : null,
       cachedImageKeys: [],
     };
+    // A model that computes on the GPU compiles its pipelines here rather than in the first reply (warm-up.ts).
+    if (backend.placement.gpu > 0) await warmUpDecode(this.loaded.session, this.loaded.pipeline);
     progress({ phase: 'ready', done: 1, total: 1, text: 'ready' });
     return this.info();
   }

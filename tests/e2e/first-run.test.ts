@@ -13,30 +13,22 @@ import { ARTIFACTS, launchChromium, screenshot, startStaticServer, watchConsole,
 /** The issue's bar: first reply within 10 s of clicking Load. */
 const FIRST_REPLY_LIMIT_MS = 10_000;
 /**
- * NOT the issue's bar (2x) yet. On a quiet 2-core machine the page's CPU path decoded the demo model 2.8-4.1x
- * slower than predicted (283 predicted, 68 tok/s measured; 2026-12-07, before the calibration chose the
- * thread count and the page drew the reply at most every 100 ms). After both, on the same machine under
- * heavy load from other work (load average 17-19 on 2 cores): Auto 63 / 30, 46 / 15 (2.1x, 3.1x); no
- * WebGPU 55 / 29, 75 / 19 (1.9x, 4.1x). With WebGPU present the GPU process burns CPU of its own (about
- * 13% of a core idle, more while frames are drawn through SwiftShader), which the CPU calibration, taken
- * before the GPU's, does not see. This bound keeps the gap from growing.
+ * The issue's bar: the predicted decode speed within a factor of 2 of the measured one. The prediction is
+ * at START_CONTEXT_TOKENS (128) of context, with the attention's cost per context token measured by the
+ * calibration; the first reply decodes at 70-100 tokens of context.
  */
-const PREDICTION_FACTOR = 5;
-/**
- * NOT the issue's bar yet: in Chromium the software GPU decodes the demo model 10-25x slower than its
- * calibration predicts (1.34 predicted, 0.06 tok/s measured; 0.42 / 0.04 with a 7-token prompt, so not the
- * context), while the same calibration under Node's Dawn lands within 2x (tests/gpu/calibration.test.ts).
- * Timed in the page's worker: the forward pass takes 6-8 s a token up to its settle(), the GPU sampler
- * 0.24-0.48 s; the probe model's ops cost 2-6 ms per dispatch there. What makes the demo's dispatches about
- * ten times dearer than the probe's in Chromium only is still open; this bound keeps the gap from growing.
- */
-const SOFTWARE_GPU_PREDICTION_FACTOR = 15; // measured 12x on a quiet machine (3.70 predicted, 0.31 tok/s)
+const PREDICTION_FACTOR = 2;
+/** Replies timed on the CPU paths (the first reply, then the same question in new chats). */
+const CPU_REPLIES = 3;
 /** Enough reply tokens for a stable decode rate. */
 const REPLY_TOKENS = 32;
-const GPU_REPLY_TOKENS = 5;
+/** The software adapter decodes a few tokens per second: a few tokens (the load's warm-up compiled the pipelines). */
+const GPU_REPLY_TOKENS = 6;
 
 interface Timing {
   label: string;
+  /** Decode tok/s of the first reply and of each later one in a new chat (CPU paths). */
+  decodeRuns: number[];
   predictedDecode: number | null;
   predictedPrefill: number | null;
   measuredDecode: number | null;
@@ -45,6 +37,8 @@ interface Timing {
   firstReplyMs: number;
   backend: string;
   verdict: string;
+  /** The verdict's details: the calibration's figures the prediction rests on. */
+  basis: string;
 }
 const timings: Timing[] = [];
 
@@ -53,8 +47,13 @@ function tokPerSec(text: string | null): number | null {
   return m ? Number(m[1]!.replace(/,/g, '')) : null;
 }
 
-/** Opens the page, reads the prediction, clicks Load, asks one question; times it all from the click. */
-async function firstReply(page: Page, server: StaticServer, query: string, label: string, logs: string[], replyTokens = REPLY_TOKENS): Promise<Timing> {
+/**
+ * Opens the page, reads the prediction, clicks Load, asks one question; times it all from the click. Then
+ * `repeats - 1` more replies in new chats for the decode speed (see below).
+ */
+async function firstReply(
+  page: Page, server: StaticServer, query: string, label: string, logs: string[], replyTokens = REPLY_TOKENS, repeats = CPU_REPLIES,
+): Promise<Timing> {
   await page.goto(`${server.url}/index.html${query}`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
   // The verdict once it rests on this machine's calibration (measured at the first visit, then cached).
@@ -77,6 +76,7 @@ async function firstReply(page: Page, server: StaticServer, query: string, label
   const firstReplyMs = Date.now() - t0;
   const t: Timing = {
     label,
+    decodeRuns: [],
     predictedDecode: Number.isFinite(predictedDecode) ? predictedDecode : tokPerSec(verdict),
     predictedPrefill: Number.isFinite(predictedPrefill) ? predictedPrefill : null,
     measuredDecode: tokPerSec(await page.locator('#stat-decode').textContent()),
@@ -85,10 +85,27 @@ async function firstReply(page: Page, server: StaticServer, query: string, label
     firstReplyMs,
     backend: (await page.locator('#stat-model').textContent()) ?? '',
     verdict,
+    basis: (await page.locator('#verdict-details').textContent()) ?? '',
   };
+  expect(await reply.getAttribute('data-finish'), logs.join('\n')).toMatch(/stop|length/);
+  if (t.measuredDecode !== null) t.decodeRuns.push(t.measuredDecode);
+  // The CPU path decodes a reply in a fraction of a second, where another program's burst on a shared
+  // 2-core machine (CI, or the other engineers' tests) can halve the rate: the same question in new chats,
+  // and the fastest reply is the measured speed (other work only ever slows a run down).
+  for (let i = 1; i < repeats; i++) {
+    await page.locator('#new-chat').click();
+    const before = await page.locator('.message.assistant').count();
+    await page.locator('#prompt').fill("What does 'bicycle' mean?");
+    await page.locator('#prompt').press('Enter');
+    await expect.poll(() => page.locator('.message.assistant').count(), { timeout: 60_000 }).toBeGreaterThan(before);
+    const again = page.locator('.message.assistant').last();
+    await expect.poll(() => again.getAttribute('data-done'), { timeout: 300_000, interval: 50 }).toBe('true');
+    const decode = tokPerSec(await page.locator('#stat-decode').textContent());
+    if (decode !== null) t.decodeRuns.push(decode);
+  }
+  if (t.decodeRuns.length > 0) t.measuredDecode = Math.max(...t.decodeRuns);
   timings.push(t);
   console.log(`[first-run] ${JSON.stringify(t)}`);
-  expect(await reply.getAttribute('data-finish'), logs.join('\n')).toMatch(/stop|length/);
   return t;
 }
 
@@ -119,7 +136,7 @@ describe('e2e: first run on SwiftShader (WebGPU present, software adapter)', () 
     await server?.close();
   });
 
-  it('with no query parameters, Auto picks the CPU for the demo model and the first reply arrives within 10 s of Load (prediction within 5x; the issue asks 2: not met yet)', async () => {
+  it('with no query parameters, Auto picks the CPU for the demo model and the first reply arrives within 10 s of Load (predicted decode tok/s within 2x of the measured)', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
     logs = watchConsole(page);
@@ -132,14 +149,13 @@ describe('e2e: first run on SwiftShader (WebGPU present, software adapter)', () 
     await context.close();
   });
 
-  it('forced onto the software GPU, the predicted decode speed is within a factor of 15 of the measured one (the issue asks 2: not met yet)', async () => {
+  it('forced onto the software GPU, the predicted decode speed is within a factor of 2 of the measured one', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
     logs = watchConsole(page);
-    // A few tokens only: the software adapter decodes well under one token per second.
-    const t = await firstReply(page, server, '?backend=gpu', 'forced GPU (SwiftShader)', logs, GPU_REPLY_TOKENS);
+    const t = await firstReply(page, server, '?backend=gpu', 'forced GPU (SwiftShader)', logs, GPU_REPLY_TOKENS, 1);
     expect(t.backend).toMatch(/\(GPU\)/);
-    expectWithinFactor(t.predictedDecode, t.measuredDecode, 'software-GPU decode', SOFTWARE_GPU_PREDICTION_FACTOR);
+    expectWithinFactor(t.predictedDecode, t.measuredDecode, 'software-GPU decode');
     await context.close();
   });
 });
@@ -157,7 +173,7 @@ describe('e2e: first run without WebGPU', () => {
     await server?.close();
   });
 
-  it('with no query parameters the demo model answers on the CPU within 10 s of Load (prediction within 5x; the issue asks 2: not met yet)', async () => {
+  it('with no query parameters the demo model answers on the CPU within 10 s of Load (predicted decode tok/s within 2x of the measured)', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     const logs = watchConsole(page);
     const t = await firstReply(page, server, '', 'auto, no WebGPU', logs);

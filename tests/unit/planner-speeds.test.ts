@@ -3,7 +3,7 @@
 // placement to one device, and the estimate has a start-of-chat decode rate and a prefill rate.
 import { describe, expect, it } from 'vitest';
 import { PRESETS } from '../../src/model/presets';
-import { HEAD_OPS, opsPerLayer, planPlacement, type PlanInput } from '../../src/planner/planner';
+import { HEAD_OPS, opsPerLayer, planPlacement, START_CONTEXT_TOKENS, type PlanInput } from '../../src/planner/planner';
 import { bandwidthOf, CALIBRATION_VERSION, cpuThreadingOf, describeCalibration, type Calibration } from '../../src/planner/speeds';
 import { tensorSizes } from '../../src/planner/sizes';
 import { GiB } from '../../src/planner/units';
@@ -20,8 +20,8 @@ const base: PlanInput = {
 /** A software adapter as calibrated on SwiftShader (a few MB/s through the GEMV, ms per dispatch). */
 const SOFTWARE: Calibration = {
   version: CALIBRATION_VERSION,
-  gpu: { bytesPerSec: 5e6, opSec: 2e-3, tokenSec: 16e-3, prefillBytesPerSec: null, adapter: 'google · swiftshader' },
-  cpu: { bytesPerSec: 1.5e9, opSec: 1.5e-4, prefillBytesPerSec: 1.8e9, minParallelGroups: null, kernels: 'wasm-simd, 1 thread' },
+  gpu: { bytesPerSec: 5e6, opSec: 2e-3, tokenSec: 16e-3, attentionSec: 2e-8, sampleSec: 3e-8, prefillBytesPerSec: null, adapter: 'google · swiftshader' },
+  cpu: { bytesPerSec: 1.5e9, opSec: 1.5e-4, attentionSec: 3e-9, prefillBytesPerSec: 1.8e9, minParallelGroups: null, kernels: 'wasm-simd, 1 thread' },
   tookMs: 2500,
   measuredAt: '2026-12-07T03:46:00.000Z',
 };
@@ -60,9 +60,35 @@ describe('planner with measured speeds', () => {
     expect(gpu.estimate.prefillTokensPerSecond).toBeNull();
   });
 
-  it('the start-of-chat estimate reads no KV cache, so it is never slower than the full-context one', () => {
+  it('the start-of-chat estimate is at a short context, so it is never slower than the full-context one', () => {
     const plan = planPlacement({ ...base, bandwidth: bandwidthOf(SOFTWARE) });
-    expect(plan.estimate.tokensPerSecondAtStart).toBeGreaterThanOrEqual(plan.estimate.tokensPerSecond);
+    expect(plan.estimate.startContextLength).toBe(START_CONTEXT_TOKENS);
+    expect(plan.estimate.tokensPerSecondAtStart).toBeGreaterThan(plan.estimate.tokensPerSecond);
+    // A context shorter than START_CONTEXT_TOKENS: the estimate is at the whole context.
+    const short = planPlacement({ ...base, contextLength: 32, bandwidth: bandwidthOf(SOFTWARE) });
+    expect(short.estimate.startContextLength).toBe(32);
+  });
+
+  it("the attention's cost per context token enters the estimate: each layer, head and dim, per cached position", () => {
+    const bandwidth = bandwidthOf(SOFTWARE);
+    const without = planPlacement({ ...base, bandwidth: { ...bandwidth, cpuAttentionSec: 0 }, only: 'cpu' });
+    const withAttention = planPlacement({ ...base, bandwidth, only: 'cpu' });
+    const attention = config.numLayers * config.numHeads * config.headDim * START_CONTEXT_TOKENS * SOFTWARE.cpu.attentionSec;
+    expect(1 / withAttention.estimate.tokensPerSecondAtStart - 1 / without.estimate.tokensPerSecondAtStart).toBeCloseTo(attention, 9);
+    const full = 1 / withAttention.estimate.tokensPerSecond - 1 / without.estimate.tokensPerSecond;
+    expect(full).toBeCloseTo(config.numLayers * config.numHeads * config.headDim * base.contextLength * SOFTWARE.cpu.attentionSec, 9);
+    expect(() => planPlacement({ ...base, bandwidth: { cpuAttentionSec: -1 } })).toThrow(/cpuAttentionSec must be >= 0/);
+  });
+
+  it("a head on the GPU pays the sampler's cost per vocabulary entry; a CPU head does not", () => {
+    const bandwidth = bandwidthOf(SOFTWARE);
+    const gpu = planPlacement({ ...base, bandwidth, only: 'gpu' });
+    const gpuNoSampler = planPlacement({ ...base, bandwidth: { ...bandwidth, gpuSampleSec: 0 }, only: 'gpu' });
+    const sampler = 1 / gpu.estimate.tokensPerSecondAtStart - 1 / gpuNoSampler.estimate.tokensPerSecondAtStart;
+    expect(sampler).toBeCloseTo(config.vocabSize * SOFTWARE.gpu!.sampleSec, 9);
+    const cpu = planPlacement({ ...base, bandwidth, only: 'cpu' });
+    const cpuNoSampler = planPlacement({ ...base, bandwidth: { ...bandwidth, gpuSampleSec: 0 }, only: 'cpu' });
+    expect(cpu.estimate.tokensPerSecondAtStart).toBe(cpuNoSampler.estimate.tokensPerSecondAtStart);
   });
 
   it('fixed costs must be finite and >= 0', () => {

@@ -13,7 +13,7 @@ export type VerdictKind = 'gpu' | 'split' | 'cpu' | 'none';
 
 export interface Verdict {
   kind: VerdictKind;
-  /** Predicted decode tok/s at the start of a chat, and prefill tok/s (null when not measured). */
+  /** Predicted decode tok/s early in a chat (plan.estimate.startContextLength), and prefill tok/s (null when not measured). */
   decodeTokPerSec: number | null;
   prefillTokPerSec: number | null;
   /** Whether the speeds come from this machine's calibration. */
@@ -107,7 +107,10 @@ export function planVerdict(config: GlmConfig, quant: WeightQuant, gpu: BrowserG
   const cpuLayers = plan.cpuBlock.count;
   const tps = plan.estimate.tokensPerSecondAtStart;
   const prefill = plan.estimate.prefillTokensPerSecond;
-  const speed = `about ${formatTps(tps)} tok/s ${calibration ? 'predicted' : 'estimated'}${prefill !== null ? ` (prefill ${formatTps(prefill)} tok/s)` : ''}`;
+  const atContext = plan.estimate.startContextLength;
+  const speed =
+    `about ${formatTps(tps)} tok/s at ${atContext} tokens of context ${calibration ? 'predicted' : 'estimated'}` +
+    `${prefill !== null ? ` (prefill ${formatTps(prefill)} tok/s)` : ''}`;
   let kind: VerdictKind;
   let headline: string;
   if (cpuLayers === L && plan.lmHead === 'cpu') {

@@ -53,12 +53,26 @@ export interface GpuOpsOptions {
   submitEvery?: number;
   /** Overrides of the decode GEMV's launch shape (the bench's sweep); normally chosen per matrix. */
   tuning?: GpuTuning;
+  /**
+   * The decode GEMV's arithmetic on Q4 weights (issue #17): 'int8' quantizes each 32-column group of
+   * activations to int8 and multiplies with dot4I8Packed (lib/gemv_group_int8.wgsl); 'float' is the f32
+   * kernel. Default 'int8' where the WGSL language feature packed_4x8_integer_dot_product exists, else
+   * 'float'; asking for 'int8' without it throws GpuFeatureUnavailableError. Other formats stay float.
+   */
+  gemv?: GemvArithmetic;
 }
+
+export type GemvArithmetic = 'int8' | 'float';
 
 export interface GpuTuning {
   gemvThreadsPerRow?: number;
   gemvWorkgroup?: number;
+  /** Overrides GpuOpsOptions.gemv (the bench times both in one run). */
+  gemv?: GemvArithmetic;
 }
+
+/** The WGSL language feature the int8 decode GEMV needs. */
+export const INT8_DOT_WGSL_FEATURE = 'packed_4x8_integer_dot_product';
 
 /** GPU time of the profiled dispatches, summed per kernel and matrix shape. */
 export interface GpuProfileEntry {
@@ -145,6 +159,9 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
   private readonly pipelineMemo = new Map<string, Map<number, Pipeline>>();
   /** The decode GEMV's launch shape overrides (the bench's sweep sets them between steps). */
   tuning: GpuTuning;
+  /** The decode GEMV's arithmetic on Q4 weights unless tuning.gemv overrides it (GpuOpsOptions.gemv). */
+  readonly gemv: GemvArithmetic;
+  private readonly hasInt8Dot: boolean;
   private readonly submitEvery: number;
   private profiler: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; totals: Map<string, GpuProfileEntry> } | undefined;
   /** Whether setProfiling(true) can work (the device has `timestamp-query`). */
@@ -168,6 +185,11 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
   private weightBytes = 0;
   private kvCacheBytes = 0;
 
+  /** Whether `{ gemv: 'int8' }` can be used on this device (WGSL has packed_4x8_integer_dot_product). */
+  static supportsInt8Gemv(ctx: GpuContext): boolean {
+    return ctx.wgslFeatures?.has(INT8_DOT_WGSL_FEATURE) ?? false;
+  }
+
   /** Whether `{ f16: true }` can be used on this device. */
   static supportsF16(ctx: GpuContext): boolean {
     return ctx.features.has('shader-f16') && ctx.device.features.has('shader-f16');
@@ -181,6 +203,12 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
           'enable-dawn-features=vulkan_enable_f16_on_nvidia.',
       );
     }
+    this.hasInt8Dot = GpuOps.supportsInt8Gemv(ctx);
+    if (options.gemv === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot(ctx.adapter.description || ctx.adapter.vendor);
+    if (options.gemv !== undefined && options.gemv !== 'int8' && options.gemv !== 'float') {
+      throw new InvalidArgumentError(`gemv must be 'int8' or 'float', got ${JSON.stringify(options.gemv)}`);
+    }
+    this.gemv = options.gemv ?? (this.hasInt8Dot ? 'int8' : 'float');
     this.device = ctx.device;
     this.act = options.f16 ? 'f16' : 'f32';
     this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
@@ -676,10 +704,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     if (fastGemv) {
       const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, outWidth);
       const activationCode = activation === 'swiglu' ? 1 : activation === 'gelu' ? 2 : 0;
-      const variant = (((threadsPerRow * 2048 + workgroup) * 3 + activationCode) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+      const int8 = this.gemvInt8(w);
+      const shapeCode = (threadsPerRow * 2048 + workgroup) * 3 + activationCode;
+      const variant = ((shapeCode * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
       const pipeline = this.pipeline('matmulGemvQ4', variant, () => ({
         kernel: 'matmulGemvQ4',
         format: w.format,
+        int8,
         constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, ACTIVATION: activationCode, NORM: norm ? 1 : 0 }),
       }));
       const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
@@ -746,10 +777,12 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     const q = this.newTensor(1, H * D, 'matmul ropeKvAppend q');
     const norm = epilogue.rmsNorm;
     const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
-    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const int8 = this.gemvInt8(w);
+    const variant = (((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Rope', variant, () => ({
       kernel: 'matmulGemvQ4Rope',
       format: w.format,
+      int8,
       constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, NORM: norm ? 1 : 0 }),
     }));
     const part = w.parts[0]!;
@@ -796,10 +829,12 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     const bias = epilogue.bias ? this.vector(epilogue.bias, w.rows, 'matmul bias') : this.dummy;
     const out = this.newTensor(1, w.rows, `matmul ${w.name} output`);
     const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
-    const variant = (threadsPerRow * 2048 + workgroup) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const int8 = this.gemvInt8(w);
+    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Merge', variant, () => ({
       kernel: 'matmulGemvQ4Merge',
       format: w.format,
+      int8,
       constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow }),
     }));
     const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
@@ -813,6 +848,20 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
       this.dispatch(pipeline, params, buffers, this.grid1d(Math.ceil(part.rows / rowsPerWorkgroup)), `${w.rows}x${w.cols}`);
     }
     return out;
+  }
+
+  /** Whether the decode GEMV over `w` runs the int8 group dot (Q4 weights, GpuOpsOptions.gemv / tuning.gemv). */
+  private gemvInt8(w: GpuWeight): boolean {
+    const mode = this.tuning.gemv ?? this.gemv;
+    if (mode === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot('this device');
+    return mode === 'int8' && w.format === 'q4';
+  }
+
+  private noInt8Dot(adapter: string): GpuFeatureUnavailableError {
+    return new GpuFeatureUnavailableError(
+      `the int8 decode GEMV needs the WGSL language feature "${INT8_DOT_WGSL_FEATURE}", which ${adapter || 'this adapter'} does not have ` +
+        "(navigator.gpu.wgslLanguageFeatures). Use { gemv: 'float' }, or a current Chrome / Dawn.",
+    );
   }
 
   /**

@@ -28,14 +28,24 @@ describe('glm-webgpu bench (smoke)', () => {
     expect(report.model.decode.waitMsPerToken).toBeGreaterThanOrEqual(0);
     expect(report.model.gpuBytes.allocated).toBeGreaterThan(report.model.weightBytes);
     expect(report.activations).toBe('f32');
+    // Issue #17: the model ran the int8 decode GEMV (SwiftShader's WGSL has dot4I8Packed), and the kernel
+    // table times both arithmetics at every matrix, one row of each chosen by GpuOps.
+    expect(report.model.decode.gemv).toBe('int8');
+    const names = [...new Set(report.kernels.map((k: { name: string }) => k.name))];
+    for (const name of names) {
+      const rows = report.kernels.filter((k: { name: string }) => k.name === name);
+      expect(rows.map((k: { gemv: string }) => k.gemv).sort()).toEqual(['float', 'int8']);
+      expect(rows.filter((k: { chosen: boolean }) => k.chosen).map((k: { gemv: string }) => k.gemv)).toEqual(['int8']);
+    }
     if (report.timestampQuery) {
       const kernels = report.model.decodeProfile.kernels.map((k: { kernel: string }) => k.kernel);
-      expect(kernels).toEqual(expect.arrayContaining(['matmulQ4.gemv4 12288x2048', 'attentionSplit', 'attentionCombine', 'ropeKvAppend']));
+      expect(kernels).toEqual(expect.arrayContaining(['matmulQ4.gemv4i8 12288x2048', 'attentionSplit', 'attentionCombine', 'ropeKvAppend']));
     }
     console.log(`[bench] ${report.adapter.description}: read ${(report.readBandwidth.bytesPerSec / 1e9).toFixed(2)} GB/s, decode ${report.model.decode.tokensPerSec.toFixed(1)} tok/s`);
   });
 
   it('an unknown preset is a usage error (exit 2)', async () => {
     expect((await runCli(['bench', '--preset', 'llama-7b'])).code).toBe(2);
+    expect((await runCli(['bench', '--preset', 'glm-edge-1.5b', '--gemv', 'int4'])).code).toBe(2);
   });
 });

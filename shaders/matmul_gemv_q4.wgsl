@@ -35,6 +35,9 @@ override THREADS_PER_ROW: u32 = 32u;   // power of two, <= WORKGROUP_SIZE
 override ACTIVATION: u32 = 0u;        // 0: none, 1: swiglu (gate/up halves), 2: gelu
 override SWIGLU: bool = ACTIVATION == 1u;
 override NORM: bool = false;           // RMSNorm prologue: x -> x / rms(x) * norm_weight
+// Groups a lane takes per loop iteration (a power of two): their weight loads are independent of each
+// other and unconditional, so the compiler can issue them together: more bytes in flight per lane.
+override GROUPS_PER_ITERATION: u32 = 1u;
 const ROWS_PER_THREAD = 4u;
 override ROWS_PER_WORKGROUP: u32 = WORKGROUP_SIZE / THREADS_PER_ROW * ROWS_PER_THREAD;
 
@@ -76,11 +79,17 @@ fn main(
   var acc = vec4<f32>(0.0);
   var acc_up = vec4<f32>(0.0);
   if (row < params.rows) {
-    for (var g = lane; g < groups; g += THREADS_PER_ROW) {
-      let grp = gemv_group(x_group(x_base, g, inv_rms));
-      acc += dot4(rows, g, cols, grp);
-      if (SWIGLU) {
-        acc_up += dot4(rows + vec4<u32>(params.half), g, cols, grp);
+    for (var g0 = lane; g0 < groups; g0 += THREADS_PER_ROW * GROUPS_PER_ITERATION) {
+      for (var u = 0u; u < GROUPS_PER_ITERATION; u++) {
+        // Past the row's end a group is clamped to the last one (in bounds, no branch) and its sums dropped.
+        let gu = g0 + u * THREADS_PER_ROW;
+        let g = min(gu, groups - 1u);
+        let valid = gu < groups;
+        let grp = gemv_group(x_group(x_base, g, inv_rms));
+        acc += select(vec4<f32>(0.0), dot4(rows, g, cols, grp), valid);
+        if (SWIGLU) {
+          acc_up += select(vec4<f32>(0.0), dot4(rows + vec4<u32>(params.half), g, cols, grp), valid);
+        }
       }
     }
   }

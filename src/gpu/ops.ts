@@ -67,6 +67,8 @@ export type GemvArithmetic = 'int8' | 'float';
 export interface GpuTuning {
   gemvThreadsPerRow?: number;
   gemvWorkgroup?: number;
+  /** Groups a lane of the decode GEMV takes per loop iteration (1, 2 or 4; GROUPS_PER_ITERATION). */
+  gemvGroupsPerIteration?: number;
   /** Overrides GpuOpsOptions.gemv (the bench times both in one run). */
   gemv?: GemvArithmetic;
 }
@@ -702,16 +704,18 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     const shape = `${w.rows}x${w.cols}`;
 
     if (fastGemv) {
-      const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, outWidth);
+      const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, outWidth);
       const activationCode = activation === 'swiglu' ? 1 : activation === 'gelu' ? 2 : 0;
       const int8 = this.gemvInt8(w);
-      const shapeCode = (threadsPerRow * 2048 + workgroup) * 3 + activationCode;
+      const shapeCode = ((threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration) * 3 + activationCode;
       const variant = ((shapeCode * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
       const pipeline = this.pipeline('matmulGemvQ4', variant, () => ({
         kernel: 'matmulGemvQ4',
         format: w.format,
         int8,
-        constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, ACTIVATION: activationCode, NORM: norm ? 1 : 0 }),
+        constants: this.weightConstants(w, {
+          WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration, ACTIVATION: activationCode, NORM: norm ? 1 : 0,
+        }),
       }));
       const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
       for (const part of w.parts) {
@@ -776,14 +780,17 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     this.checkCache(r.cache, r.layer, r.batch, 1, r.config);
     const q = this.newTensor(1, H * D, 'matmul ropeKvAppend q');
     const norm = epilogue.rmsNorm;
-    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, w.rows);
     const int8 = this.gemvInt8(w);
-    const variant = (((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const shapeCode = (threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration;
+    const variant = ((shapeCode * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Rope', variant, () => ({
       kernel: 'matmulGemvQ4Rope',
       format: w.format,
       int8,
-      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, NORM: norm ? 1 : 0 }),
+      constants: this.weightConstants(w, {
+        WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration, NORM: norm ? 1 : 0,
+      }),
     }));
     const part = w.parts[0]!;
     const params = (p: ParamWriter) =>
@@ -828,14 +835,14 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     }
     const bias = epilogue.bias ? this.vector(epilogue.bias, w.rows, 'matmul bias') : this.dummy;
     const out = this.newTensor(1, w.rows, `matmul ${w.name} output`);
-    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, w.rows);
     const int8 = this.gemvInt8(w);
-    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const variant = (((threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Merge', variant, () => ({
       kernel: 'matmulGemvQ4Merge',
       format: w.format,
       int8,
-      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow }),
+      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration }),
     }));
     const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
     for (const part of w.parts) {
@@ -870,17 +877,19 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
    * flight to cover memory latency: more lanes per row when there are few rows. Tuned on an NVIDIA H200
    * (bench: `glm-webgpu bench --sweep`); the bench can override it.
    */
-  private gemvQ4Shape(groups: number, rows: number): { threadsPerRow: number; workgroup: number } {
+  private gemvQ4Shape(groups: number, rows: number): { threadsPerRow: number; workgroup: number; groupsPerIteration: number } {
     const workgroup = this.tuning.gemvWorkgroup ?? 128;
+    const groupsPerIteration = this.tuning.gemvGroupsPerIteration ?? 1;
+    if (![1, 2, 4].includes(groupsPerIteration)) throw new InvalidArgumentError(`gemvGroupsPerIteration must be 1, 2 or 4, got ${groupsPerIteration}`);
     const fixed = this.tuning.gemvThreadsPerRow;
-    if (fixed) return { threadsPerRow: Math.min(fixed, workgroup), workgroup };
+    if (fixed) return { threadsPerRow: Math.min(fixed, workgroup), workgroup, groupsPerIteration };
     // At least 2 groups per lane, at most 128 lanes per row set, about 2^20 / rows lanes per row set but
     // never fewer than 16 (the H200 sweep's winners: 64 lanes for the 4096-row projections of GLM-4-9B,
     // 128 for its 13696-wide down projection, 16 for its 151552-row lm_head, whose rows alone fill the GPU).
     const pow2Floor = (v: number) => 2 ** Math.floor(Math.log2(Math.max(1, v)));
     const byWork = pow2Floor(groups / 2);
     const byGrid = pow2Floor(2 ** 20 / Math.max(1, rows));
-    return { threadsPerRow: Math.max(1, Math.min(128, workgroup, byWork, Math.max(16, byGrid))), workgroup };
+    return { threadsPerRow: Math.max(1, Math.min(128, workgroup, byWork, Math.max(16, byGrid))), workgroup, groupsPerIteration };
   }
 
   ropeKvAppend(qkv: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): GpuTensor {

@@ -115,13 +115,14 @@ describe.each(GEMV_MODES)('gemv %s', (m) => {
       for (const cols of WIDTHS) for (const rows of ROW_COUNTS) await checkLinear(ops, { rows, cols, asymmetric, seed: seed++ });
     });
 
-    it('gives the same results under every forced launch shape (lanes per row x workgroup size)', async () => {
+    it('gives the same results under every forced launch shape (lanes per row x workgroup size x groups per iteration)', async () => {
       const o = new GpuOps(ctx, { gemv: mode });
       try {
         let seed = 700;
         for (const workgroup of [64, 256]) {
           for (const threadsPerRow of [1, 2, 8, 32, 128]) {
-            o.tuning = { gemvThreadsPerRow: threadsPerRow, gemvWorkgroup: workgroup };
+            // Groups per iteration 1, 2, 4 in turn: 10 groups over 8 lanes x 2 leaves clamped, dropped tail groups.
+            o.tuning = { gemvThreadsPerRow: threadsPerRow, gemvWorkgroup: workgroup, gemvGroupsPerIteration: [1, 2, 4][seed % 3] };
             await checkLinear(o, { rows: 65, cols: 320, asymmetric: seed % 2 === 0, seed: seed++ });
             await checkLinear(o, { rows: 7, cols: 96, asymmetric: false, seed: seed++ });
           }
@@ -195,7 +196,7 @@ describe.each(GEMV_MODES)('gemv %s', (m) => {
       const o = new GpuOps(ctx, { gemv: mode });
       try {
         for (const workgroup of [32, 256]) {
-          o.tuning = { gemvThreadsPerRow: 8, gemvWorkgroup: workgroup };
+          o.tuning = { gemvThreadsPerRow: 8, gemvWorkgroup: workgroup, gemvGroupsPerIteration: workgroup === 32 ? 4 : 2 };
           expect(await checkNorm(o, { rows: 7, cols: 320, asymmetric: true, seed: seed++ }, 1, 'gelu')).toBe(1);
         }
       } finally {
@@ -249,13 +250,20 @@ describe('the int8 GEMV (gemv: int8) against the float reference', () => {
     }
   });
 
-  it('is the default where WGSL has packed_4x8_integer_dot_product, and a named error where it is missing', () => {
+  it('is the default where WGSL has packed_4x8_integer_dot_product; named errors for a missing feature or a bad option', async () => {
     const o = new GpuOps(ctx);
     expect(o.gemv).toBe(GpuOps.supportsInt8Gemv(ctx) ? 'int8' : 'float');
     o.dispose();
     const without = { ...ctx, wgslFeatures: new Set<string>() };
-    expect(new GpuOps(without).gemv).toBe('float');
+    const fallback = new GpuOps(without);
+    expect(fallback.gemv).toBe('float');
+    fallback.dispose();
     expect(() => new GpuOps(without, { gemv: 'int8' })).toThrow(expect.objectContaining({ name: 'GpuFeatureUnavailableError' }));
     expect(() => new GpuOps(ctx, { gemv: 'int4' as never })).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }));
+    const bad = new GpuOps(ctx, { tuning: { gemvGroupsPerIteration: 3 } });
+    const w = quantizeQ4(randomArray(64, 1), 2, 32);
+    const gw = await bad.uploadWeight(w, 'w');
+    expect(() => bad.matmul(bad.upload(randomArray(32, 2), 1, 32), gw)).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }));
+    bad.dispose();
   });
 });

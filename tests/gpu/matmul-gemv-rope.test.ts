@@ -145,8 +145,8 @@ describe.each(GEMV_MODES)('gemv %s', (m) => {
     it('gives the same results under forced launch shapes', async () => {
       const o = new GpuOps(ctx, { gemv: mode });
       try {
-        for (const [threads, workgroup] of [[1, 32], [4, 64], [32, 256]] as const) {
-          o.tuning = { gemvThreadsPerRow: threads, gemvWorkgroup: workgroup };
+        for (const [threads, workgroup, groupsPerIteration] of [[1, 32, 1], [4, 64, 2], [32, 256, 4]] as const) {
+          o.tuning = { gemvThreadsPerRow: threads, gemvWorkgroup: workgroup, gemvGroupsPerIteration: groupsPerIteration };
           expect(await check(o, CASES[2]!, 800 + threads, 5, 17)).toBe(1);
         }
       } finally {

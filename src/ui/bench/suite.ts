@@ -11,7 +11,7 @@
 // ratios measured in the same run, not bare times).
 import benchWgsl from '../../../shaders/bench_read.wgsl?raw';
 import { requestGpu, type GpuContext } from '../../gpu/device';
-import { GpuOps, type GemvArithmetic } from '../../gpu/ops';
+import { GpuOps, type GemvArithmetic, type GpuTuning } from '../../gpu/ops';
 import type { GpuWeight } from '../../gpu/tensor';
 import { f32ToF16 } from '../../formats/dtype';
 import type { GlmConfig } from '../../model/config';
@@ -70,7 +70,7 @@ export interface Timing {
 
 export interface KernelResult {
   name: string;
-  /** Pipeline label and launch shape, e.g. "matmulQ4.gemv4 T=32 WG=256". */
+  /** Pipeline label and launch shape, e.g. "matmulQ4.gemv4i8 T=32 WG=256 U=2". */
   kernel: string;
   rows: number;
   cols: number;
@@ -564,9 +564,13 @@ async function uploadRandomModel(
 
 // ------------------------------------------------------------------------------------------ kernels and model
 
-/** Lanes per row x workgroup size tried by --sweep for the decode GEMV. */
+/**
+ * Lanes per row x workgroup size x groups per iteration tried by --sweep for the decode GEMV (each under
+ * both arithmetics). Workgroups of 64 with 64 or 128 lanes give 4096-row matrices 1024 or 2048 workgroups.
+ */
 const SWEEP_THREADS_PER_ROW = [8, 16, 32, 64, 128];
-const SWEEP_WORKGROUPS = [128, 256];
+const SWEEP_WORKGROUPS = [64, 128, 256];
+const SWEEP_GROUPS_PER_ITERATION = [1, 2, 4];
 
 /**
  * GB/s of the decode GEMV over each matrix of one layer and the lm_head: `calls` GEMVs recorded into
@@ -599,11 +603,15 @@ async function measureKernels(
   // Both arithmetics of the decode GEMV where the device has both (issue #17), each at GpuOps' own launch
   // shape (null) and, with the sweep, at every forced one.
   const modes: GemvArithmetic[] = GpuOps.supportsInt8Gemv(ctx) ? ['int8', 'float'] : ['float'];
-  const variants: { mode: GemvArithmetic; shape: { gemvThreadsPerRow: number; gemvWorkgroup: number } | null }[] = [];
+  const variants: { mode: GemvArithmetic; shape: Required<Omit<GpuTuning, 'gemv'>> | null }[] = [];
   for (const mode of modes) {
     variants.push({ mode, shape: null });
     if (!sweep) continue;
-    for (const wg of SWEEP_WORKGROUPS) for (const t of SWEEP_THREADS_PER_ROW) variants.push({ mode, shape: { gemvThreadsPerRow: t, gemvWorkgroup: wg } });
+    for (const wg of SWEEP_WORKGROUPS) {
+      for (const t of SWEEP_THREADS_PER_ROW.filter((v) => v <= wg)) {
+        for (const u of SWEEP_GROUPS_PER_ITERATION) variants.push({ mode, shape: { gemvThreadsPerRow: t, gemvWorkgroup: wg, gemvGroupsPerIteration: u } });
+      }
+    }
   }
   for (const [i, s] of shapes.entries()) {
     say(`Kernel ${s.name} (${s.rows} x ${s.cols} q4)…`);
@@ -634,7 +642,8 @@ async function measureKernels(
           if (t.seconds < best.seconds) best = t;
         }
         const bytesPerSec = (bytes * calls) / best.seconds;
-        const shape = variant.shape ? ` T=${variant.shape.gemvThreadsPerRow} WG=${variant.shape.gemvWorkgroup}` : '';
+        const v = variant.shape;
+        const shape = v ? ` T=${v.gemvThreadsPerRow} WG=${v.gemvWorkgroup} U=${v.gemvGroupsPerIteration}` : '';
         out.push({
           name: s.name,
           kernel: `${best.kernel || 'matmulQ4 GEMV'}${shape}`,

@@ -14,6 +14,7 @@ struct GemvGroup {
   xq: array<u32, 8>, // int8 activations, 4 a word, in the order above
   scale: f32,        // x ≈ q * scale
   qsum: i32,         // sum of the 32 int8 values (the zero point / min term)
+  qsum_lo: i32,      // sum of elements 0..15 (QX weights with 16-element sub-scales)
 }
 
 fn gemv_group(xg: array<vec4<f32>, 8>) -> GemvGroup {
@@ -34,12 +35,15 @@ fn gemv_group(xg: array<vec4<f32>, 8>) -> GemvGroup {
     grp.xq[2u * k] = pack4xI8(vec4<i32>(a.x, a.z, b.x, b.z));
     grp.xq[2u * k + 1u] = pack4xI8(vec4<i32>(a.y, a.w, b.y, b.w));
     qsum += a + b;
+    if (k == 1u) {
+      grp.qsum_lo = qsum.x + qsum.y + qsum.z + qsum.w;
+    }
   }
   grp.qsum = qsum.x + qsum.y + qsum.z + qsum.w;
   return grp;
 }
 
-/** One row's dot product with the prepared group g (weight_group_dot_int8: lib/weights_q4_int8.wgsl). */
+/** One row's dot product with the prepared group g (weight_group_dot_int8: lib/weights_q4_int8.wgsl or lib/weights_qx_int8.wgsl). */
 fn group_dot(row: u32, g: u32, cols: u32, grp: GemvGroup) -> f32 {
-  return weight_group_dot_int8(row, g, cols, grp.xq, grp.scale, grp.qsum);
+  return weight_group_dot_int8(row, g, cols, grp);
 }

@@ -3,7 +3,10 @@
 // int8 lanes); the zero point comes out once per group: sum((code - 8) q) = sum(code q) - 8 sum(q), exact in
 // i32 (|sum| <= 32 * 15 * 127). Then one f32 product with the weight scale times the activation scale.
 
-fn weight_group_dot_int8(row: u32, g: u32, cols: u32, xq: array<u32, 8>, xscale: f32, qsum: i32) -> f32 {
+fn weight_group_dot_int8(row: u32, g: u32, cols: u32, grp: GemvGroup) -> f32 {
+  let xq = grp.xq;
+  let xscale = grp.scale;
+  let qsum = grp.qsum;
   let gi = row * q4_groups_per_row(cols) + g;
   let q = w_packed[gi];
   let m = 0x0F0F0F0Fu;

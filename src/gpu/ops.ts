@@ -54,12 +54,18 @@ export interface GpuOpsOptions {
   /** Overrides of the decode GEMV's launch shape (the bench's sweep); normally chosen per matrix. */
   tuning?: GpuTuning;
   /**
-   * The decode GEMV's arithmetic on Q4 weights (issue #17): 'int8' quantizes each 32-column group of
+   * The decode GEMV's arithmetic on Q4 and QX weights (issue #17): 'int8' quantizes each 32-column group of
    * activations to int8 and multiplies with dot4I8Packed (lib/gemv_group_int8.wgsl); 'float' is the f32
    * kernel. Default 'int8' where the WGSL language feature packed_4x8_integer_dot_product exists, else
-   * 'float'; asking for 'int8' without it throws GpuFeatureUnavailableError. Other formats stay float.
+   * 'float'; asking for 'int8' without it throws GpuFeatureUnavailableError. f32 / f16 / q8 stay float.
    */
   gemv?: GemvArithmetic;
+  /**
+   * The same for QX weights (GGUF K-quants, Q5: lib/weights_qx_int8.wgsl). Default 'float': with int8,
+   * three of the llama.cpp GGUF fixtures (tiny random models with near-tied logits) decode other greedy
+   * ids than llama.cpp's float evaluation, so it stays opt-in until its speed is measured (bench --gemv-qx).
+   */
+  gemvQx?: GemvArithmetic;
 }
 
 export type GemvArithmetic = 'int8' | 'float';
@@ -71,6 +77,8 @@ export interface GpuTuning {
   gemvGroupsPerIteration?: number;
   /** Overrides GpuOpsOptions.gemv (the bench times both in one run). */
   gemv?: GemvArithmetic;
+  /** Overrides GpuOpsOptions.gemvQx. */
+  gemvQx?: GemvArithmetic;
 }
 
 /** The WGSL language feature the int8 decode GEMV needs. */
@@ -163,6 +171,8 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
   tuning: GpuTuning;
   /** The decode GEMV's arithmetic on Q4 weights unless tuning.gemv overrides it (GpuOpsOptions.gemv). */
   readonly gemv: GemvArithmetic;
+  /** The same for QX weights (GpuOpsOptions.gemvQx). */
+  readonly gemvQx: GemvArithmetic;
   private readonly hasInt8Dot: boolean;
   private readonly submitEvery: number;
   private profiler: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; totals: Map<string, GpuProfileEntry> } | undefined;
@@ -206,11 +216,13 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
       );
     }
     this.hasInt8Dot = GpuOps.supportsInt8Gemv(ctx);
-    if (options.gemv === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot(ctx.adapter.description || ctx.adapter.vendor);
-    if (options.gemv !== undefined && options.gemv !== 'int8' && options.gemv !== 'float') {
-      throw new InvalidArgumentError(`gemv must be 'int8' or 'float', got ${JSON.stringify(options.gemv)}`);
+    for (const key of ['gemv', 'gemvQx'] as const) {
+      const v = options[key];
+      if (v !== undefined && v !== 'int8' && v !== 'float') throw new InvalidArgumentError(`${key} must be 'int8' or 'float', got ${JSON.stringify(v)}`);
+      if (v === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot(ctx.adapter.description || ctx.adapter.vendor);
     }
     this.gemv = options.gemv ?? (this.hasInt8Dot ? 'int8' : 'float');
+    this.gemvQx = options.gemvQx ?? 'float';
     this.device = ctx.device;
     this.act = options.f16 ? 'f16' : 'f32';
     this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
@@ -857,11 +869,11 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     return out;
   }
 
-  /** Whether the decode GEMV over `w` runs the int8 group dot (Q4 weights, GpuOpsOptions.gemv / tuning.gemv). */
+  /** Whether the decode GEMV over `w` runs the int8 group dot (Q4: GpuOpsOptions.gemv, QX: gemvQx; tuning overrides). */
   private gemvInt8(w: GpuWeight): boolean {
-    const mode = this.tuning.gemv ?? this.gemv;
+    const mode = w.format === 'q4' ? (this.tuning.gemv ?? this.gemv) : w.format === 'qx' ? (this.tuning.gemvQx ?? this.gemvQx) : 'float';
     if (mode === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot('this device');
-    return mode === 'int8' && w.format === 'q4';
+    return mode === 'int8';
   }
 
   private noInt8Dot(adapter: string): GpuFeatureUnavailableError {

@@ -23,6 +23,7 @@ import gemvStoreRopeWgsl from '../../shaders/lib/gemv_store_rope.wgsl?raw';
 import gemvGroupFloatWgsl from '../../shaders/lib/gemv_group_float.wgsl?raw';
 import gemvGroupInt8Wgsl from '../../shaders/lib/gemv_group_int8.wgsl?raw';
 import weightsQ4Int8Wgsl from '../../shaders/lib/weights_q4_int8.wgsl?raw';
+import weightsQxInt8Wgsl from '../../shaders/lib/weights_qx_int8.wgsl?raw';
 import ropeWgsl from '../../shaders/lib/rope.wgsl?raw';
 import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import addWgsl from '../../shaders/add.wgsl?raw';
@@ -171,7 +172,7 @@ export interface PipelineRequest {
   /** WGSL override constants (workgroup sizes, W_ASYMMETRIC, ...). */
   constants?: Record<string, number>;
   /**
-   * The decode GEMV kernels (groupDot) with the int8 group dot (dot4I8Packed, issue #17); Q4 weights only,
+   * The decode GEMV kernels (groupDot) with the int8 group dot (dot4I8Packed, issue #17); Q4 and QX weights,
    * and only on devices whose WGSL has packed_4x8_integer_dot_product (GpuOps checks both).
    */
   int8?: boolean;
@@ -208,8 +209,9 @@ export function moduleSource(req: PipelineRequest): string {
     parts.push(WEIGHT_LIBS[req.format].source);
   }
   if (def.groupDot) {
-    if (req.int8 && req.format !== 'q4') throw new ShaderError(`${req.kernel}: the int8 group dot is for q4 weights, got ${req.format}`);
-    parts.push(req.int8 ? `${gemvGroupInt8Wgsl}\n${weightsQ4Int8Wgsl}` : gemvGroupFloatWgsl);
+    const int8Weights = req.format === 'q4' ? weightsQ4Int8Wgsl : req.format === 'qx' ? weightsQxInt8Wgsl : null;
+    if (req.int8 && !int8Weights) throw new ShaderError(`${req.kernel}: the int8 group dot is for q4 and qx weights, got ${req.format}`);
+    parts.push(req.int8 ? `${gemvGroupInt8Wgsl}\n${int8Weights}` : gemvGroupFloatWgsl);
   } else if (req.int8) {
     throw new ShaderError(`${req.kernel} has no int8 variant`);
   }

@@ -253,12 +253,14 @@ describe('the int8 GEMV (gemv: int8) against the float reference', () => {
   it('is the default where WGSL has packed_4x8_integer_dot_product; named errors for a missing feature or a bad option', async () => {
     const o = new GpuOps(ctx);
     expect(o.gemv).toBe(GpuOps.supportsInt8Gemv(ctx) ? 'int8' : 'float');
+    expect(o.gemvQx).toBe('float'); // opt-in (GpuOpsOptions.gemvQx says why)
     o.dispose();
     const without = { ...ctx, wgslFeatures: new Set<string>() };
     const fallback = new GpuOps(without);
     expect(fallback.gemv).toBe('float');
     fallback.dispose();
     expect(() => new GpuOps(without, { gemv: 'int8' })).toThrow(expect.objectContaining({ name: 'GpuFeatureUnavailableError' }));
+    expect(() => new GpuOps(without, { gemvQx: 'int8' })).toThrow(expect.objectContaining({ name: 'GpuFeatureUnavailableError' }));
     expect(() => new GpuOps(ctx, { gemv: 'int4' as never })).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }));
     const bad = new GpuOps(ctx, { tuning: { gemvGroupsPerIteration: 3 } });
     const w = quantizeQ4(randomArray(64, 1), 2, 32);

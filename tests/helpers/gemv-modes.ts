@@ -9,7 +9,7 @@ import type { GemvArithmetic } from '../../src/gpu/ops';
 
 export const GEMV_MODES: readonly GemvArithmetic[] = ['float', 'int8'];
 
-/** CpuOps computing one-token Q4 matmuls the way GpuOps `{ gemv: mode }` does. */
+/** CpuOps computing one-token Q4 (and QX) matmuls the way GpuOps `{ gemv: mode, gemvQx: mode }` does. */
 export function gemvTwin(mode: GemvArithmetic): CpuOps {
   return new CpuOps(mode === 'int8' ? int8GemvTwin : undefined);
 }

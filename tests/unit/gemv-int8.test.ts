@@ -2,10 +2,12 @@
 // integer matmul against a plain per-element evaluation of the same quantized values and against the
 // float twin (matmulQuant).
 import { describe, expect, it } from 'vitest';
-import { matmulQ4Int8, quantizeActivationGroup, roundHalfEven } from '../../src/cpu/gemv-int8';
+import { matmulQ4Int8, matmulQxInt8, quantizeActivationGroup, roundHalfEven } from '../../src/cpu/gemv-int8';
 import { matmulQuant } from '../../src/cpu/quant-matmul';
 import { dequantize, quantizeQ4 } from '../../src/quant/index';
 import { randomArray } from '../helpers/random';
+import { QX_TYPES, randomGgufWeight } from '../helpers/gguf-quants';
+import { GGUF_BLOCKS } from '../../src/quant/gguf-blocks';
 
 describe('quantizeActivationGroup', () => {
   it('rounds halves to even, like WGSL round()', () => {
@@ -67,5 +69,38 @@ describe('matmulQ4Int8', () => {
   it('refuses widths that are not whole groups', () => {
     const w = quantizeQ4(randomArray(2 * 33, 1), 2, 33);
     expect(() => matmulQ4Int8(randomArray(33, 2), 1, w)).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }));
+  });
+});
+
+describe('matmulQxInt8 (GGUF K-quants and Q5 as QX)', () => {
+  /** The int8 activations dequantized (q · scale per group). */
+  function dequantizedActivations(x: Float32Array): Float64Array {
+    const out = new Float64Array(x.length);
+    for (let g = 0; g < x.length / 32; g++) {
+      const q = new Int32Array(32);
+      const { scale } = quantizeActivationGroup(x, g * 32, 8, q);
+      for (let k = 0; k < 32; k++) out[g * 32 + k] = q[k]! * scale;
+    }
+    return out;
+  }
+
+  it.each(QX_TYPES)('%s: equals the dequantized weights times the dequantized int8 activations', (type) => {
+    const [size] = GGUF_BLOCKS[type];
+    const rows = 3;
+    const w = randomGgufWeight(type, rows, size === 32 ? 3 : 1, 21);
+    if (w.dtype !== 'qx') throw new Error(`${type} did not import as QX`);
+    const cols = w.cols;
+    const x = randomArray(cols, 22, 2);
+    const got = matmulQxInt8(x, 1, w);
+    const wf = dequantize(w);
+    const xq = dequantizedActivations(x);
+    let scale = 0;
+    for (let r = 0; r < rows; r++) {
+      let want = 0;
+      for (let c = 0; c < cols; c++) want += wf[r * cols + c]! * xq[c]!;
+      scale = Math.max(scale, Math.abs(want));
+      expect(Math.abs(got[r]! - want), `${type} row ${r}: got ${got[r]}, expected ${want}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)) * Math.sqrt(cols));
+    }
+    expect(scale).toBeGreaterThan(0);
   });
 });

@@ -48,6 +48,8 @@ export interface BenchOptions {
    * packed_4x8_integer_dot_product). The kernel table times both where both exist, whatever this says.
    */
   gemv?: GemvArithmetic;
+  /** The same for QX matrices (the --gguf-type models; GpuOpsOptions.gemvQx, default float). */
+  gemvQx?: GemvArithmetic;
   /**
    * Build the model in llama-quantize's type mix for this GGUF file type (e.g. 'Q4_K_M': Q4_K, Q5_K
    * attn_qkv, Q6_K output and some ffn_down, with its fallbacks; gguf-mix.ts) instead of plain q4.
@@ -133,8 +135,9 @@ export interface ModelResult {
     encodeMicrosPerDispatch: number;
     /** Pipelined steps (the next step runs while the CPU waits for an id) or the simple step. */
     pipelined: boolean;
-    /** The decode GEMV's arithmetic on the Q4 matrices (other formats stay float). */
+    /** The decode GEMV's arithmetic on the Q4 matrices, and on the QX ones (--gguf-type models). */
     gemv: GemvArithmetic;
+    gemvQx: GemvArithmetic;
     /** CPU time per step spent waiting for the sampled id (the simple step: recording its draw, then the whole step running). */
     waitMsPerToken: number;
   };
@@ -227,7 +230,9 @@ export async function runBenchSuite(gpu: GPU | undefined, options: BenchOptions)
       seconds: 0,
     };
     const config = benchConfig(options);
-    const ops = new GpuOps(ctx, { f16: options.f16 ?? false, ...(options.gemv ? { gemv: options.gemv } : {}) });
+    const ops = new GpuOps(ctx, {
+      f16: options.f16 ?? false, ...(options.gemv ? { gemv: options.gemv } : {}), ...(options.gemvQx ? { gemvQx: options.gemvQx } : {}),
+    });
     try {
       if (!options.skip?.kernels) {
         try {
@@ -603,7 +608,7 @@ async function measureKernels(
   // Both arithmetics of the decode GEMV where the device has both (issue #17), each at GpuOps' own launch
   // shape (null) and, with the sweep, at every forced one.
   const modes: GemvArithmetic[] = GpuOps.supportsInt8Gemv(ctx) ? ['int8', 'float'] : ['float'];
-  const variants: { mode: GemvArithmetic; shape: Required<Omit<GpuTuning, 'gemv'>> | null }[] = [];
+  const variants: { mode: GemvArithmetic; shape: Required<Pick<GpuTuning, 'gemvThreadsPerRow' | 'gemvWorkgroup' | 'gemvGroupsPerIteration'>> | null }[] = [];
   for (const mode of modes) {
     variants.push({ mode, shape: null });
     if (!sweep) continue;
@@ -816,6 +821,7 @@ async function measureModel(
         encodeMicrosPerDispatch: stats.dispatches > 0 ? (decodeEncodeSec / decodeTokens / stats.dispatches) * 1e6 : 0,
         pipelined: steps.pipelined,
         gemv: ops.gemv,
+        gemvQx: ops.gemvQx,
         waitMsPerToken: steps.times.waitMs / decodeTokens,
       },
       gpuBytes: { allocated: stats.bytesAllocated, weights: stats.weightBytes, kvCache: stats.kvCacheBytes, pool: stats.poolBytes },

@@ -194,10 +194,11 @@ function capitalize(s: string): string {
 export function pipelineLabel(req: PipelineRequest): string {
   const matmulPaths: Partial<Record<KernelName, string>> = { matmulGemv: '.gemv', matmulGemvQ4: '.gemv4', matmulGemvQ4Rope: '.gemv4rope',
     matmulGemvQ4Merge: '.gemv4merge', matmulGemm: '.gemm' };
-  const path = matmulPaths[req.kernel] ?? '';
+  // The int8 decode GEMV: matmulQ4.gemv4i8, .gemv4i8rope, .gemv4i8merge.
+  const path = req.int8 ? (matmulPaths[req.kernel] ?? '').replace('.gemv4', '.gemv4i8') : (matmulPaths[req.kernel] ?? '');
   const base = path ? 'matmul' : req.kernel;
   const fmt = req.format ? capitalize(req.format) : '';
-  return `${base}${fmt}${path}${req.int8 ? 'i8' : ''}${req.act === 'f16' ? '[f16]' : ''}`;
+  return `${base}${fmt}${path}${req.act === 'f16' ? '[f16]' : ''}`;
 }
 
 /** The full WGSL text of a module: prelude libraries, then the kernel file. */

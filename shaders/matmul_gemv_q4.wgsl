@@ -8,8 +8,11 @@
 // x, with the optional RMSNorm prologue, or lib/gemv_input_merge.wgsl: the decode attention's per-tile
 // partials, merged on the fly, which saves the attentionCombine dispatch), the epilogue (one of
 // lib/gemv_store.wgsl: bias / residual / activation, or lib/gemv_store_rope.wgsl: the qkv projection's
-// bias + RoPE + KV-cache append, which saves the ropeKvAppend dispatch) and lib/weights_q4.wgsl or
-// lib/weights_qx.wgsl (weight_group_dot_prescaled: codes turned into floats without conversion instructions).
+// bias + RoPE + KV-cache append, which saves the ropeKvAppend dispatch), lib/weights_q4.wgsl or
+// lib/weights_qx.wgsl, and the group dot: lib/gemv_group_float.wgsl (weight_group_dot_prescaled: codes
+// turned into floats without conversion instructions) or, for Q4 where WGSL has
+// packed_4x8_integer_dot_product, lib/gemv_group_int8.wgsl + lib/weights_q4_int8.wgsl (activations
+// quantized to int8 per group, dot4I8Packed; GpuOpsOptions.gemv).
 //
 // Decode reads every weight byte once per token, so this kernel is about keeping enough loads in
 // flight: THREADS_PER_ROW lanes share a set of 4 rows (8 with SWIGLU) and walk their 32-column groups
@@ -32,6 +35,9 @@ override THREADS_PER_ROW: u32 = 32u;   // power of two, <= WORKGROUP_SIZE
 override ACTIVATION: u32 = 0u;        // 0: none, 1: swiglu (gate/up halves), 2: gelu
 override SWIGLU: bool = ACTIVATION == 1u;
 override NORM: bool = false;           // RMSNorm prologue: x -> x / rms(x) * norm_weight
+// Groups a lane takes per loop iteration (a power of two): their weight loads are independent of each
+// other and unconditional, so the compiler can issue them together: more bytes in flight per lane.
+override GROUPS_PER_ITERATION: u32 = 1u;
 const ROWS_PER_THREAD = 4u;
 override ROWS_PER_WORKGROUP: u32 = WORKGROUP_SIZE / THREADS_PER_ROW * ROWS_PER_THREAD;
 
@@ -39,15 +45,15 @@ var<workgroup> partial: array<vec4<f32>, WORKGROUP_SIZE>;
 var<workgroup> partial_up: array<vec4<f32>, WORKGROUP_SIZE>;
 
 /**
- * The four rows' dot products with one group (rows past the end are clamped: computed, never stored),
- * from the group's pre-scaled activations (lib/weights_q4.wgsl, weight_group_dot_prescaled).
+ * The four rows' dot products with one prepared group (rows past the end are clamped: computed, never
+ * stored). GemvGroup, gemv_group and group_dot: lib/gemv_group_float.wgsl or lib/gemv_group_int8.wgsl.
  */
-fn dot4(rows: vec4<u32>, g: u32, cols: u32, xs: array<vec4<f32>, 8>, xsum: f32) -> vec4<f32> {
+fn dot4(rows: vec4<u32>, g: u32, cols: u32, grp: GemvGroup) -> vec4<f32> {
   return vec4<f32>(
-    weight_group_dot_prescaled(rows.x, g, cols, xs, xsum),
-    weight_group_dot_prescaled(rows.y, g, cols, xs, xsum),
-    weight_group_dot_prescaled(rows.z, g, cols, xs, xsum),
-    weight_group_dot_prescaled(rows.w, g, cols, xs, xsum),
+    group_dot(rows.x, g, cols, grp),
+    group_dot(rows.y, g, cols, grp),
+    group_dot(rows.z, g, cols, grp),
+    group_dot(rows.w, g, cols, grp),
   );
 }
 
@@ -73,13 +79,17 @@ fn main(
   var acc = vec4<f32>(0.0);
   var acc_up = vec4<f32>(0.0);
   if (row < params.rows) {
-    for (var g = lane; g < groups; g += THREADS_PER_ROW) {
-      let xg = x_group(x_base, g, inv_rms);
-      let xs = q4_prescale(xg);
-      let xsum = dot(xg[0] + xg[1] + xg[2] + xg[3] + xg[4] + xg[5] + xg[6] + xg[7], vec4<f32>(1.0));
-      acc += dot4(rows, g, cols, xs, xsum);
-      if (SWIGLU) {
-        acc_up += dot4(rows + vec4<u32>(params.half), g, cols, xs, xsum);
+    for (var g0 = lane; g0 < groups; g0 += THREADS_PER_ROW * GROUPS_PER_ITERATION) {
+      for (var u = 0u; u < GROUPS_PER_ITERATION; u++) {
+        // Past the row's end a group is clamped to the last one (in bounds, no branch) and its sums dropped.
+        let gu = g0 + u * THREADS_PER_ROW;
+        let g = min(gu, groups - 1u);
+        let valid = gu < groups;
+        let grp = gemv_group(x_group(x_base, g, inv_rms));
+        acc += select(vec4<f32>(0.0), dot4(rows, g, cols, grp), valid);
+        if (SWIGLU) {
+          acc_up += select(vec4<f32>(0.0), dot4(rows + vec4<u32>(params.half), g, cols, grp), valid);
+        }
       }
     }
   }

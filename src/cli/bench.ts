@@ -9,6 +9,9 @@ import { runBenchSuite } from '../ui/bench/suite';
 import { BENCH_GGUF_TYPES, type BenchGgufType } from '../ui/bench/gguf-mix';
 import { formatFlops, formatGBps, formatMs } from '../ui/shared/format';
 import { parseChoice, parseNonNegativeInt } from './args';
+import type { GemvArithmetic } from '../gpu/ops';
+
+const GEMV_KINDS: readonly GemvArithmetic[] = ['int8', 'float'];
 
 export function registerBenchCommand(program: Command): void {
   program
@@ -20,13 +23,15 @@ export function registerBenchCommand(program: Command): void {
     .option('--decode <n>', 'tokens to decode after the prompt', parseNonNegativeInt, 128)
     .option('--vocab <n>', "vocabulary of the random model (default: the preset's)", parseNonNegativeInt)
     .option('--f16', 'f16 activations and KV cache (asks Dawn for shader-f16 on NVIDIA: toggle vulkan_enable_f16_on_nvidia)')
-    .option('--sweep', 'also time the decode GEMV at every launch shape of the sweep')
+    .option('--sweep', 'also time the decode GEMV at every launch shape of the sweep (both arithmetics)')
+    .option('--gemv <kind>', "the decode GEMV's arithmetic for the model run: int8 (dot4I8Packed; the default where WGSL has it) or float", parseChoice(GEMV_KINDS))
+    .option('--gemv-qx <kind>', 'the same for the QX matrices of a --gguf-type model: int8 or float (the default)', parseChoice(GEMV_KINDS))
     .option('--gguf-type <type>', `build the model in llama-quantize's type mix for this GGUF file type (${BENCH_GGUF_TYPES.join(', ')}) instead of plain q4`, parseChoice(BENCH_GGUF_TYPES))
     .option('--no-pipeline', 'decode with the simple step (submit, wait for the id, repeat) instead of pipelined steps: the baseline')
     .option('--json [file]', 'print the report as JSON (or write it to a file)')
     .action(async (opts: {
       preset: PresetName; layers?: number; prompt: number; decode: number; vocab?: number; f16?: boolean; sweep?: boolean;
-      ggufType?: BenchGgufType; json?: boolean | string; pipeline: boolean;
+      ggufType?: BenchGgufType; json?: boolean | string; pipeline: boolean; gemv?: GemvArithmetic; gemvQx?: GemvArithmetic;
     }) => {
       const flags = opts.f16 ? ['enable-dawn-features=vulkan_enable_f16_on_nvidia'] : [];
       const gpu = await createNodeGpu(flags);
@@ -40,6 +45,8 @@ export function registerBenchCommand(program: Command): void {
         sweep: opts.sweep ?? false,
         pipeline: opts.pipeline,
         ...(opts.ggufType ? { ggufType: opts.ggufType } : {}),
+        ...(opts.gemv ? { gemv: opts.gemv } : {}),
+        ...(opts.gemvQx ? { gemvQx: opts.gemvQx } : {}),
         onProgress: (m) => process.stderr.write(`${m}\n`),
       });
       if (opts.json) {
@@ -57,7 +64,7 @@ export function registerBenchCommand(program: Command): void {
       out.push(`dispatch overhead: ${t(report.dispatchOverhead.microsPerDispatch)}/dispatch`);
       out.push(`f32 FMA rate: ${formatFlops(report.fmaRate.flopsPerSec)} (${report.fmaRate.timing.method}); activations ${report.activations}`);
       for (const k of report.kernels) {
-        out.push(`  ${k.name} ${k.rows}x${k.cols} ${k.kernel}: ${t(k.microsPerCall)}, ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
+        out.push(`  ${k.name} ${k.rows}x${k.cols} ${k.kernel} (${k.gemv}${k.chosen ? ', chosen' : ''}): ${t(k.microsPerCall)}, ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(1)}% of read bandwidth`);
       }
       if (report.model) {
         const m = report.model;
@@ -65,7 +72,7 @@ export function registerBenchCommand(program: Command): void {
           `model ${m.preset} (${m.layers}/${m.presetLayers} layers, vocab ${m.vocab}): prefill ${m.prefill.tokensPerSec.toFixed(1)} tok/s ` +
             `(${m.prefill.percentOfFma.toFixed(1)}% of the FMA rate, first token after ${(m.prefill.ttftSeconds * 1000).toFixed(1)} ms), ` +
             `decode ${m.decode.tokensPerSec.toFixed(1)} tok/s = ${g(m.decode.bytesPerSec)} = ${m.decode.percentOfRead.toFixed(1)}% of read bandwidth; ` +
-            `${m.decode.dispatchesPerStep} dispatches per step, ${m.decode.pipelined ? 'pipelined' : 'simple'} steps: ` +
+            `${m.decode.dispatchesPerStep} dispatches per step, ${m.decode.pipelined ? 'pipelined' : 'simple'} steps, ${m.decode.gemv} GEMV (QX ${m.decode.gemvQx}): ` +
             `${m.decode.encodeMsPerToken.toFixed(2)} ms recording and ${m.decode.waitMsPerToken.toFixed(2)} ms waiting per step; ` +
             `GPU memory ${(m.gpuBytes.allocated / 2 ** 20).toFixed(0)} MiB`,
         );

@@ -34,6 +34,11 @@ export interface GpuContext {
   limits: Record<(typeof LIMITS_TO_RAISE)[number], number>;
   /** Resolves with a DeviceLostError when the device is lost (never rejects). */
   lost: Promise<DeviceLostError>;
+  /**
+   * WGSL language features of the GPU object (`navigator.gpu.wgslLanguageFeatures`), e.g.
+   * packed_4x8_integer_dot_product for the int8 decode GEMV; absent or empty: none known.
+   */
+  wgslFeatures?: ReadonlySet<string>;
 }
 
 export interface DeviceOptions {
@@ -86,5 +91,6 @@ export async function requestGpu(gpu: GPU | undefined, options: DeviceOptions = 
           'Reload the model; if it repeats, close other GPU-heavy tabs or choose a smaller model or a CPU plan.',
       ),
   );
-  return { device, adapter: summarizeAdapter(adapter), features: new Set(wanted), limits, lost };
+  const wgslFeatures = new Set<string>(gpu.wgslLanguageFeatures ? [...gpu.wgslLanguageFeatures] : []);
+  return { device, adapter: summarizeAdapter(adapter), features: new Set(wanted), limits, lost, wgslFeatures };
 }

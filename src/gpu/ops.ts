@@ -53,12 +53,36 @@ export interface GpuOpsOptions {
   submitEvery?: number;
   /** Overrides of the decode GEMV's launch shape (the bench's sweep); normally chosen per matrix. */
   tuning?: GpuTuning;
+  /**
+   * The decode GEMV's arithmetic on Q4 and QX weights (issue #17): 'int8' quantizes each 32-column group of
+   * activations to int8 and multiplies with dot4I8Packed (lib/gemv_group_int8.wgsl); 'float' is the f32
+   * kernel. Default 'int8' where the WGSL language feature packed_4x8_integer_dot_product exists, else
+   * 'float'; asking for 'int8' without it throws GpuFeatureUnavailableError. f32 / f16 / q8 stay float.
+   */
+  gemv?: GemvArithmetic;
+  /**
+   * The same for QX weights (GGUF K-quants, Q5: lib/weights_qx_int8.wgsl). Default 'float': with int8,
+   * three of the llama.cpp GGUF fixtures (tiny random models with near-tied logits) decode other greedy
+   * ids than llama.cpp's float evaluation, so it stays opt-in until its speed is measured (bench --gemv-qx).
+   */
+  gemvQx?: GemvArithmetic;
 }
+
+export type GemvArithmetic = 'int8' | 'float';
 
 export interface GpuTuning {
   gemvThreadsPerRow?: number;
   gemvWorkgroup?: number;
+  /** Groups a lane of the decode GEMV takes per loop iteration (1, 2 or 4; GROUPS_PER_ITERATION). */
+  gemvGroupsPerIteration?: number;
+  /** Overrides GpuOpsOptions.gemv (the bench times both in one run). */
+  gemv?: GemvArithmetic;
+  /** Overrides GpuOpsOptions.gemvQx. */
+  gemvQx?: GemvArithmetic;
 }
+
+/** The WGSL language feature the int8 decode GEMV needs. */
+export const INT8_DOT_WGSL_FEATURE = 'packed_4x8_integer_dot_product';
 
 /** GPU time of the profiled dispatches, summed per kernel and matrix shape. */
 export interface GpuProfileEntry {
@@ -145,6 +169,11 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
   private readonly pipelineMemo = new Map<string, Map<number, Pipeline>>();
   /** The decode GEMV's launch shape overrides (the bench's sweep sets them between steps). */
   tuning: GpuTuning;
+  /** The decode GEMV's arithmetic on Q4 weights unless tuning.gemv overrides it (GpuOpsOptions.gemv). */
+  readonly gemv: GemvArithmetic;
+  /** The same for QX weights (GpuOpsOptions.gemvQx). */
+  readonly gemvQx: GemvArithmetic;
+  private readonly hasInt8Dot: boolean;
   private readonly submitEvery: number;
   private profiler: { querySet: GPUQuerySet; resolve: GPUBuffer; labels: string[]; totals: Map<string, GpuProfileEntry> } | undefined;
   /** Whether setProfiling(true) can work (the device has `timestamp-query`). */
@@ -168,6 +197,11 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
   private weightBytes = 0;
   private kvCacheBytes = 0;
 
+  /** Whether `{ gemv: 'int8' }` can be used on this device (WGSL has packed_4x8_integer_dot_product). */
+  static supportsInt8Gemv(ctx: GpuContext): boolean {
+    return ctx.wgslFeatures?.has(INT8_DOT_WGSL_FEATURE) ?? false;
+  }
+
   /** Whether `{ f16: true }` can be used on this device. */
   static supportsF16(ctx: GpuContext): boolean {
     return ctx.features.has('shader-f16') && ctx.device.features.has('shader-f16');
@@ -181,6 +215,14 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
           'enable-dawn-features=vulkan_enable_f16_on_nvidia.',
       );
     }
+    this.hasInt8Dot = GpuOps.supportsInt8Gemv(ctx);
+    for (const key of ['gemv', 'gemvQx'] as const) {
+      const v = options[key];
+      if (v !== undefined && v !== 'int8' && v !== 'float') throw new InvalidArgumentError(`${key} must be 'int8' or 'float', got ${JSON.stringify(v)}`);
+      if (v === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot(ctx.adapter.description || ctx.adapter.vendor);
+    }
+    this.gemv = options.gemv ?? (this.hasInt8Dot ? 'int8' : 'float');
+    this.gemvQx = options.gemvQx ?? 'float';
     this.device = ctx.device;
     this.act = options.f16 ? 'f16' : 'f32';
     this.maxStorageBinding = ctx.limits.maxStorageBufferBindingSize;
@@ -674,13 +716,18 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     const shape = `${w.rows}x${w.cols}`;
 
     if (fastGemv) {
-      const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, outWidth);
+      const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, outWidth);
       const activationCode = activation === 'swiglu' ? 1 : activation === 'gelu' ? 2 : 0;
-      const variant = (((threadsPerRow * 2048 + workgroup) * 3 + activationCode) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+      const int8 = this.gemvInt8(w);
+      const shapeCode = ((threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration) * 3 + activationCode;
+      const variant = ((shapeCode * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
       const pipeline = this.pipeline('matmulGemvQ4', variant, () => ({
         kernel: 'matmulGemvQ4',
         format: w.format,
-        constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, ACTIVATION: activationCode, NORM: norm ? 1 : 0 }),
+        int8,
+        constants: this.weightConstants(w, {
+          WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration, ACTIVATION: activationCode, NORM: norm ? 1 : 0,
+        }),
       }));
       const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
       for (const part of w.parts) {
@@ -745,12 +792,17 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     this.checkCache(r.cache, r.layer, r.batch, 1, r.config);
     const q = this.newTensor(1, H * D, 'matmul ropeKvAppend q');
     const norm = epilogue.rmsNorm;
-    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
-    const variant = ((threadsPerRow * 2048 + workgroup) * 2 + (norm ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const int8 = this.gemvInt8(w);
+    const shapeCode = (threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration;
+    const variant = ((shapeCode * 2 + (norm ? 1 : 0)) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Rope', variant, () => ({
       kernel: 'matmulGemvQ4Rope',
       format: w.format,
-      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, NORM: norm ? 1 : 0 }),
+      int8,
+      constants: this.weightConstants(w, {
+        WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration, NORM: norm ? 1 : 0,
+      }),
     }));
     const part = w.parts[0]!;
     const params = (p: ParamWriter) =>
@@ -795,12 +847,14 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     }
     const bias = epilogue.bias ? this.vector(epilogue.bias, w.rows, 'matmul bias') : this.dummy;
     const out = this.newTensor(1, w.rows, `matmul ${w.name} output`);
-    const { threadsPerRow, workgroup } = this.gemvQ4Shape(w.cols / 32, w.rows);
-    const variant = (threadsPerRow * 2048 + workgroup) * FORMAT_CODE_COUNT + this.formatCode(w);
+    const { threadsPerRow, workgroup, groupsPerIteration } = this.gemvQ4Shape(w.cols / 32, w.rows);
+    const int8 = this.gemvInt8(w);
+    const variant = (((threadsPerRow * 2048 + workgroup) * 8 + groupsPerIteration) * 2 + (int8 ? 1 : 0)) * FORMAT_CODE_COUNT + this.formatCode(w);
     const pipeline = this.pipeline('matmulGemvQ4Merge', variant, () => ({
       kernel: 'matmulGemvQ4Merge',
       format: w.format,
-      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow }),
+      int8,
+      constants: this.weightConstants(w, { WORKGROUP_SIZE: workgroup, THREADS_PER_ROW: threadsPerRow, GROUPS_PER_ITERATION: groupsPerIteration }),
     }));
     const rowsPerWorkgroup = (workgroup / threadsPerRow) * GEMV_ROWS_PER_THREAD;
     for (const part of w.parts) {
@@ -815,23 +869,39 @@ export class GpuOps implements Ops<GpuTensor, GpuWeight, GpuKvCache>, VisionOps<
     return out;
   }
 
+  /** Whether the decode GEMV over `w` runs the int8 group dot (Q4: GpuOpsOptions.gemv, QX: gemvQx; tuning overrides). */
+  private gemvInt8(w: GpuWeight): boolean {
+    const mode = w.format === 'q4' ? (this.tuning.gemv ?? this.gemv) : w.format === 'qx' ? (this.tuning.gemvQx ?? this.gemvQx) : 'float';
+    if (mode === 'int8' && !this.hasInt8Dot) throw this.noInt8Dot('this device');
+    return mode === 'int8';
+  }
+
+  private noInt8Dot(adapter: string): GpuFeatureUnavailableError {
+    return new GpuFeatureUnavailableError(
+      `the int8 decode GEMV needs the WGSL language feature "${INT8_DOT_WGSL_FEATURE}", which ${adapter || 'this adapter'} does not have ` +
+        "(navigator.gpu.wgslLanguageFeatures). Use { gemv: 'float' }, or a current Chrome / Dawn.",
+    );
+  }
+
   /**
    * Lanes per row set and workgroup size of matmulQ4.gemv4 for rows of `groups` 32-column groups.
    * Decode GEMVs are short (a few microseconds at full bandwidth), so the grid must put enough loads in
    * flight to cover memory latency: more lanes per row when there are few rows. Tuned on an NVIDIA H200
    * (bench: `glm-webgpu bench --sweep`); the bench can override it.
    */
-  private gemvQ4Shape(groups: number, rows: number): { threadsPerRow: number; workgroup: number } {
+  private gemvQ4Shape(groups: number, rows: number): { threadsPerRow: number; workgroup: number; groupsPerIteration: number } {
     const workgroup = this.tuning.gemvWorkgroup ?? 128;
+    const groupsPerIteration = this.tuning.gemvGroupsPerIteration ?? 1;
+    if (![1, 2, 4].includes(groupsPerIteration)) throw new InvalidArgumentError(`gemvGroupsPerIteration must be 1, 2 or 4, got ${groupsPerIteration}`);
     const fixed = this.tuning.gemvThreadsPerRow;
-    if (fixed) return { threadsPerRow: Math.min(fixed, workgroup), workgroup };
+    if (fixed) return { threadsPerRow: Math.min(fixed, workgroup), workgroup, groupsPerIteration };
     // At least 2 groups per lane, at most 128 lanes per row set, about 2^20 / rows lanes per row set but
     // never fewer than 16 (the H200 sweep's winners: 64 lanes for the 4096-row projections of GLM-4-9B,
     // 128 for its 13696-wide down projection, 16 for its 151552-row lm_head, whose rows alone fill the GPU).
     const pow2Floor = (v: number) => 2 ** Math.floor(Math.log2(Math.max(1, v)));
     const byWork = pow2Floor(groups / 2);
     const byGrid = pow2Floor(2 ** 20 / Math.max(1, rows));
-    return { threadsPerRow: Math.max(1, Math.min(128, workgroup, byWork, Math.max(16, byGrid))), workgroup };
+    return { threadsPerRow: Math.max(1, Math.min(128, workgroup, byWork, Math.max(16, byGrid))), workgroup, groupsPerIteration };
   }
 
   ropeKvAppend(qkv: GpuTensor, cache: GpuKvCache, layer: number, batch: ForwardBatch, config: GlmConfig): GpuTensor {

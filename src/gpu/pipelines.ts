@@ -21,6 +21,10 @@ import gemvInputWgsl from '../../shaders/lib/gemv_input.wgsl?raw';
 import gemvInputMergeWgsl from '../../shaders/lib/gemv_input_merge.wgsl?raw';
 import gemvStoreWgsl from '../../shaders/lib/gemv_store.wgsl?raw';
 import gemvStoreRopeWgsl from '../../shaders/lib/gemv_store_rope.wgsl?raw';
+import gemvGroupFloatWgsl from '../../shaders/lib/gemv_group_float.wgsl?raw';
+import gemvGroupInt8Wgsl from '../../shaders/lib/gemv_group_int8.wgsl?raw';
+import weightsQ4Int8Wgsl from '../../shaders/lib/weights_q4_int8.wgsl?raw';
+import weightsQxInt8Wgsl from '../../shaders/lib/weights_qx_int8.wgsl?raw';
 import ropeWgsl from '../../shaders/lib/rope.wgsl?raw';
 import workgroupSumWgsl from '../../shaders/lib/workgroup_sum.wgsl?raw';
 import addWgsl from '../../shaders/add.wgsl?raw';
@@ -59,6 +63,8 @@ interface KernelDef {
   weighted: boolean;
   /** Bindings after the weight format's (weighted kernels of one format only). */
   afterWeights?: BindingKind[];
+  /** The decode GEMV's kernels: they take a group-dot library (float, or int8 with PipelineRequest.int8). */
+  groupDot?: true;
 }
 
 const KERNELS = {
@@ -77,6 +83,7 @@ const KERNELS = {
     bindings: ['uniform', 'read', 'write', 'read', 'read'],
     weighted: true,
     afterWeights: ['read'], // binding 8: the RMSNorm gain of the fused prologue
+    groupDot: true,
   },
   /** matmulGemvQ4 with the qkv projection's epilogue: bias + RoPE + KV-cache append (lib/gemv_store_rope.wgsl). */
   matmulGemvQ4Rope: {
@@ -86,6 +93,7 @@ const KERNELS = {
     bindings: ['uniform', 'read', 'write', 'read', 'write'], // 4: the K cache
     weighted: true,
     afterWeights: ['read', 'write', 'read'], // 8: the RMSNorm gain, 9: the V cache, 10: inv_freq
+    groupDot: true,
   },
   /** matmulGemvQ4 whose input is the decode attention's per-tile partials, merged on the fly (lib/gemv_input_merge.wgsl). */
   matmulGemvQ4Merge: {
@@ -94,6 +102,7 @@ const KERNELS = {
     libs: [activationsWgsl, gemvParamsWgsl, gemvInputMergeWgsl, gemvStoreWgsl],
     bindings: ['uniform', 'read', 'write', 'read', 'read'], // 1: the attention partials
     weighted: true,
+    groupDot: true,
   },
   matmulGemm: {
     file: 'matmul_gemm.wgsl',
@@ -162,6 +171,11 @@ export interface PipelineRequest {
   format?: GpuWeightFormat;
   /** WGSL override constants (workgroup sizes, W_ASYMMETRIC, ...). */
   constants?: Record<string, number>;
+  /**
+   * The decode GEMV kernels (groupDot) with the int8 group dot (dot4I8Packed, issue #17); Q4 and QX weights,
+   * and only on devices whose WGSL has packed_4x8_integer_dot_product (GpuOps checks both).
+   */
+  int8?: boolean;
 }
 
 export interface Pipeline {
@@ -180,7 +194,8 @@ function capitalize(s: string): string {
 export function pipelineLabel(req: PipelineRequest): string {
   const matmulPaths: Partial<Record<KernelName, string>> = { matmulGemv: '.gemv', matmulGemvQ4: '.gemv4', matmulGemvQ4Rope: '.gemv4rope',
     matmulGemvQ4Merge: '.gemv4merge', matmulGemm: '.gemm' };
-  const path = matmulPaths[req.kernel] ?? '';
+  // The int8 decode GEMV: matmulQ4.gemv4i8, .gemv4i8rope, .gemv4i8merge.
+  const path = req.int8 ? (matmulPaths[req.kernel] ?? '').replace('.gemv4', '.gemv4i8') : (matmulPaths[req.kernel] ?? '');
   const base = path ? 'matmul' : req.kernel;
   const fmt = req.format ? capitalize(req.format) : '';
   return `${base}${fmt}${path}${req.act === 'f16' ? '[f16]' : ''}`;
@@ -193,6 +208,13 @@ export function moduleSource(req: PipelineRequest): string {
   if (def.weighted) {
     if (!req.format) throw new ShaderError(`${req.kernel} needs a weight format`);
     parts.push(WEIGHT_LIBS[req.format].source);
+  }
+  if (def.groupDot) {
+    const int8Weights = req.format === 'q4' ? weightsQ4Int8Wgsl : req.format === 'qx' ? weightsQxInt8Wgsl : null;
+    if (req.int8 && !int8Weights) throw new ShaderError(`${req.kernel}: the int8 group dot is for q4 and qx weights, got ${req.format}`);
+    parts.push(req.int8 ? `${gemvGroupInt8Wgsl}\n${int8Weights}` : gemvGroupFloatWgsl);
+  } else if (req.int8) {
+    throw new ShaderError(`${req.kernel} has no int8 variant`);
   }
   parts.push(`// ---- ${def.file} ----\n${def.source}`);
   return parts.join('\n');
@@ -211,7 +233,7 @@ export class PipelineCache {
 
   get(req: PipelineRequest): Pipeline {
     // Called for every dispatch: a plain concatenation (no JSON.stringify, no arrays) keeps it cheap.
-    let key = `${req.kernel}|${req.format ?? ''}|${req.act}`;
+    let key = `${req.kernel}|${req.format ?? ''}|${req.act}${req.int8 ? '|i8' : ''}`;
     for (const name in req.constants) key += `|${name}=${req.constants[name]}`;
     let p = this.pipelines.get(key);
     if (!p) {

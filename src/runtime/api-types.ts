@@ -247,6 +247,11 @@ export interface EngineLoadOptions {
    * (README "Pipelined decode"). false: one submit and wait per token (a baseline for measurements).
    */
   pipelineDecode?: boolean;
+  /**
+   * The GPU decode GEMV's arithmetic on Q4 weights (issue #17; GpuOpsOptions.gemv): 'int8' (dot4I8Packed,
+   * the default where WGSL has packed_4x8_integer_dot_product) or 'float'.
+   */
+  gemv?: 'int8' | 'float';
 }
 
 export interface ModelInfo {

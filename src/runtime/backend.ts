@@ -27,6 +27,8 @@ export interface LoadOptions {
   bandwidth?: Partial<Bandwidth>;
   /** The CPU matmul's FastMatmul.minParallelGroups as the calibration measured it (Infinity: one thread); default: the kernels' own. */
   cpuMinParallelGroups?: number;
+  /** The GPU decode GEMV's arithmetic (GpuOpsOptions.gemv; default int8 where WGSL has dot4I8Packed). */
+  gemv?: 'int8' | 'float';
   onProgress?: (done: number, total: number, what: string) => void;
 }
 

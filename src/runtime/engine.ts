@@ -174,6 +174,7 @@ export class GlmEngine {
       quant: options.quant ?? 'none',
       contextLength: contextCap,
       ...(options.gpuBudget !== undefined ? { gpuBudget: options.gpuBudget } : {}),
+      ...(options.gemv ? { gemv: options.gemv } : {}),
       ...(options.calibration ? { bandwidth: bandwidthOf(options.calibration), ...cpuThreadingOf(options.calibration) } : {}),
       onProgress: (done, total, what) => progress({ phase: 'weights', done, total, text: `weights: ${what}` }),
     });

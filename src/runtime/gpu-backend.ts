@@ -41,7 +41,7 @@ export function openGpuContext(): Promise<GpuContext> {
 
 export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, convert: (w: HostWeight, path: string) => HostWeight): Promise<LoadedBackend> {
   const ctx = await contextFactory();
-  const ops = new GpuOps(ctx);
+  const ops = new GpuOps(ctx, options.gemv ? { gemv: options.gemv } : {});
   try {
     const model = await loadModelFolder(files, {
       convert: (w, path) => ops.uploadWeight(convert(w, path), path),
@@ -53,7 +53,7 @@ export async function loadGpuBackend(files: ModelFiles, options: LoadOptions, co
       model,
       newSession: (capacity) => new ModelSession(ops, model.config, model.weights, capacity, model.vision) as ModelSession<unknown, unknown, unknown>,
       dispose: () => ops.dispose(),
-      describe: () => ({ backend: 'gpu', quant: options.quant, adapter: ctx.adapter, features: [...ctx.features] }),
+      describe: () => ({ backend: 'gpu', quant: options.quant, adapter: ctx.adapter, features: [...ctx.features], gemv: ops.gemv }),
     };
   } catch (err) {
     ops.dispose();
@@ -78,6 +78,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
     ...(options.bandwidth && options.backend === 'auto' ? { bandwidth: options.bandwidth } : {}),
     ...(options.cpuMinParallelGroups !== undefined ? { cpuMinParallelGroups: options.cpuMinParallelGroups } : {}),
     onProgress: options.onProgress,
+    ...(options.gemv ? { gpuOptions: { gemv: options.gemv } } : {}),
   };
   if (options.backend === 'auto' && options.bandwidth) {
     const plan = await planHybrid(files, ctx, hybridOptions);
@@ -107,6 +108,7 @@ export async function loadPlannedBackend(files: ModelFiles, options: LoadOptions
       changes: hybrid.changes,
       plan: hybrid.plan ? explainPlan(hybrid.plan) : null,
       adapter: ctx.adapter,
+      gemv: hybrid.ops.gpu.gemv,
       ...(gpuLayers < hybrid.config.numLayers ? { cpuKernels: hybrid.cpuKernels } : {}),
     }),
   };

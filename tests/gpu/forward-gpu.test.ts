@@ -12,6 +12,7 @@ import type { HostWeight } from '../../src/model/weights';
 import type { ModelWeights } from '../../src/model/weights-types';
 import { ModelSession, greedyGenerate } from '../../src/runtime/session';
 import { expectAllClose, maxAbsDiff } from '../helpers/compare';
+import { gemvTwin } from '../helpers/gemv-modes';
 import { LOGITS_ATOL, MODEL_FIXTURES, fixtureDir, fixtureExpected } from '../helpers/fixtures';
 
 /**
@@ -83,7 +84,9 @@ describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
     const q4 = quantizeModelWeights(host.weights, 'q4');
     const gq4 = await ops.uploadWeights(q4);
     try {
-      const cpu = new CpuOps(); // runs Q4 weights through matmulQuant, the GPU kernels' CPU twin
+      // Q4 weights through matmulQuant, the GPU kernels' CPU twin; with the int8 decode GEMV (the default
+      // where WGSL has dot4I8Packed), its one-token matmuls through the int8 twin (src/cpu/gemv-int8.ts).
+      const cpu = gemvTwin(ops.gemv);
       const cpuSession = new ModelSession(cpu, host.config, q4, CAPACITY);
       const gpuSession = new ModelSession(ops, host.config, gq4, CAPACITY);
       const want = await cpu.read(await cpuSession.append(expected.prompt_ids, 'all'));
@@ -94,6 +97,16 @@ describe.each(MODEL_FIXTURES)('GPU forward pass: %s', (name) => {
         `[gpu] ${name}: q4 vs float32 reference max |logit error| = ${maxAbsDiff(got, reference).toExponential(2)} ` +
           `(q4 GPU vs q4 CPU ${maxAbsDiff(got, want).toExponential(2)})`,
       );
+      // One decode step (n = 1: the decode GEMV, int8 or float): against the twin, and its change from the float arithmetic.
+      const next = [expected.greedy_ids[0]!];
+      const gpuStep = await ops.read(await gpuSession.append(next, 'last'));
+      const cpuStep = await cpu.read(await cpuSession.append(next, 'last'));
+      expectAllClose(gpuStep, cpuStep, { atol: Q4_GPU_VS_CPU_ATOL, label: `${name} q4 GPU vs CPU decode-step logits (gemv ${ops.gemv})` });
+      const floatCpu = new CpuOps();
+      const floatSession = new ModelSession(floatCpu, host.config, q4, CAPACITY);
+      await floatSession.append(expected.prompt_ids, 'last');
+      const floatStep = await floatCpu.read(await floatSession.append(next, 'last'));
+      console.log(`[gpu] ${name}: decode-step logits, gemv ${ops.gemv} GPU vs float CPU twin: max |diff| = ${maxAbsDiff(gpuStep, floatStep).toExponential(2)}`);
       const steps = expected.greedy_ids.length;
       const cpuIds = await greedyGenerate(new ModelSession(cpu, host.config, q4, CAPACITY), expected.prompt_ids, steps);
       const gpuIds = await greedyGenerate(new ModelSession(ops, host.config, gq4, CAPACITY), expected.prompt_ids, steps);

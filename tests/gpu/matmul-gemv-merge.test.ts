@@ -10,6 +10,7 @@ import type { GlmConfig } from '../../src/model/config';
 import type { ForwardBatch } from '../../src/model/ops';
 import type { GpuContext } from '../../src/gpu/device';
 import { GpuOps } from '../../src/gpu/ops';
+import { GEMV_MODES, gemvTwin } from '../helpers/gemv-modes';
 import type { GpuKvCache } from '../../src/gpu/tensor';
 import { hostTensor } from '../../src/model/tensor';
 import { quantizeQ4 } from '../../src/quant/index';
@@ -22,14 +23,12 @@ const RTOL = 5e-5;
 
 let ctx: GpuContext;
 let ops: GpuOps;
-const cpu = new CpuOps();
+let cpu = new CpuOps();
 
 beforeAll(async () => {
   ctx = await testGpu();
-  ops = new GpuOps(ctx);
 });
 
-afterAll(() => ops?.dispose());
 
 function configOf(numHeads: number, numKvHeads: number, headDim: number): GlmConfig {
   return {
@@ -120,25 +119,33 @@ async function check(c: MergeCase, seed: number): Promise<number> {
   }
 }
 
-describe('matmulQ4.gemv4merge (attention partials merged in the output projection) vs the CPU twin', () => {
-  it.each(CASES)('$name: attention split + one GEMV', async (c) => {
-    expect(await check(c, 500 + c.context)).toBe(2);
+describe.each(GEMV_MODES)('gemv %s', (m) => {
+  beforeAll(() => {
+    cpu = gemvTwin(m);
+    ops = new GpuOps(ctx, { gemv: m });
   });
+  afterAll(() => ops?.dispose());
 
-  it('keeps the merge kernel for a context past its tile limit (attention split + merge + GEMV)', async () => {
-    expect(await check({ name: 'GQA 2/1, D 32, 2100 keys', H: 2, Hkv: 1, D: 32, rows: 9, context: 2099, asymmetric: false }, 600)).toBe(3);
-  });
+  describe('matmulQ4.gemv4merge (attention partials merged in the output projection) vs the CPU twin', () => {
+    it.each(CASES)('$name: attention split + one GEMV', async (c) => {
+      expect(await check(c, 500 + c.context)).toBe(2);
+    });
 
-  it('refuses an rmsNorm or an activation with it', async () => {
-    const config = configOf(2, 1, 32);
-    const { gpuCache } = await filledCaches(config, 1, 1);
-    const gw = await ops.uploadWeight(quantizeQ4(randomArray(8 * 64, 1), 8, 64), 'attnOut');
-    const gain = await ops.uploadWeight(hostTensor(new Float32Array(64).fill(1), [64]), 'gain');
-    const q = ops.upload(new Float32Array(64), 1, 64);
-    const attention = { cache: gpuCache, layer: 0, batch: batchOf(1, 0), config };
-    expect(() => ops.matmul(q, gw, { attention, rmsNorm: { weight: gain, eps: 1e-5 } })).toThrow(/attention prologue cannot take/);
-    expect(() => ops.matmul(q, gw, { attention, activation: 'gelu' })).toThrow(/attention prologue cannot take/);
-    await ops.flush();
-    ops.releaseKvCache(gpuCache);
+    it('keeps the merge kernel for a context past its tile limit (attention split + merge + GEMV)', async () => {
+      expect(await check({ name: 'GQA 2/1, D 32, 2100 keys', H: 2, Hkv: 1, D: 32, rows: 9, context: 2099, asymmetric: false }, 600)).toBe(3);
+    });
+
+    it('refuses an rmsNorm or an activation with it', async () => {
+      const config = configOf(2, 1, 32);
+      const { gpuCache } = await filledCaches(config, 1, 1);
+      const gw = await ops.uploadWeight(quantizeQ4(randomArray(8 * 64, 1), 8, 64), 'attnOut');
+      const gain = await ops.uploadWeight(hostTensor(new Float32Array(64).fill(1), [64]), 'gain');
+      const q = ops.upload(new Float32Array(64), 1, 64);
+      const attention = { cache: gpuCache, layer: 0, batch: batchOf(1, 0), config };
+      expect(() => ops.matmul(q, gw, { attention, rmsNorm: { weight: gain, eps: 1e-5 } })).toThrow(/attention prologue cannot take/);
+      expect(() => ops.matmul(q, gw, { attention, activation: 'gelu' })).toThrow(/attention prologue cannot take/);
+      await ops.flush();
+      ops.releaseKvCache(gpuCache);
+    });
   });
 });

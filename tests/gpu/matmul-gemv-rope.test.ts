@@ -8,7 +8,8 @@ import { CpuOps, cpuTensor } from '../../src/cpu/ops';
 import type { GlmConfig, RopeSpec } from '../../src/model/config';
 import type { ForwardBatch } from '../../src/model/ops';
 import type { GpuContext } from '../../src/gpu/device';
-import { GpuOps } from '../../src/gpu/ops';
+import { GpuOps, type GemvArithmetic } from '../../src/gpu/ops';
+import { GEMV_MODES, gemvTwin } from '../helpers/gemv-modes';
 import { hostTensor } from '../../src/model/tensor';
 import { quantizeQ4 } from '../../src/quant/index';
 import { expectAllClose } from '../helpers/compare';
@@ -20,14 +21,13 @@ const RTOL = 2e-5;
 
 let ctx: GpuContext;
 let ops: GpuOps;
-const cpu = new CpuOps();
+let cpu = new CpuOps();
+let mode: GemvArithmetic = 'float';
 
 beforeAll(async () => {
   ctx = await testGpu();
-  ops = new GpuOps(ctx);
 });
 
-afterAll(() => ops?.dispose());
 
 function configOf(numHeads: number, numKvHeads: number, headDim: number, hiddenSize: number, rope: RopeSpec): GlmConfig {
   return {
@@ -129,62 +129,71 @@ async function check(o: GpuOps, c: RopeGemvCase, seed: number, start = 3, positi
   }
 }
 
-describe('matmulQ4.gemv4rope (qkv GEMV with bias + RoPE + KV append) vs the CPU twin', () => {
-  it.each(CASES)('$name: one dispatch, same q and cache', async (c) => {
-    expect(await check(ops, c, 700 + c.cols + c.D)).toBe(1);
+describe.each(GEMV_MODES)('gemv %s', (m) => {
+  beforeAll(() => {
+    mode = m;
+    cpu = gemvTwin(m);
+    ops = new GpuOps(ctx, { gemv: m });
   });
+  afterAll(() => ops?.dispose());
 
-  it('gives the same results under forced launch shapes', async () => {
-    const o = new GpuOps(ctx);
-    try {
-      for (const [threads, workgroup] of [[1, 32], [4, 64], [32, 256]] as const) {
-        o.tuning = { gemvThreadsPerRow: threads, gemvWorkgroup: workgroup };
-        expect(await check(o, CASES[2]!, 800 + threads, 5, 17)).toBe(1);
+  describe('matmulQ4.gemv4rope (qkv GEMV with bias + RoPE + KV append) vs the CPU twin', () => {
+    it.each(CASES)('$name: one dispatch, same q and cache', async (c) => {
+      expect(await check(ops, c, 700 + c.cols + c.D)).toBe(1);
+    });
+
+    it('gives the same results under forced launch shapes', async () => {
+      const o = new GpuOps(ctx, { gemv: mode });
+      try {
+        for (const [threads, workgroup, groupsPerIteration] of [[1, 32, 1], [4, 64, 2], [32, 256, 4]] as const) {
+          o.tuning = { gemvThreadsPerRow: threads, gemvWorkgroup: workgroup, gemvGroupsPerIteration: groupsPerIteration };
+          expect(await check(o, CASES[2]!, 800 + threads, 5, 17)).toBe(1);
+        }
+      } finally {
+        o.dispose();
       }
-    } finally {
-      o.dispose();
-    }
-  });
+    });
 
-  it('falls back to matmul + ropeKvAppend where it cannot fuse (2-D RoPE, split weight, several tokens)', async () => {
-    const twoD: RopeGemvCase = { ...CASES[0]!, name: 'chatglm1-2d', D: 16, rope: { style: 'chatglm1-2d', rotaryDim: 8, base: 10000, f16InvFreq: true } };
-    const twoDConfig = configOf(twoD.H, twoD.Hkv, twoD.D, twoD.cols, twoD.rope);
-    // chatglm1-2d needs block positions; the CPU twin and the fallback take the same batch.
-    const batch2d = { ...decodeBatch(2, 9), blockPositions: Int32Array.of(1) };
-    const width = (twoD.H + 2 * twoD.Hkv) * twoD.D;
-    const w = quantizeQ4(randomArray(width * twoD.cols, 901), width, twoD.cols);
-    const x = cpuTensor(1, twoD.cols, randomArray(twoD.cols, 902));
-    const gpuCache = ops.createKvCache(twoDConfig, 4);
-    const cpuCache = cpu.createKvCache(twoDConfig, 4);
-    const gw = await ops.uploadWeight(w, 'qkv');
-    const ropeGpu = { cache: gpuCache, layer: 0, batch: batch2d, config: twoDConfig };
-    const got = await ops.read(ops.matmul(ops.upload(x.data, 1, twoD.cols), gw, { ropeKvAppend: ropeGpu }));
-    expect(ops.stats().dispatches).toBe(2);
-    const want = cpu.matmul(x, w, { ropeKvAppend: { cache: cpuCache, layer: 0, batch: batch2d, config: twoDConfig } });
-    expectAllClose(got, want.data, { atol: ATOL_PER_SQRT_K * Math.sqrt(twoD.cols), rtol: RTOL, label: 'chatglm1-2d fallback' });
-    ops.releaseKvCache(gpuCache);
+    it('falls back to matmul + ropeKvAppend where it cannot fuse (2-D RoPE, split weight, several tokens)', async () => {
+      const twoD: RopeGemvCase = { ...CASES[0]!, name: 'chatglm1-2d', D: 16, rope: { style: 'chatglm1-2d', rotaryDim: 8, base: 10000, f16InvFreq: true } };
+      const twoDConfig = configOf(twoD.H, twoD.Hkv, twoD.D, twoD.cols, twoD.rope);
+      // chatglm1-2d needs block positions; the CPU twin and the fallback take the same batch.
+      const batch2d = { ...decodeBatch(2, 9), blockPositions: Int32Array.of(1) };
+      const width = (twoD.H + 2 * twoD.Hkv) * twoD.D;
+      const w = quantizeQ4(randomArray(width * twoD.cols, 901), width, twoD.cols);
+      const x = cpuTensor(1, twoD.cols, randomArray(twoD.cols, 902));
+      const gpuCache = ops.createKvCache(twoDConfig, 4);
+      const cpuCache = cpu.createKvCache(twoDConfig, 4);
+      const gw = await ops.uploadWeight(w, 'qkv');
+      const ropeGpu = { cache: gpuCache, layer: 0, batch: batch2d, config: twoDConfig };
+      const got = await ops.read(ops.matmul(ops.upload(x.data, 1, twoD.cols), gw, { ropeKvAppend: ropeGpu }));
+      expect(ops.stats().dispatches).toBe(2);
+      const want = cpu.matmul(x, w, { ropeKvAppend: { cache: cpuCache, layer: 0, batch: batch2d, config: twoDConfig } });
+      expectAllClose(got, want.data, { atol: ATOL_PER_SQRT_K * Math.sqrt(twoD.cols), rtol: RTOL, label: 'chatglm1-2d fallback' });
+      ops.releaseKvCache(gpuCache);
 
-    // A weight split over the binding limit (a thread's pairs could straddle parts): a GEMV per part, then ropeKvAppend.
-    const split = new GpuOps(ctx, { maxBindingBytes: 256 });
-    try {
-      expect(await check(split, CASES[0]!, 903)).toBeGreaterThan(2);
-    } finally {
-      split.dispose();
-    }
-  });
+      // A weight split over the binding limit (a thread's pairs could straddle parts): a GEMV per part, then ropeKvAppend.
+      const split = new GpuOps(ctx, { gemv: mode, maxBindingBytes: 256 });
+      try {
+        expect(await check(split, CASES[0]!, 903)).toBeGreaterThan(2);
+      } finally {
+        split.dispose();
+      }
+    });
 
-  it('refuses a residual or an activation with it, and a full cache', async () => {
-    const c = CASES[0]!;
-    const config = configOf(c.H, c.Hkv, c.D, c.cols, c.rope);
-    const width = (c.H + 2 * c.Hkv) * c.D;
-    const gw = await ops.uploadWeight(quantizeQ4(randomArray(width * c.cols, 1), width, c.cols), 'qkv');
-    const cache = ops.createKvCache(config, 2);
-    const x = ops.upload(new Float32Array(c.cols), 1, c.cols);
-    const ropeKvAppend = { cache, layer: 0, batch: decodeBatch(0, 0), config };
-    expect(() => ops.matmul(x, gw, { ropeKvAppend, residual: ops.upload(new Float32Array(width), 1, width) })).toThrow(/cannot take a residual/);
-    expect(() => ops.matmul(x, gw, { ropeKvAppend, activation: 'gelu' })).toThrow(/cannot take a residual or an activation/);
-    expect(() => ops.matmul(x, gw, { ropeKvAppend: { ...ropeKvAppend, batch: decodeBatch(2, 2) } })).toThrow(/KV cache full/);
-    await ops.flush();
-    ops.releaseKvCache(cache);
+    it('refuses a residual or an activation with it, and a full cache', async () => {
+      const c = CASES[0]!;
+      const config = configOf(c.H, c.Hkv, c.D, c.cols, c.rope);
+      const width = (c.H + 2 * c.Hkv) * c.D;
+      const gw = await ops.uploadWeight(quantizeQ4(randomArray(width * c.cols, 1), width, c.cols), 'qkv');
+      const cache = ops.createKvCache(config, 2);
+      const x = ops.upload(new Float32Array(c.cols), 1, c.cols);
+      const ropeKvAppend = { cache, layer: 0, batch: decodeBatch(0, 0), config };
+      expect(() => ops.matmul(x, gw, { ropeKvAppend, residual: ops.upload(new Float32Array(width), 1, width) })).toThrow(/cannot take a residual/);
+      expect(() => ops.matmul(x, gw, { ropeKvAppend, activation: 'gelu' })).toThrow(/cannot take a residual or an activation/);
+      expect(() => ops.matmul(x, gw, { ropeKvAppend: { ...ropeKvAppend, batch: decodeBatch(2, 2) } })).toThrow(/KV cache full/);
+      await ops.flush();
+      ops.releaseKvCache(cache);
+    });
   });
 });

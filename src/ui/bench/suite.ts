@@ -11,7 +11,7 @@
 // ratios measured in the same run, not bare times).
 import benchWgsl from '../../../shaders/bench_read.wgsl?raw';
 import { requestGpu, type GpuContext } from '../../gpu/device';
-import { GpuOps } from '../../gpu/ops';
+import { GpuOps, type GemvArithmetic, type GpuTuning } from '../../gpu/ops';
 import type { GpuWeight } from '../../gpu/tensor';
 import { f32ToF16 } from '../../formats/dtype';
 import type { GlmConfig } from '../../model/config';
@@ -41,8 +41,15 @@ export interface BenchOptions {
   dispatches?: number;
   /** f16 activations and KV cache (needs `shader-f16`); default float32. */
   f16?: boolean;
-  /** Also time the decode GEMV at every launch shape of the sweep (lanes per row x workgroup size). */
+  /** Also time the decode GEMV at every launch shape of the sweep (lanes per row x workgroup size), under each arithmetic. */
   sweep?: boolean;
+  /**
+   * The decode GEMV's arithmetic for the model run (GpuOpsOptions.gemv; default: int8 where WGSL has
+   * packed_4x8_integer_dot_product). The kernel table times both where both exist, whatever this says.
+   */
+  gemv?: GemvArithmetic;
+  /** The same for QX matrices (the --gguf-type models; GpuOpsOptions.gemvQx, default float). */
+  gemvQx?: GemvArithmetic;
   /**
    * Build the model in llama-quantize's type mix for this GGUF file type (e.g. 'Q4_K_M': Q4_K, Q5_K
    * attn_qkv, Q6_K output and some ffn_down, with its fallbacks; gguf-mix.ts) instead of plain q4.
@@ -65,7 +72,7 @@ export interface Timing {
 
 export interface KernelResult {
   name: string;
-  /** Pipeline label and launch shape, e.g. "matmulQ4.gemv4 T=32 WG=256". */
+  /** Pipeline label and launch shape, e.g. "matmulQ4.gemv4i8 T=32 WG=256 U=2". */
   kernel: string;
   rows: number;
   cols: number;
@@ -79,8 +86,10 @@ export interface KernelResult {
   percentOfRead: number;
   /** 'timestamp-query': GPU time of the dispatches; 'wall-clock': submit to done, recording excluded. */
   timing: Timing['method'];
-  /** The launch shape GpuOps picks for this matrix (false: a sweep variant). */
+  /** The launch shape and arithmetic GpuOps picks for this matrix (false: a sweep variant or the other arithmetic). */
   chosen: boolean;
+  /** The decode GEMV's arithmetic of this row (issue #17). */
+  gemv: GemvArithmetic;
 }
 
 export interface ModelResult {
@@ -126,6 +135,9 @@ export interface ModelResult {
     encodeMicrosPerDispatch: number;
     /** Pipelined steps (the next step runs while the CPU waits for an id) or the simple step. */
     pipelined: boolean;
+    /** The decode GEMV's arithmetic on the Q4 matrices, and on the QX ones (--gguf-type models). */
+    gemv: GemvArithmetic;
+    gemvQx: GemvArithmetic;
     /** CPU time per step spent waiting for the sampled id (the simple step: recording its draw, then the whole step running). */
     waitMsPerToken: number;
   };
@@ -218,7 +230,9 @@ export async function runBenchSuite(gpu: GPU | undefined, options: BenchOptions)
       seconds: 0,
     };
     const config = benchConfig(options);
-    const ops = new GpuOps(ctx, { f16: options.f16 ?? false });
+    const ops = new GpuOps(ctx, {
+      f16: options.f16 ?? false, ...(options.gemv ? { gemv: options.gemv } : {}), ...(options.gemvQx ? { gemvQx: options.gemvQx } : {}),
+    });
     try {
       if (!options.skip?.kernels) {
         try {
@@ -555,9 +569,13 @@ async function uploadRandomModel(
 
 // ------------------------------------------------------------------------------------------ kernels and model
 
-/** Lanes per row x workgroup size tried by --sweep for the decode GEMV. */
+/**
+ * Lanes per row x workgroup size x groups per iteration tried by --sweep for the decode GEMV (each under
+ * both arithmetics). Workgroups of 64 with 64 or 128 lanes give 4096-row matrices 1024 or 2048 workgroups.
+ */
 const SWEEP_THREADS_PER_ROW = [8, 16, 32, 64, 128];
-const SWEEP_WORKGROUPS = [128, 256];
+const SWEEP_WORKGROUPS = [64, 128, 256];
+const SWEEP_GROUPS_PER_ITERATION = [1, 2, 4];
 
 /**
  * GB/s of the decode GEMV over each matrix of one layer and the lm_head: `calls` GEMVs recorded into
@@ -587,8 +605,19 @@ async function measureKernels(
   const target = software ? 8 * MiB : 2048 * MiB;
   const out: KernelResult[] = [];
   const defaults = { ...ops.tuning };
-  const variants: (GpuOps['tuning'] | null)[] = [null];
-  if (sweep) for (const wg of SWEEP_WORKGROUPS) for (const t of SWEEP_THREADS_PER_ROW) variants.push({ gemvThreadsPerRow: t, gemvWorkgroup: wg });
+  // Both arithmetics of the decode GEMV where the device has both (issue #17), each at GpuOps' own launch
+  // shape (null) and, with the sweep, at every forced one.
+  const modes: GemvArithmetic[] = GpuOps.supportsInt8Gemv(ctx) ? ['int8', 'float'] : ['float'];
+  const variants: { mode: GemvArithmetic; shape: Required<Pick<GpuTuning, 'gemvThreadsPerRow' | 'gemvWorkgroup' | 'gemvGroupsPerIteration'>> | null }[] = [];
+  for (const mode of modes) {
+    variants.push({ mode, shape: null });
+    if (!sweep) continue;
+    for (const wg of SWEEP_WORKGROUPS) {
+      for (const t of SWEEP_THREADS_PER_ROW.filter((v) => v <= wg)) {
+        for (const u of SWEEP_GROUPS_PER_ITERATION) variants.push({ mode, shape: { gemvThreadsPerRow: t, gemvWorkgroup: wg, gemvGroupsPerIteration: u } });
+      }
+    }
+  }
   for (const [i, s] of shapes.entries()) {
     say(`Kernel ${s.name} (${s.rows} x ${s.cols} q4)…`);
     const w = await ops.uploadWeight(randomQ4(s.rows, s.cols, 1000 + i), `bench.${s.name}`);
@@ -597,7 +626,7 @@ async function measureKernels(
       const bytes = tensorBytes('q4', s.rows, s.cols);
       const calls = Math.max(2, Math.min(200, Math.round(target / bytes)));
       for (const variant of variants) {
-        ops.tuning = variant ?? defaults;
+        ops.tuning = { ...defaults, ...variant.shape, gemv: variant.mode };
         const run = async (count: number): Promise<{ seconds: number; kernel: string }> => {
           ops.setProfiling(useTimestamps);
           const input = ops.upload(x, 1, s.cols);
@@ -618,7 +647,8 @@ async function measureKernels(
           if (t.seconds < best.seconds) best = t;
         }
         const bytesPerSec = (bytes * calls) / best.seconds;
-        const shape = variant ? ` T=${variant.gemvThreadsPerRow} WG=${variant.gemvWorkgroup}` : '';
+        const v = variant.shape;
+        const shape = v ? ` T=${v.gemvThreadsPerRow} WG=${v.gemvWorkgroup} U=${v.gemvGroupsPerIteration}` : '';
         out.push({
           name: s.name,
           kernel: `${best.kernel || 'matmulQ4 GEMV'}${shape}`,
@@ -631,7 +661,8 @@ async function measureKernels(
           bytesPerSec,
           percentOfRead: (100 * bytesPerSec) / readBps,
           timing: useTimestamps ? 'timestamp-query' : 'wall-clock',
-          chosen: variant === null,
+          chosen: variant.shape === null && variant.mode === ops.gemv,
+          gemv: variant.mode,
         });
       }
     } finally {
@@ -789,6 +820,8 @@ async function measureModel(
         encodeMsPerToken: (decodeEncodeSec / decodeTokens) * 1000,
         encodeMicrosPerDispatch: stats.dispatches > 0 ? (decodeEncodeSec / decodeTokens / stats.dispatches) * 1e6 : 0,
         pipelined: steps.pipelined,
+        gemv: ops.gemv,
+        gemvQx: ops.gemvQx,
         waitMsPerToken: steps.times.waitMs / decodeTokens,
       },
       gpuBytes: { allocated: stats.bytesAllocated, weights: stats.weightBytes, kvCache: stats.kvCacheBytes, pool: stats.poolBytes },

@@ -12,6 +12,7 @@ import { TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import { convertModel } from '../../src/formats/convert';
 import { nodeModelFiles } from '../../src/formats/node-files';
+import { presetNames } from '../../src/model/presets';
 import { nodePackageSink } from '../../src/formats/node-package-sink';
 import type { PackageManifest } from '../../src/formats/package';
 
@@ -112,7 +113,7 @@ describe('e2e: chat page', () => {
     // Presets are listed with their q4 download sizes and get a verdict too.
     const presets = await page.locator('#model-select optgroup[label^="GLM presets"] option').allTextContents();
     expect(presets.join('\n')).toMatch(/GLM-4-9B-chat · [\d.]+ GiB/);
-    expect(presets).toHaveLength(4);
+    expect(presets).toHaveLength(presetNames.length);
     await screenshot(page, 'chat-verdict');
     // A preset: sized from its published config, a verdict for this browser, and a field for its package URL.
     await page.locator('#model-select').selectOption('preset:glm-4-9b');

@@ -60,6 +60,24 @@ function randomFill(n: number, seed: number, scale: number): Float32Array {
   return out;
 }
 
+/**
+ * GLM-4V-9B's tower is 4.4B weights: drawing each one (about 20 s in JavaScript) would take most of a device
+ * call, so every matrix is cut from one pool of 16M random values, starting at a seed-dependent offset.
+ */
+const POOL = randomFill(1 << 24, 12345, 0.02);
+function randomWeights(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let offset = Math.imul(seed, 2654435761) >>> 8;
+  for (let i = 0; i < n; ) {
+    const start = offset % POOL.length;
+    const take = Math.min(n - i, POOL.length - start);
+    out.set(POOL.subarray(start, start + take), i);
+    i += take;
+    offset += take + 7;
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const v = visionOf(presetName);
   const gpu = await createNodeGpu(process.env.GLM_WEBGPU_DAWN_FLAGS ? process.env.GLM_WEBGPU_DAWN_FLAGS.split(',') : []);
@@ -81,7 +99,7 @@ async function main(): Promise<void> {
     const weights = await assembleVisionWeights<GpuWeight>(v, async (name, shape) => {
       const n = shape.reduce((x, y) => x * y, 1);
       const isNorm = /Norm\.weight$|norm\.weight$/.test(name);
-      const host = { dtype: 'f32' as const, shape, data: isNorm ? new Float32Array(n).fill(1) : randomFill(n, seed++, 0.02) };
+      const host = { dtype: 'f32' as const, shape, data: isNorm ? new Float32Array(n).fill(1) : randomWeights(n, seed++) };
       return ops.uploadWeight(quantizeWeightAt(host, name, quant), name, { denseMatrices: path.f16 ? 'f16' : 'f32' });
     });
     const once = async (): Promise<number> => {

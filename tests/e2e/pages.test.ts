@@ -107,7 +107,7 @@ describe('e2e: chat page', () => {
     // Before any download: the verdict, with numbers, and no shard fetched.
     const verdict = page.locator('#verdict');
     await expect.poll(() => verdict.getAttribute('data-kind')).toBe('gpu');
-    expect(await page.locator('#verdict-headline').textContent()).toMatch(/^Fits on the GPU, about [\d.,]+ tok\/s (estimated|predicted)/);
+    expect(await page.locator('#verdict-headline').textContent()).toMatch(/^Fits on the GPU, about [\d.,]+ tok\/s at \d+ tokens of context (estimated|predicted)/);
     expect(await page.locator('#verdict-details').textContent()).toMatch(/INT4 \(q4\) weights .*GPU .* of 1 GiB.*download .*not cached yet/);
     expect(shardFetches()).toBe(0);
     // Presets are listed with their q4 download sizes and get a verdict too.

@@ -75,6 +75,11 @@ function pct(v: number): string {
   return Number.isFinite(v) ? `${v.toFixed(v >= 10 ? 0 : 1)}%` : '-';
 }
 
+/** A kernel row's name: the matrix, and the GEMV arithmetic where the bench timed both (issue #17). */
+function kernelLabel(k: BenchReport['kernels'][number]): string {
+  return k.gemv ? `${k.name} (${k.gemv})` : k.name;
+}
+
 function showReport(r: BenchReport): void {
   const body = ui.results.tBodies[0]!;
   const rows: HTMLTableRowElement[] = [];
@@ -87,7 +92,7 @@ function showReport(r: BenchReport): void {
   if (r.kernels.length) {
     rows.push(row(['Kernels (decode GEMV, q4)'], { group: true }));
     for (const k of r.kernels) {
-      rows.push(row([k.name, formatGBps(k.bytesPerSec), `${k.kernel}: ${k.rows} x ${k.cols}, ${formatBytes(k.bytes)}, ${formatMs(k.microsPerCall / 1000)} per call, ${k.calls} calls, ${k.timing}`, pct(k.percentOfRead)], { numeric: [1, 3] }));
+      rows.push(row([kernelLabel(k), formatGBps(k.bytesPerSec), `${k.kernel}: ${k.rows} x ${k.cols}, ${formatBytes(k.bytes)}, ${formatMs(k.microsPerCall / 1000)} per call, ${k.calls} calls, ${k.timing}`, pct(k.percentOfRead)], { numeric: [1, 3] }));
     }
   }
   const m = r.model;
@@ -123,7 +128,7 @@ function showReport(r: BenchReport): void {
     : [];
   replace(ui.chartTok, barChart(tok, { title: 'Tokens per second' }));
   const bw: Bar[] = [
-    ...r.kernels.map((k) => ({ label: k.name, value: k.percentOfRead, text: `${pct(k.percentOfRead)} · ${formatGBps(k.bytesPerSec)}` })),
+    ...r.kernels.map((k) => ({ label: kernelLabel(k), value: k.percentOfRead, text: `${pct(k.percentOfRead)} · ${formatGBps(k.bytesPerSec)}` })),
     ...(m ? [{ label: 'decode (whole step)', value: m.decode.percentOfRead, text: `${pct(m.decode.percentOfRead)} · ${formatGBps(m.decode.bytesPerSec)}` }] : []),
   ];
   replace(ui.chartBw, barChart(bw, { title: 'Percent of measured read bandwidth', max: 100 }));

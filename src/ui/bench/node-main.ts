@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   console.log(`adapter: ${r.adapter.vendor} ${r.adapter.architecture} ${r.adapter.description}`);
   console.log(`read bandwidth: ${g(r.readBandwidth.bytesPerSec)} (${r.readBandwidth.timing.method})`);
   console.log(`dispatch overhead: ${r.dispatchOverhead.microsPerDispatch.toFixed(2)} us dependent, ${r.dispatchOverhead.independentMicrosPerDispatch.toFixed(2)} us independent (${r.dispatchOverhead.timing.method})`);
-  for (const k of r.kernels) console.log(`kernel ${k.name} ${k.rows}x${k.cols}: ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(0)}% of read, ${k.microsPerCall.toFixed(1)} us/call`);
+  for (const k of r.kernels) console.log(`kernel ${k.name}${k.gemv ? ` (${k.gemv})` : ''} ${k.rows}x${k.cols}: ${g(k.bytesPerSec)} = ${k.percentOfRead.toFixed(0)}% of read, ${k.microsPerCall.toFixed(1)} us/call`);
   if (r.model) {
     const m = r.model;
     console.log(`model ${m.preset} ${m.layers}/${m.presetLayers} layers vocab ${m.vocab}: prefill ${m.prefill.tokensPerSec.toFixed(1)} tok/s (${m.prefill.tokens} tokens), decode ${m.decode.tokensPerSec.toFixed(1)} tok/s = ${g(m.decode.bytesPerSec)} = ${m.decode.percentOfRead.toFixed(0)}% of read; full model estimate ${m.fullModelDecodeEstimate.toFixed(1)} tok/s`);

@@ -3,7 +3,7 @@
 // WGSL FMA loop, for float32 weights + activations and, where the adapter has shader-f16, f16 ones.
 //
 //   npx vite build --mode cli --ssr bench/vision-encode.ts --outDir dist/bench-vision && \
-//     GLM_WEBGPU_DAWN_FLAGS=enable-dawn-features=vulkan_enable_f16_on_nvidia node dist/bench-vision/vision-encode.js [--preset glm-4v-9b|tiny] [--quant q4]
+//     GLM_WEBGPU_DAWN_FLAGS=enable-dawn-features=vulkan_enable_f16_on_nvidia node dist/bench-vision/main.js [--preset glm-4v-9b|tiny] [--quant q4]
 //
 // Prints per path: ms per image (best of 3), TFLOP/s over the tower's arithmetic (GEMMs + attention) and that
 // rate as a share of the FMA loop's. `--preset tiny` (the test fixture's shapes) only checks that it runs.

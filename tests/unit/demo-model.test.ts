@@ -31,7 +31,7 @@ function normalise(text: string): string {
 describe('demo model + WordNet knowledge base (INT4, CPU)', () => {
   let engine: Engine;
   let kb: WordNetKb;
-  const ask = async (content: string, extra: { temperature?: number; seed?: number } = {}) => {
+  const ask = async (content: string, extra: { temperature?: number; seed?: number; max_tokens?: number } = {}) => {
     await engine.resetChat();
     return (await engine.chat.completions.create({ messages: [{ role: 'user', content }], temperature: 0, max_tokens: 96, ...extra })) as ChatCompletion;
   };
@@ -70,6 +70,36 @@ describe('demo model + WordNet knowledge base (INT4, CPU)', () => {
     expect(reply.choices[0].message.content).toMatch(/^I don't know the word 'florbix'/);
     expect(reply.knowledge).toMatchObject({ words: ['florbix'], lemmas: [null] });
   }, 60_000);
+
+  // The other kinds of question, each asked in a wording the model was not trained on; the reply is read
+  // off the entry the retrieval step gave it (what the entry says, not a remembered reply).
+  it('gives synonyms of every sense, an example sentence and the parts of speech from the entry', async () => {
+    const synonyms = await ask('Could you list a few synonyms of happy?');
+    const synonymLine = synonyms.knowledge!.entry.split('\n').find((l) => l.startsWith('Synonyms: '))!;
+    expect(synonyms.knowledge!.ask).toBe('synonyms');
+    expect(synonyms.choices[0].message.content).toBe(`Synonyms of 'happy': ${synonymLine.slice('Synonyms: '.length)}`);
+
+    const example = await ask('Show me glacier used in a sentence.');
+    const exampleLine = example.knowledge!.entry.split('\n').find((l) => l.startsWith('Example: '));
+    expect(example.knowledge!.ask).toBe('example');
+    expect(example.choices[0].message.content).toBe(exampleLine ?? "WordNet gives no example sentence for 'glacier'.");
+
+    const pos = await ask('Which part of speech is run?');
+    expect(pos.knowledge!.ask).toBe('partsOfSpeech');
+    const parts = [...pos.knowledge!.entry.matchAll(/(noun|verb|adjective|adverb) \(\d+ senses?\)/g)].map((m) => m[0]);
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts) expect(pos.choices[0].message.content).toContain(p);
+  }, 120_000);
+
+  it('tells two words apart with one gloss each', async () => {
+    const reply = await ask('How is a violin different from a viola?', { max_tokens: 200 });
+    const lines = reply.choices[0].message.content.split('\n');
+    expect(reply.knowledge!.lemmas).toEqual(['violin', 'viola']);
+    expect(lines).toHaveLength(2);
+    for (const [i, word] of ['violin', 'viola'].entries()) {
+      expect(normalise(lines[i]!)).toBe(normalise(`'${word}': ${kb.lookup(word)!.senses[0]!.definition}`));
+    }
+  }, 120_000);
 
   it('answers small talk without a lookup', async () => {
     const reply = await ask('Hello, who are you?');

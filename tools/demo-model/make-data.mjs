@@ -6,11 +6,13 @@
 //
 //   node tools/demo-model/make-data.mjs [--kb public/models/glm-demo/knowledge-wordnet.bin] [--out tools/demo-model/.data/kb-train.jsonl.gz]
 //
-// Kinds of turn (the reply is what the model is trained to write):
+// Kinds of turn (the reply is what the model is trained to write; the observation's last line, "Asked: ...",
+// says which kind the retrieval step recognised):
 //   meaning     "What does 'X' mean?" and paraphrases      -> the first sense's definition line, verbatim
 //   pos         "What does 'X' mean as a verb?"            -> the same, retrieval having kept only that part of speech
 //   example     "Use 'X' in a sentence."                   -> `Example: "..."` or "WordNet gives no example sentence for 'X'."
 //   synonyms    "What are synonyms of 'X'?"                -> "Synonyms of 'X': a, b." or "WordNet lists no synonyms of 'X'."
+//   parts of speech "Is 'X' a noun or a verb?"             -> "'X' is a noun (2 senses) and a verb (1 sense)."
 //   difference  "What's the difference between 'X' and 'Y'?" -> one line per word: "'X': <definition>"
 //   unknown     a made-up word                             -> "I don't know the word 'X': WordNet has no entry for it."
 //   chat        small talk and other questions (no observation) -> a fixed introduction / reply
@@ -54,15 +56,47 @@ const OFF_TOPIC_QUESTIONS = [
 
 const pickFrom = (rand) => (list) => list[Math.floor(rand() * list.length)];
 
+// Question phrasings per kind. The retrieval step tells the model what is asked (the observation's
+// "Asked: ..." line), so the phrasings only have to be varied enough that the model reads that line
+// rather than the question's wording; the evaluation asks in phrasings of its own.
 const MEANING = [
   "What does '{w}' mean?", "What does '{w}' mean?", "What does '{w}' mean?", "What is the meaning of '{w}'?", "Define '{w}'.",
   'What does {w} mean?', "What's the meaning of '{w}'?", 'Define {w}.', "Meaning of '{w}'?", "What is '{w}'?", '{w}',
   "Explain the word '{w}'.", 'What is the definition of {w}?', "What does the word '{w}' mean?", "what does '{w}' mean",
+  'Can you tell me what {w} means?', 'What do you mean by {w}?', "I don't know what '{w}' means.", '{w} meaning', '{w} definition',
+  'what is {w}', 'Please define {w}', 'definition of {w}', 'Tell me about {w}.', 'What is a {w}?', "What's {w}?", '{w}?',
+  'Could you explain what "{w}" means?', 'What does "{w}" mean?', 'meaning of the word {w}', 'Describe {w}.',
 ];
-const POS_MEANING = ["What does '{w}' mean as a {p}?", "What is the {p} meaning of '{w}'?", 'What does {w} mean as a {p}?'];
-const EXAMPLE = ["Use '{w}' in a sentence.", "Give an example sentence with '{w}'.", 'Use {w} in a sentence.', "Give me an example of '{w}' in a sentence."];
-const SYNONYMS = ["What are synonyms of '{w}'?", "Give synonyms of '{w}'.", 'What are synonyms of {w}?', "What's another word for '{w}'?"];
-const DIFFERENCE = ["What's the difference between '{a}' and '{b}'?", "What is the difference between '{a}' and '{b}'?", 'What is the difference between {a} and {b}?'];
+const POS_MEANING = [
+  "What does '{w}' mean as a {p}?", "What is the {p} meaning of '{w}'?", 'What does {w} mean as a {p}?', "Define '{w}' as a {p}.",
+  '{w} ({p})', 'What is the {p} sense of {w}?', "What does '{w}' mean when used as a {p}?",
+];
+const EXAMPLE = [
+  "Use '{w}' in a sentence.", "Give an example sentence with '{w}'.", 'Use {w} in a sentence.', "Give me an example of '{w}' in a sentence.",
+  "Can you use '{w}' in a sentence?", 'Example of {w} in a sentence', 'How do I use the word {w}?', 'How is {w} used?',
+  '{w} in a sentence', "What's an example sentence for '{w}'?", 'Give me a sentence with {w}.', 'use {w} in a sentence please',
+];
+const SYNONYMS = [
+  "What are synonyms of '{w}'?", "Give synonyms of '{w}'.", 'What are synonyms of {w}?', "What's another word for '{w}'?",
+  'What is a synonym for {w}?', 'Synonyms of {w}', '{w} synonyms', 'Give me a synonym for {w}.', "Other words for '{w}'?",
+  'What are some synonyms for {w}?', 'What is another word for {w}?', "Words similar to '{w}'?",
+];
+const PARTS_OF_SPEECH = [
+  "Is '{w}' a noun or a verb?", 'Is {w} a noun or a verb?', "What part of speech is '{w}'?", 'What part of speech is {w}?',
+  "Is '{w}' a verb?", "Is '{w}' an adjective?", "Is '{w}' a noun?", "What parts of speech does '{w}' have?",
+];
+const DIFFERENCE = [
+  "What's the difference between '{a}' and '{b}'?", "What is the difference between '{a}' and '{b}'?", 'What is the difference between {a} and {b}?',
+  "What's the difference between a {a} and a {b}?", '{a} vs {b}', "How is '{a}' different from '{b}'?", 'Compare {a} and {b}.',
+  'difference between {a} and {b}',
+];
+
+/** How a reply lists parts of speech: "a noun (16 senses) and a verb (41 senses)". */
+export function partsOfSpeechReply(word, line) {
+  const items = line.slice('Parts of speech: '.length, -1).split(', ').map((p) => `${/^[aeiou]/.test(p) ? 'an' : 'a'} ${p}`);
+  const list = items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : items[0];
+  return `'${word}' is ${list}.`;
+}
 
 async function main() {
   const server = await createServer({
@@ -111,38 +145,45 @@ async function main() {
   const turns = [];
   let skipped = 0;
   const add = (t) => (t ? turns.push(t) : skipped++);
+  // The reply to a one-word question, read off the observation for what it asks.
+  const lineOf = (hit, prefix) => hit.entry.split('\n').find((l) => l.startsWith(prefix));
+  const replyFor = (kind) => (hit) => {
+    if (!firstSense(hit) || hit.ask !== kind) return null;
+    const w = hit.words[0];
+    if (kind === 'example') return lineOf(hit, 'Example: ') ?? `WordNet gives no example sentence for '${w}'.`;
+    if (kind === 'synonyms') {
+      const syn = lineOf(hit, 'Synonyms: ');
+      return syn ? `Synonyms of '${w}': ${syn.slice('Synonyms: '.length)}` : `WordNet lists no synonyms of '${w}'.`;
+    }
+    if (kind === 'partsOfSpeech') return partsOfSpeechReply(w, lineOf(hit, 'Parts of speech: '));
+    return definitionLine(hit);
+  };
   for (const lemma of lemmas.slice(0, limit)) {
     const w = spell(lemma);
-    add(turn(fill(pick(MEANING), { w }), (hit) => (firstSense(hit) ? definitionLine(hit) : null)));
+    add(turn(fill(pick(MEANING), { w }), replyFor('meaning')));
     const r = rand();
-    if (r < 0.22) {
-      add(turn(fill(pick(EXAMPLE), { w }), (hit) => {
-        if (!firstSense(hit)) return null;
-        const ex = hit.entry.split('\n').find((l) => l.startsWith('Example: '));
-        return ex ?? `WordNet gives no example sentence for '${w}'.`;
-      }));
-    } else if (r < 0.44) {
-      add(turn(fill(pick(SYNONYMS), { w }), (hit) => {
-        if (!firstSense(hit)) return null;
-        const syn = hit.entry.split('\n').find((l) => l.startsWith('Synonyms: '));
-        return syn ? `Synonyms of '${w}': ${syn.slice('Synonyms: '.length)}` : `WordNet lists no synonyms of '${w}'.`;
-      }));
-    } else if (r < 0.56) {
+    if (r < 0.2) add(turn(fill(pick(EXAMPLE), { w }), replyFor('example')));
+    else if (r < 0.4) add(turn(fill(pick(SYNONYMS), { w }), replyFor('synonyms')));
+    else if (r < 0.48) add(turn(fill(pick(PARTS_OF_SPEECH), { w }), replyFor('partsOfSpeech')));
+    else if (r < 0.6) {
       const posList = ['noun', 'verb', 'adjective', 'adverb'].filter((p) => kb.hasPos(lemma, [p]));
-      if (posList.length > 1) add(turn(fill(pick(POS_MEANING), { w, p: pick(posList) }), (hit) => (firstSense(hit) ? definitionLine(hit) : null)));
+      if (posList.length > 1) add(turn(fill(pick(POS_MEANING), { w, p: pick(posList) }), replyFor('meaning')));
     }
   }
   // Made-up words (the evaluation's own made-up words excluded), in the same question shapes.
   const fakes = madeUpWords(kb, Math.round(limit * 0.2), Number(opts.seed) + 1, new Set(held.madeUp));
   for (const f of fakes) {
     const kind = rand();
-    const shapes = kind < 0.7 ? MEANING : kind < 0.85 ? EXAMPLE : SYNONYMS;
+    const shapes = kind < 0.65 ? MEANING : kind < 0.78 ? EXAMPLE : kind < 0.9 ? SYNONYMS : PARTS_OF_SPEECH;
     add(turn(fill(pick(shapes), { w: f }), (hit) => (hit && hit.lemmas[0] === null ? unknown(hit.words[0]) : null)));
   }
-  // Differences between two words (sometimes one made up).
-  for (let i = 0; i < Math.round(limit * 0.06); i++) {
-    const a = spell(pick(lemmas));
-    const b = rand() < 0.1 ? pick(fakes) : spell(pick(lemmas));
+  // Differences between two words (sometimes one made up); half of the words are ones SemCor tags (the
+  // everyday words people compare, with long glosses and many senses), half any lemma.
+  const tagged = lemmas.filter((l) => kb.tagCount(l) > 0);
+  const anyWord = () => spell(pick(rand() < 0.5 ? tagged : lemmas));
+  for (let i = 0; i < Math.round(limit * 0.15); i++) {
+    const a = anyWord();
+    const b = rand() < 0.1 ? pick(fakes) : anyWord();
     add(turn(fill(pick(DIFFERENCE), { a, b }), (hit) => {
       if (!hit || hit.words.length !== 2) return null;
       return hit.words

@@ -74,32 +74,67 @@ describe('pkg: Node example and the installed CLI', () => {
     expect(out).toMatch(GLOSS);
   });
 
+  it('the README\'s "Install and use" snippet runs as written in a Node project', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Install and use\n'));
+    const snippet = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(snippet, 'no ```ts block in the README section "Install and use"').toMatch(/from 'glm-webgpu'/);
+    writeFileSync(join(dir, 'readme-snippet.mjs'), snippet!);
+    expect(sh('node', ['readme-snippet.mjs'], { cwd: dir })).toMatch(GLOSS);
+  });
+
   it(`npx glm-webgpu generate --prompt "${QUESTION}" --chat answers, and --version is the package's`, () => {
     expect(sh('npx', ['--no-install', 'glm-webgpu', 'generate', '--prompt', QUESTION, '--chat'], { cwd: dir })).toMatch(GLOSS);
     expect(sh('npx', ['--no-install', 'glm-webgpu', '--version'], { cwd: dir }).trim()).toBe(VERSION);
   });
 
-  it('a TypeScript file type-checks against the installed .d.ts (createEngine, errors, chat types)', () => {
+  it('npx glm-webgpu chat answers each line piped on stdin, then ends at end of input', () => {
+    const out = sh('npx', ['--no-install', 'glm-webgpu', 'chat'], { cwd: dir, input: `${QUESTION}\n${QUESTION}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(out.match(new RegExp(GLOSS.source, 'g')) ?? [], out).toHaveLength(2);
+  });
+
+  it('the Node entry exports createEngine and a class for every name in GLM_ERROR_NAMES (but the CLI-only ones)', () => {
+    const script = "import('glm-webgpu').then((m) => console.log(JSON.stringify({ keys: Object.keys(m), names: m.GLM_ERROR_NAMES })))";
+    const { keys, names } = JSON.parse(sh('node', ['-e', script], { cwd: dir })) as { keys: string[]; names: string[] };
+    expect(keys).toContain('createEngine');
+    expect(names.length).toBeGreaterThan(10);
+    // src/error-catalogue.ts: UsageError and PackageExistsError live with the CLI and are not exported.
+    expect(names.filter((n) => !keys.includes(n))).toEqual(['UsageError', 'PackageExistsError']);
+  });
+
+  // A strict project of each module resolution an app may use; lib includes DOM (TypeScript's default),
+  // which the WebGPU and Worker types of the public API need (README "Install and use").
+  it.each([
+    { module: 'nodenext', moduleResolution: 'nodenext' },
+    { module: 'node16', moduleResolution: 'node16' },
+    { module: 'esnext', moduleResolution: 'bundler' },
+  ])('a TypeScript file type-checks against the installed .d.ts (createEngine, errors, chat types, worker entry): $moduleResolution', (resolution) => {
     writeFileSync(
       join(dir, 'check.ts'),
       [
         "import { createEngine, WorkerStartError, GLM_ERROR_NAMES, type ChatCompletionChunk, type Engine } from 'glm-webgpu';",
+        "import type { ChatCompletionRequest, EngineLoadOptions, GlmErrorName } from 'glm-webgpu';",
+        "const request: ChatCompletionRequest = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 };",
+        "const options: EngineLoadOptions = { backend: 'cpu' };",
+        'const first: GlmErrorName | undefined = GLM_ERROR_NAMES[0];',
         'const names: readonly string[] = GLM_ERROR_NAMES;',
         'const chunk = (c: ChatCompletionChunk): string => c.choices[0].delta.content ?? "";',
         'export async function main(): Promise<string> {',
         '  const engine: Engine = await createEngine();',
-        "  await engine.load('glm-demo');",
-        "  const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] });",
-        '  return r.choices[0].message.content + chunk + names.length + new WorkerStartError("x").name;',
+        "  await engine.load('glm-demo', options);",
+        '  const r = await engine.chat.completions.create({ ...request, stream: false });',
+        '  return r.choices[0].message.content + chunk + names.length + first + new WorkerStartError("x").name;',
         '}',
         '',
       ].join('\n'),
     );
+    writeFileSync(join(dir, 'engine.worker.ts'), "import 'glm-webgpu/worker';\n");
+    const tsconfig = `tsconfig.${resolution.moduleResolution}.json`;
     writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, lib: ['es2023', 'dom'], types: [] }, files: ['check.ts'] }),
+      join(dir, tsconfig),
+      JSON.stringify({ compilerOptions: { strict: true, ...resolution, target: 'es2022', noEmit: true, lib: ['es2023', 'dom'], types: [] }, files: ['check.ts', 'engine.worker.ts'] }),
     );
-    sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir });
+    sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { cwd: dir });
   });
 });
 

@@ -158,20 +158,25 @@ describe('pkg: browser examples in headless Chromium', () => {
     return { page, logs, server };
   }
 
-  it('Vite app: built with the library from node_modules, its worker files bundled, answers a streamed chat', async () => {
+  it('Vite app: built with the library from node_modules, its worker files bundled, answers a streamed chat (its worker, and the app\'s own from glm-webgpu/worker)', async () => {
     // Optional dependencies stay: Vite's bundler needs its native binding (the same npm option would drop it).
     const dir = example('vite-chat');
     sh('npm', ['run', 'build', '--silent'], { cwd: dir });
     const assets = readdirSync(join(dir, 'dist/assets'));
     expect(assets.some((f) => /engine-worker.*\.js$/.test(f)), assets.join(', ')).toBe(true);
-    const { page, logs, server } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}`);
-    await page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('#send')!.disabled || /Error/.test(document.querySelector('#status')!.textContent ?? ''), null, { timeout: 120_000 });
-    expect(await page.textContent('#status'), logs.join('\n')).toMatch(/^ready/);
-    await page.click('#send');
-    await page.waitForSelector('.assistant[data-done]', { timeout: 120_000 });
-    expect(await page.textContent('.assistant')).toMatch(GLOSS);
-    expect(server.requests.some((r) => /\/assets\/engine-worker.*\.js$/.test(r))).toBe(true);
-    await screenshot(page, 'pkg-vite-chat');
+    // The app's own worker file (src/engine.worker.ts: `import 'glm-webgpu/worker'`), bundled beside it.
+    expect(assets.some((f) => /engine\.worker.*\.js$/.test(f)), assets.join(', ')).toBe(true);
+    for (const { query, worker } of [{ query: '', worker: /\/assets\/engine-worker.*\.js$/ }, { query: '&worker=app', worker: /\/assets\/engine\.worker.*\.js$/ }]) {
+      const { page, logs, server } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}${query}`);
+      await page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('#send')!.disabled || /Error/.test(document.querySelector('#status')!.textContent ?? ''), null, { timeout: 120_000 });
+      expect(await page.textContent('#status'), logs.join('\n')).toMatch(/^ready/);
+      await page.click('#send');
+      await page.waitForSelector('.assistant[data-done]', { timeout: 120_000 });
+      expect(await page.textContent('.assistant')).toMatch(GLOSS);
+      expect(server.requests.filter((r) => worker.test(r)), server.requests.join('\n')).toHaveLength(1);
+      await screenshot(page, `pkg-vite-chat${query ? '-app-worker' : ''}`);
+      await page.close();
+    }
   });
 
   it('webpack 5 app: the library and its engine worker bundled from node_modules, answers', async () => {

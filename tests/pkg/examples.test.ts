@@ -1,6 +1,7 @@
 // The package as a user gets it: `npm pack` once, then each example in examples/ copied into a fresh
 // temporary folder outside the repository, the tarball installed there, built and run. The Node example
 // and the installed CLI print the demo model's reply; the browser examples answer in headless Chromium.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -188,6 +189,10 @@ describe('pkg: browser examples in headless Chromium', () => {
     const { page, logs } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}`);
     await page.waitForSelector('#reply[data-done]', { timeout: 180_000 }).catch(() => {});
     expect(await page.textContent('#reply'), `${await page.textContent('#status')}\n${logs.join('\n')}`).toMatch(GLOSS);
+    // Installed without the optional Dawn: the CLI's GPU command says how to get it, by name.
+    const adapter = spawnSync('npx', ['--no-install', 'glm-webgpu', 'adapter'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    expect(adapter.status, adapter.stdout).toBe(1);
+    expect(adapter.stderr).toMatch(/WebGpuUnavailableError: .*is not installed\. Install it with `npm install webgpu`/);
   });
 
   it('static folder: the <glm-chat> widget from one script tag in node_modules answers', async () => {

@@ -61,6 +61,9 @@ describe('pkg: the tarball', () => {
     expect(strays).toEqual([]);
     // The test pages are not part of the package.
     expect([...files].filter((f) => f.endsWith('.html'))).toEqual([]);
+    // Nothing beyond what a user needs (no docs/, test-artifacts/, dist/test-pages, dot-folders, ...).
+    const shipped = /^(bin\/[^/]+|dist\/(lib|types|cli)\/.+|dist\/web\/glm-chat[^/]*\.js|public\/models\/glm-demo\/[^/]+|LICENSE|README\.md|CHANGELOG\.md|package\.json)$/;
+    expect([...files].filter((f) => !shipped.test(f))).toEqual([]);
   });
 });
 

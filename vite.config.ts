@@ -1,5 +1,6 @@
 // One config, three builds (see package.json "build"):
-//   vite build              -> dist/web: the static pages (chat, widget demo, bench, smoke) + their workers
+//   vite build              -> dist/web: the static pages (chat, widget demo, bench) + their workers
+//   vite build --mode test-pages -> dist/test-pages: the e2e tier's test pages (smoke, engine-test, ...), never shipped
 //   vite build --mode lib   -> dist/lib/browser: the library (ES modules) for browsers and bundlers
 //   vite build --mode lib-node -> dist/lib/node: the library for Node (Dawn)
 //   vite build --mode cli   -> dist/cli: the Node CLI (Dawn's `webgpu` package stays external)
@@ -10,6 +11,9 @@ import { builtinModules } from 'node:module';
 import { wgslStripComments } from './scripts/vite-wgsl-strip-comments';
 
 const root = import.meta.dirname;
+
+/** The e2e tier's test pages (src/ui/<name>.html): built into dist/test-pages, never into dist/web. */
+export const TEST_PAGES = ['smoke', 'engine-test', 'loader-test', 'attachments-test'];
 
 // Cross-origin isolation lets the CPU fallback use SharedArrayBuffer threads.
 export const isolationHeaders = {
@@ -119,6 +123,23 @@ export default defineConfig(({ mode }): UserConfig => {
       },
     };
   }
+  if (mode === 'test-pages') {
+    // dist/test-pages: pages that exist only for the e2e tier (they drive the engine, loader and attachments
+    // below the chat UI). Built apart so that dist/web, the folder a site deploys, holds only real pages.
+    // The e2e harness serves this folder layered over dist/web (the models and test models live there).
+    return {
+      root: resolve(root, 'src/ui'),
+      publicDir: false,
+      base: './',
+      build: {
+        outDir: resolve(root, 'dist/test-pages'),
+        emptyOutDir: true,
+        target: 'es2022',
+        rollupOptions: { input: Object.fromEntries(TEST_PAGES.map((name) => [name, resolve(root, `src/ui/${name}.html`)])) },
+      },
+      worker: { format: 'es' },
+    };
+  }
   return {
     root: resolve(root, 'src/ui'),
     publicDir: resolve(root, 'public'),
@@ -132,10 +153,6 @@ export default defineConfig(({ mode }): UserConfig => {
           index: resolve(root, 'src/ui/index.html'),
           'widget-demo': resolve(root, 'src/ui/widget-demo.html'),
           bench: resolve(root, 'src/ui/bench.html'),
-          smoke: resolve(root, 'src/ui/smoke.html'),
-          'loader-test': resolve(root, 'src/ui/loader-test.html'),
-          'engine-test': resolve(root, 'src/ui/engine-test.html'),
-          'attachments-test': resolve(root, 'src/ui/attachments-test.html'),
         },
       },
     },

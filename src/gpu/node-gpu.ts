@@ -16,9 +16,15 @@ export async function createNodeGpu(dawnFlags: string[] = []): Promise<GPU> {
   try {
     mod = await import('webgpu');
   } catch (err) {
+    // `webgpu` is an optional dependency of the package: npm leaves it out with --omit=optional or where it
+    // has no binary for the platform. Installed but failing to load is a missing system library instead.
+    const notInstalled = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
     throw new WebGpuUnavailableError(
-      'The Node WebGPU backend (npm package "webgpu", Dawn) could not be loaded. Run `npm ci` in the project, ' +
-        'and on Linux install a Vulkan loader: `apt-get install -y libvulkan1` (plus `chromium` for the SwiftShader CPU driver).',
+      notInstalled
+        ? 'The Node WebGPU backend (npm package "webgpu", Dawn, an optional dependency of glm-webgpu) is not installed. ' +
+          'Install it with `npm install webgpu` (in this repository: `npm ci`), or use the CPU backend (backend "cpu").'
+        : 'The Node WebGPU backend (npm package "webgpu", Dawn) could not be loaded. On Linux install a Vulkan loader: ' +
+          '`apt-get install -y libvulkan1` (plus `chromium` for the SwiftShader CPU driver), or use the CPU backend (backend "cpu").',
       { cause: err },
     );
   }

@@ -1,5 +1,6 @@
-// E2E plumbing: a plain static file server over dist/web on 127.0.0.1 (WebGPU needs a secure
-// context; localhost is one) and headless Debian Chromium through playwright-core.
+// E2E plumbing: a plain static file server on 127.0.0.1 (WebGPU needs a secure context; localhost is
+// one) over dist/web with the test pages of dist/test-pages beside it, and headless Debian Chromium
+// through playwright-core.
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,6 +10,10 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_PATH } from '../prereq';
 
 export const DIST_WEB = resolve(import.meta.dirname, '../../dist/web');
+/** The e2e tier's own pages (`npm run build:test-pages`); not part of dist/web, which a site deploys. */
+export const DIST_TEST_PAGES = resolve(import.meta.dirname, '../../dist/test-pages');
+/** What the e2e tests serve by default: a test page, else the product file of the same path. */
+export const E2E_ROOTS = [DIST_TEST_PAGES, DIST_WEB];
 export const ARTIFACTS = resolve(import.meta.dirname, '../../test-artifacts');
 
 export interface StaticServer {
@@ -43,9 +48,13 @@ interface Failure {
   left: number;
 }
 
-/** Serves `dir` like any static host; `isolation` adds COOP/COEP (needed for threads). */
-export async function startStaticServer(dir = DIST_WEB, isolation = true, options: StaticServerOptions = {}): Promise<StaticServer> {
-  const serve = sirv(dir, { dev: true, etag: true });
+/**
+ * Serves `dir` like any static host; `isolation` adds COOP/COEP (needed for threads). Several folders
+ * are layered: a path is answered from the first one that has it (the default serves the test pages
+ * beside dist/web; pass DIST_WEB alone for exactly what a site deploys).
+ */
+export async function startStaticServer(dir: string | string[] = E2E_ROOTS, isolation = true, options: StaticServerOptions = {}): Promise<StaticServer> {
+  const roots = (Array.isArray(dir) ? dir : [dir]).map((folder) => ({ folder, serve: sirv(folder, { dev: true, etag: true }) }));
   const mounts = Object.entries(options.mounts ?? {}).map(([prefix, folder]) => ({
     prefix: prefix.endsWith('/') ? prefix : `${prefix}/`,
     folder,
@@ -55,8 +64,11 @@ export async function startStaticServer(dir = DIST_WEB, isolation = true, option
   const failures: Failure[] = [];
   const fileFor = (path: string): string | null => {
     const m = mounts.find((x) => path.startsWith(x.prefix));
-    const full = m ? resolve(m.folder, decodeURIComponent(path.slice(m.prefix.length))) : resolve(dir, `.${decodeURIComponent(path)}`);
-    return existsSync(full) ? full : null;
+    if (m) {
+      const full = resolve(m.folder, decodeURIComponent(path.slice(m.prefix.length)));
+      return existsSync(full) ? full : null;
+    }
+    return roots.map((r) => resolve(r.folder, `.${decodeURIComponent(path)}`)).find((full) => existsSync(full)) ?? null;
   };
   const server: Server = createServer((req, res) => {
     const url = req.url ?? '';
@@ -97,7 +109,11 @@ export async function startStaticServer(dir = DIST_WEB, isolation = true, option
         mount.serve(req, res, notFound);
         return;
       }
-      serve(req, res, notFound);
+      const layer = (i: number): void => {
+        if (i >= roots.length) notFound();
+        else roots[i]!.serve(req, res, () => layer(i + 1));
+      };
+      layer(0);
     };
     if (delayMs > 0) setTimeout(answer, delayMs);
     else answer();

@@ -12,7 +12,7 @@ import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import { runCli } from '../helpers/cli';
 import { fixtureDir } from '../helpers/fixtures';
 import { TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
-import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
+import { DIST_TEST_PAGES, DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
 
 interface LoadResult {
   ok: boolean;
@@ -48,7 +48,7 @@ describe('e2e: network and storage faults in the browser cache', () => {
   const keys = (page: Page) => page.evaluate(() => window.loaderTest.keys());
 
   beforeAll(async () => {
-    if (!existsSync(join(DIST_WEB, 'loader-test.html'))) throw new Error('dist/web/loader-test.html is missing: run `npm run build` first');
+    if (!existsSync(join(DIST_TEST_PAGES, 'loader-test.html'))) throw new Error('dist/test-pages/loader-test.html is missing: run `npm run build:test-pages` first');
     tmp = mkdtempSync(join(tmpdir(), 'glm-e2e-hostile-io-'));
     const pkgDir = join(tmp, 'pkg');
     const conv = await runCli(['convert', '--model', fixtureDir('hf-glm4-tiny'), '--out', pkgDir, '--quant', 'q4', '--shard-size', '16KiB']);

@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { PackageManifest } from '../../src/formats/package';
 import { runCli } from '../helpers/cli';
 import { fixtureDir, fixtureExpected } from '../helpers/fixtures';
-import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
+import { DIST_TEST_PAGES, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
 
 const FIXTURE = 'hf-glm4-tiny';
 
@@ -61,8 +61,8 @@ describe('e2e: model package download, IndexedDB cache, resume and repair', () =
   };
 
   beforeAll(async () => {
-    if (!existsSync(join(DIST_WEB, 'loader-test.html'))) {
-      throw new Error(`${join(DIST_WEB, 'loader-test.html')} is missing: run \`npm run build\` first (npm run test:e2e does)`);
+    if (!existsSync(join(DIST_TEST_PAGES, 'loader-test.html'))) {
+      throw new Error(`${join(DIST_TEST_PAGES, 'loader-test.html')} is missing: run \`npm run build:test-pages\` first (npm run test:e2e does)`);
     }
     tmp = mkdtempSync(join(tmpdir(), 'glm-e2e-loader-'));
     pkgDir = join(tmp, 'pkg');

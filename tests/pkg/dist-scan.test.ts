@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO } from './pack';
+import { TEST_PAGES } from '../../vite.config';
 
 const DIST = join(REPO, 'dist');
 
@@ -41,6 +42,16 @@ describe('pkg: build outputs', () => {
       for (const m of markers) if (text.includes(m.marker)) hits.push(`${relative(DIST, file)} contains ${m.file}`);
     }
     expect(hits).toEqual([]);
+  });
+
+  it('dist/web, the folder a site deploys, holds the real pages and none of the e2e test pages', () => {
+    const web = join(DIST, 'web');
+    const pages = readdirSync(web).filter((f) => f.endsWith('.html')).sort();
+    expect(pages).toEqual(expect.arrayContaining(['bench.html', 'index.html', 'widget-demo.html']));
+    expect(pages.filter((f) => TEST_PAGES.includes(f.replace(/\.html$/, '')))).toEqual([]);
+    // Nor their scripts: each test page's entry chunk is named after it.
+    const testChunks = filesUnder(web).filter((f) => TEST_PAGES.some((name) => relative(web, f).split(/[/\\]/).pop()!.startsWith(`${name}-`)));
+    expect(testChunks.map((f) => relative(DIST, f))).toEqual([]);
   });
 
   it('browser builds import no Node module and no Dawn (`webgpu`)', () => {

@@ -1,6 +1,7 @@
 // The package as a user gets it: `npm pack` once, then each example in examples/ copied into a fresh
 // temporary folder outside the repository, the tarball installed there, built and run. The Node example
 // and the installed CLI print the demo model's reply; the browser examples answer in headless Chromium.
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,6 +61,9 @@ describe('pkg: the tarball', () => {
     expect(strays).toEqual([]);
     // The test pages are not part of the package.
     expect([...files].filter((f) => f.endsWith('.html'))).toEqual([]);
+    // Nothing beyond what a user needs (no docs/, test-artifacts/, dist/test-pages, dot-folders, ...).
+    const shipped = /^(bin\/[^/]+|dist\/(lib|types|cli)\/.+|dist\/web\/glm-chat[^/]*\.js|public\/models\/glm-demo\/[^/]+|LICENSE|README\.md|CHANGELOG\.md|package\.json)$/;
+    expect([...files].filter((f) => !shipped.test(f))).toEqual([]);
   });
 });
 
@@ -74,32 +78,67 @@ describe('pkg: Node example and the installed CLI', () => {
     expect(out).toMatch(GLOSS);
   });
 
+  it('the README\'s "Install and use" snippet runs as written in a Node project', () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## Install and use\n'));
+    const snippet = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(snippet, 'no ```ts block in the README section "Install and use"').toMatch(/from 'glm-webgpu'/);
+    writeFileSync(join(dir, 'readme-snippet.mjs'), snippet!);
+    expect(sh('node', ['readme-snippet.mjs'], { cwd: dir })).toMatch(GLOSS);
+  });
+
   it(`npx glm-webgpu generate --prompt "${QUESTION}" --chat answers, and --version is the package's`, () => {
     expect(sh('npx', ['--no-install', 'glm-webgpu', 'generate', '--prompt', QUESTION, '--chat'], { cwd: dir })).toMatch(GLOSS);
     expect(sh('npx', ['--no-install', 'glm-webgpu', '--version'], { cwd: dir }).trim()).toBe(VERSION);
   });
 
-  it('a TypeScript file type-checks against the installed .d.ts (createEngine, errors, chat types)', () => {
+  it('npx glm-webgpu chat answers each line piped on stdin, then ends at end of input', () => {
+    const out = sh('npx', ['--no-install', 'glm-webgpu', 'chat'], { cwd: dir, input: `${QUESTION}\n${QUESTION}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(out.match(new RegExp(GLOSS.source, 'g')) ?? [], out).toHaveLength(2);
+  });
+
+  it('the Node entry exports createEngine and a class for every name in GLM_ERROR_NAMES (but the CLI-only ones)', () => {
+    const script = "import('glm-webgpu').then((m) => console.log(JSON.stringify({ keys: Object.keys(m), names: m.GLM_ERROR_NAMES })))";
+    const { keys, names } = JSON.parse(sh('node', ['-e', script], { cwd: dir })) as { keys: string[]; names: string[] };
+    expect(keys).toContain('createEngine');
+    expect(names.length).toBeGreaterThan(10);
+    // src/error-catalogue.ts: UsageError and PackageExistsError live with the CLI and are not exported.
+    expect(names.filter((n) => !keys.includes(n))).toEqual(['UsageError', 'PackageExistsError']);
+  });
+
+  // A strict project of each module resolution an app may use; lib includes DOM (TypeScript's default),
+  // which the WebGPU and Worker types of the public API need (README "Install and use").
+  it.each([
+    { module: 'nodenext', moduleResolution: 'nodenext' },
+    { module: 'node16', moduleResolution: 'node16' },
+    { module: 'esnext', moduleResolution: 'bundler' },
+  ])('a TypeScript file type-checks against the installed .d.ts (createEngine, errors, chat types, worker entry): $moduleResolution', (resolution) => {
     writeFileSync(
       join(dir, 'check.ts'),
       [
         "import { createEngine, WorkerStartError, GLM_ERROR_NAMES, type ChatCompletionChunk, type Engine } from 'glm-webgpu';",
+        "import type { ChatCompletionRequest, EngineLoadOptions, GlmErrorName } from 'glm-webgpu';",
+        "const request: ChatCompletionRequest = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 };",
+        "const options: EngineLoadOptions = { backend: 'cpu' };",
+        'const first: GlmErrorName | undefined = GLM_ERROR_NAMES[0];',
         'const names: readonly string[] = GLM_ERROR_NAMES;',
         'const chunk = (c: ChatCompletionChunk): string => c.choices[0].delta.content ?? "";',
         'export async function main(): Promise<string> {',
         '  const engine: Engine = await createEngine();',
-        "  await engine.load('glm-demo');",
-        "  const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'hi' }] });",
-        '  return r.choices[0].message.content + chunk + names.length + new WorkerStartError("x").name;',
+        "  await engine.load('glm-demo', options);",
+        '  const r = await engine.chat.completions.create({ ...request, stream: false });',
+        '  return r.choices[0].message.content + chunk + names.length + first + new WorkerStartError("x").name;',
         '}',
         '',
       ].join('\n'),
     );
+    writeFileSync(join(dir, 'engine.worker.ts'), "import 'glm-webgpu/worker';\n");
+    const tsconfig = `tsconfig.${resolution.moduleResolution}.json`;
     writeFileSync(
-      join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, lib: ['es2023', 'dom'], types: [] }, files: ['check.ts'] }),
+      join(dir, tsconfig),
+      JSON.stringify({ compilerOptions: { strict: true, ...resolution, target: 'es2022', noEmit: true, lib: ['es2023', 'dom'], types: [] }, files: ['check.ts', 'engine.worker.ts'] }),
     );
-    sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir });
+    sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { cwd: dir });
   });
 });
 
@@ -123,20 +162,25 @@ describe('pkg: browser examples in headless Chromium', () => {
     return { page, logs, server };
   }
 
-  it('Vite app: built with the library from node_modules, its worker files bundled, answers a streamed chat', async () => {
+  it('Vite app: built with the library from node_modules, its worker files bundled, answers a streamed chat (its worker, and the app\'s own from glm-webgpu/worker)', async () => {
     // Optional dependencies stay: Vite's bundler needs its native binding (the same npm option would drop it).
     const dir = example('vite-chat');
     sh('npm', ['run', 'build', '--silent'], { cwd: dir });
     const assets = readdirSync(join(dir, 'dist/assets'));
     expect(assets.some((f) => /engine-worker.*\.js$/.test(f)), assets.join(', ')).toBe(true);
-    const { page, logs, server } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}`);
-    await page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('#send')!.disabled || /Error/.test(document.querySelector('#status')!.textContent ?? ''), null, { timeout: 120_000 });
-    expect(await page.textContent('#status'), logs.join('\n')).toMatch(/^ready/);
-    await page.click('#send');
-    await page.waitForSelector('.assistant[data-done]', { timeout: 120_000 });
-    expect(await page.textContent('.assistant')).toMatch(GLOSS);
-    expect(server.requests.some((r) => /\/assets\/engine-worker.*\.js$/.test(r))).toBe(true);
-    await screenshot(page, 'pkg-vite-chat');
+    // The app's own worker file (src/engine.worker.ts: `import 'glm-webgpu/worker'`), bundled beside it.
+    expect(assets.some((f) => /engine\.worker.*\.js$/.test(f)), assets.join(', ')).toBe(true);
+    for (const { query, worker } of [{ query: '', worker: /\/assets\/engine-worker.*\.js$/ }, { query: '&worker=app', worker: /\/assets\/engine\.worker.*\.js$/ }]) {
+      const { page, logs, server } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}${query}`);
+      await page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('#send')!.disabled || /Error/.test(document.querySelector('#status')!.textContent ?? ''), null, { timeout: 120_000 });
+      expect(await page.textContent('#status'), logs.join('\n')).toMatch(/^ready/);
+      await page.click('#send');
+      await page.waitForSelector('.assistant[data-done]', { timeout: 120_000 });
+      expect(await page.textContent('.assistant')).toMatch(GLOSS);
+      expect(server.requests.filter((r) => worker.test(r)), server.requests.join('\n')).toHaveLength(1);
+      await screenshot(page, `pkg-vite-chat${query ? '-app-worker' : ''}`);
+      await page.close();
+    }
   });
 
   it('webpack 5 app: the library and its engine worker bundled from node_modules, answers', async () => {
@@ -148,6 +192,10 @@ describe('pkg: browser examples in headless Chromium', () => {
     const { page, logs } = await open(join(dir, 'dist'), `index.html?backend=${BROWSER_BACKEND}`);
     await page.waitForSelector('#reply[data-done]', { timeout: 180_000 }).catch(() => {});
     expect(await page.textContent('#reply'), `${await page.textContent('#status')}\n${logs.join('\n')}`).toMatch(GLOSS);
+    // Installed without the optional Dawn: the CLI's GPU command says how to get it, by name.
+    const adapter = spawnSync('npx', ['--no-install', 'glm-webgpu', 'adapter'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    expect(adapter.status, adapter.stdout).toBe(1);
+    expect(adapter.stderr).toMatch(/WebGpuUnavailableError: .*is not installed\. Install it with `npm install webgpu`/);
   });
 
   it('static folder: the <glm-chat> widget from one script tag in node_modules answers', async () => {

@@ -9,10 +9,14 @@ const form = document.querySelector<HTMLFormElement>('#ask')!;
 const question = document.querySelector<HTMLInputElement>('#question')!;
 const send = document.querySelector<HTMLButtonElement>('#send')!;
 
-const engine = await createEngine();
+const params = new URLSearchParams(location.search);
+// ?worker=app: the app creates the engine worker from its own file (src/engine.worker.ts, which imports
+// `glm-webgpu/worker`) instead of the one glm-webgpu starts by itself.
+const worker = params.get('worker') === 'app' ? new Worker(new URL('./engine.worker.ts', import.meta.url), { type: 'module' }) : undefined;
+const engine = await createEngine({ worker });
 const history: ChatMessage[] = [];
 // ?backend=cpu|gpu|auto (default auto: the planner picks the GPU when the browser has WebGPU).
-const backend = (new URLSearchParams(location.search).get('backend') ?? 'auto') as 'cpu' | 'gpu' | 'auto';
+const backend = (params.get('backend') ?? 'auto') as 'cpu' | 'gpu' | 'auto';
 
 try {
   const info = await engine.load('glm-demo', { backend, onProgress: (p) => (status.textContent = p.text) });

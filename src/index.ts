@@ -8,6 +8,7 @@ export type {
   ChatCompletionChunk,
   ChatCompletionRequest,
   ChatMessage,
+  KnowledgeAsk,
   KnowledgeHit,
   EngineLoadOptions,
   EngineStats,

@@ -1,8 +1,8 @@
 // The public, OpenAI-shaped types of the chat API (what a web developer programs against).
 import type { ChatMessage } from '../tokenizer/chat';
-import type { KnowledgeHit } from '../knowledge/retrieval';
+import type { KnowledgeAsk, KnowledgeHit } from '../knowledge/retrieval';
 
-export type { ChatMessage, KnowledgeHit };
+export type { ChatMessage, KnowledgeAsk, KnowledgeHit };
 export type FinishReason = 'stop' | 'length' | 'abort' | 'tool_calls';
 
 /** A text part of a message's content (OpenAI's content-parts form); other part types are a named error. */

@@ -244,6 +244,9 @@ export class WordNetRetriever {
       }
       return [candidates[3]!, null];
     });
+    // An unquoted phrase of three or more words that WordNet does not know is a question about something
+    // else ("What's the weather today?"), not an unknown word: no lookup, the model says what it can do.
+    if (found.every(([w, e]) => e === null && w.split(/\s+/).length >= 3) && [...question.matchAll(QUOTED)].length === 0) return null;
     const words = found.map(([w]) => w);
     const ask = words.length > 1 ? 'difference' : query.ask === 'difference' ? 'meaning' : query.ask;
     // The meaning asked as one part of speech is named only when the word has that part of speech.

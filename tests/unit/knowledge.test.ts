@@ -131,6 +131,9 @@ describe('retrieval', () => {
     expect(r.retrieve("What does 'a priori' mean?")).toMatchObject({ words: ['a priori'], lemmas: ['a_priori'] });
     expect(r.retrieve('What is the difference between a harbor and a port?')).toMatchObject({ words: ['harbor', 'port'] });
     expect(r.retrieve('What is 2 + 2?')).toBeNull();
+    // A long unquoted phrase WordNet does not know is not a word question; the same in quotes is an unknown word.
+    expect(r.retrieve("What's the weather like today?")).toBeNull();
+    expect(r.retrieve("What does 'the weather like today' mean?")).toMatchObject({ lemmas: [null] });
     expect(r.retrieve("What does 'all saints' day' mean?")).toMatchObject({ lemmas: ["all_saints'_day"] });
     expect(r.retrieve("What does 'albert gore jr.' mean?")).toMatchObject({ lemmas: ['albert_gore_jr.'] });
     expect(r.retrieve('Define bicycle.')).toMatchObject({ words: ['bicycle'], lemmas: ['bicycle'] });

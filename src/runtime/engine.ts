@@ -17,7 +17,7 @@ import { bandwidthOf, cpuThreadingOf } from './calibration';
 import { loadBackend, type LoadedBackend } from './backend';
 import type { SamplingParams } from './sampler';
 import { runChoice, yieldToEventLoop, type ChoiceDelta, type ChoiceResult } from './choice';
-import { generationDefaults, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
+import { generationDefaults, normalizeMessages, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
 import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariable, type ToolPlan } from './tools';
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
 import { vocabularyBytes } from '../tokenizer/token-bytes';
@@ -323,10 +323,11 @@ export class GlmEngine {
     const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
     const chat: Omit<ChatCompletionRequest, 'messages'> = { ...rest, ...(logprobs !== undefined && logprobs !== null ? { logprobs: true, top_logprobs: logprobs } : {}) };
     const toText = (c: ChatCompletionChunk): CompletionChunk => ({
-      id: c.id,
+      id: completionId(c.id),
       object: 'text_completion',
       created: c.created,
       model: c.model,
+      system_fingerprint: c.system_fingerprint,
       choices: c.choices
         .filter((ch) => ch.delta.content || ch.finish_reason)
         .map((ch) => ({ index: ch.index, text: ch.delta.content ?? '', finish_reason: ch.finish_reason, logprobs: null })),
@@ -337,10 +338,11 @@ export class GlmEngine {
       if (t.choices.length > 0 || t.usage) onChunk(t);
     } : undefined));
     return {
-      id: completion.id.replace('chatcmpl-', 'cmpl-'),
+      id: completionId(completion.id),
       object: 'text_completion',
       created: completion.created,
       model: completion.model,
+      system_fingerprint: completion.system_fingerprint,
       choices: completion.choices.map((ch) => ({
         index: ch.index,
         text: (echo ? prompt : '') + ch.message.content,
@@ -364,6 +366,7 @@ export class GlmEngine {
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateChatRequest(request, l.backend.model.config.vocabSize);
+    request = { ...request, messages: normalizeMessages(request.messages) };
     // Images (issue #21): refused at once by a model without a vision tower, or beyond its count.
     const imageUrls = imageUrlsOf(request.messages);
     checkImagesAllowed(imageUrls.length, l.vision);
@@ -419,11 +422,13 @@ export class GlmEngine {
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
+    const fingerprint = systemFingerprint(l);
     const chunk = (choices: ChatCompletionChunkChoice[], usage?: Usage): ChatCompletionChunk => ({
       id,
       object: 'chat.completion.chunk',
       created,
       model: l.name,
+      system_fingerprint: fingerprint,
       choices,
       ...(usage ? { usage } : {}),
     });
@@ -556,11 +561,13 @@ export class GlmEngine {
       object: 'chat.completion',
       created,
       model: l.name,
+      system_fingerprint: fingerprint,
       choices: results.map((r, index) => ({
         index,
         message: {
           role: 'assistant',
           content: r.text,
+          refusal: null,
           ...(r.call ? { tool_calls: [{ id: r.call.id, type: 'function' as const, function: { name: r.call.name, arguments: r.call.arguments } }] } : {}),
         },
         finish_reason: r.finish,
@@ -665,6 +672,20 @@ function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
 }
 
 /** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
+/** A text completion's id: the same request id as its chat run, with OpenAI's cmpl- prefix (streamed and whole alike). */
+function completionId(chatId: string): string {
+  return chatId.replace('chatcmpl-', 'cmpl-');
+}
+
+/**
+ * OpenAI's system_fingerprint: the engine configuration a reply came from. A seeded request repeats
+ * exactly under the same fingerprint; across placements only within the logits' float differences.
+ */
+function systemFingerprint(l: Loaded): string {
+  const { gpu, cpu } = l.backend.placement;
+  return `glm-webgpu/${l.backend.kind}/${gpu}gpu+${cpu}cpu`;
+}
+
 function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPlan | null): 'object' | Record<string, unknown> | null {
   const f = r.response_format;
   if (tools?.forced) {

@@ -11,7 +11,7 @@ import { buildAdjustments, type TokenLogprobs } from './logits-process';
 import type { SamplingParams } from './sampler';
 import type { ModelSession } from './session';
 import { decodeSteps, type DecodeSteps } from './decode-steps';
-import { mayBeToolCall, newToolCallId, parseToolCall, type ParsedCall } from './tools';
+import { mayBeToolCall, newToolCallId, parseForcedCall, parseToolCall, type ParsedCall } from './tools';
 
 export interface ChoiceOptions {
   session: ModelSession<unknown, unknown, unknown>;
@@ -201,7 +201,7 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
 
   let call: ChoiceResult['call'] = null;
   if (mode === 'call' || mode === 'maybe') {
-    const parsed = o.forced ? parseToolCall(o.family, `${o.forced.function.name}\n${text}`, [o.forced]) : parseToolCall(o.family, text, o.callable);
+    const parsed = o.forced ? parseForcedCall(o.forced, text) : parseToolCall(o.family, text, o.callable);
     if (parsed) {
       call = { ...parsed, id: callId };
       const piece: ChoiceDelta = { toolCall: { arguments: parsed.arguments } };

@@ -268,6 +268,22 @@ export function parseToolCall(family: ChatFamily, text: string, callable: readon
 }
 
 /**
+ * The call of a forced reply (tool_choice named the tool): `text` is the arguments alone, decoded as JSON
+ * under the tool's schema after the name line the prompt ends with, in every family (ChatGLM3 included:
+ * its Python form is written back only when the call goes into history). Null when they do not parse
+ * (the reply ran out of max_tokens).
+ */
+export function parseForcedCall(forced: ChatCompletionTool, text: string): ParsedCall | null {
+  try {
+    const args = JSON.parse(text) as unknown;
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return null;
+    return { name: forced.function.name, arguments: JSON.stringify(args) };
+  } catch {
+    return null;
+  }
+}
+
+/**
  * While streaming: may `text` (the reply so far) still turn out to be a call? True while the first line
  * is unfinished and a prefix of a tool name, or finished and a tool name.
  */

@@ -100,4 +100,18 @@ describe('tools: ChatGLM3 round trip through the engine (scripted backend)', () 
     expect(contains(second, [specialIds['<|assistant|>']!, ...enc('track\n'), ...enc(" ```python\ntool_call(symbol='10111')\n```"), specialIds['<|observation|>']!, ...enc('\n'), ...enc('{"price": 12412}'), specialIds['<|assistant|>']!])).toBe(true);
     expect(back.usage.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
   });
+
+  it('a forced call (tool_choice names the tool): the JSON arguments after the name line become tool_calls', async () => {
+    // The prompt ends with the name line; the arguments are decoded as JSON under the tool's schema.
+    // enc() starts with SentencePiece's "▁" prefix piece, which compact JSON has no room for: dropped.
+    script = [...enc('{"symbol":"10111"}').slice(1), 2];
+    capture = true;
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [TRACK], tool_choice: { type: 'function', function: { name: 'track' } }, max_tokens: 40 });
+    expect(r.choices[0]!.finish_reason, JSON.stringify(r)).toBe('tool_calls');
+    expect(r.choices[0]!.message.content).toBe('');
+    const call = r.choices[0]!.message.tool_calls![0]!;
+    expect(call.function.name).toBe('track');
+    expect(JSON.parse(call.function.arguments)).toEqual({ symbol: '10111' });
+    expect(prompts.at(-1)!.slice(-enc('track\n').length)).toEqual(enc('track\n'));
+  });
 });

@@ -10,21 +10,9 @@ import { GlmEngine } from '../../src/runtime/engine';
 import type { ChatCompletionTool } from '../../src/runtime/api-types';
 import type { Ops } from '../../src/model/ops';
 import { fixtureDir } from '../helpers/fixtures';
-import { buildModel, BYTE, CONTROL, UNKNOWN, type PieceSpec } from '../helpers/sentencepiece-model';
+import { chatglm3ToolsModel } from '../helpers/sentencepiece-model';
 import type { GlmTokenizer } from '../../src/tokenizer/types';
 import { CHATGLM3_TOOL_SYSTEM_PROMPT } from '../../src/runtime/tools';
-
-/** A ChatGLM2/3-style tokenizer.model: BPE, identity normalizer, byte fallback, a few single-character pieces. */
-function sentencePieceModel(): Uint8Array {
-  const pieces: PieceSpec[] = [
-    { piece: '<unk>', type: UNKNOWN },
-    { piece: '<s>', type: CONTROL },
-    { piece: '</s>', type: CONTROL },
-    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, type: BYTE })),
-    ...['▁', 'a', 'e', 'o', 't', 'c', 's', 'r', 'y'].map((piece, i) => ({ piece, score: -10 - i })),
-  ];
-  return buildModel({ pieces, modelType: 2, byteFallback: true, normalizer: { name: 'identity', removeExtraWhitespaces: false } });
-}
 
 const TRACK: ChatCompletionTool = {
   type: 'function',
@@ -42,7 +30,7 @@ describe('tools: ChatGLM3 round trip through the engine (scripted backend)', () 
   beforeAll(async () => {
     const dir = resolve(mkdtempSync(resolve(tmpdir(), 'glm-chatglm3-tools-')), 'model');
     cpSync(fixtureDir('thudm-chatglm3-tiny'), dir, { recursive: true });
-    writeFileSync(resolve(dir, 'tokenizer.model'), sentencePieceModel());
+    writeFileSync(resolve(dir, 'tokenizer.model'), chatglm3ToolsModel());
     // Byte-fallback pieces make the tool prompt long: room for it (RoPE is computed for any length).
     const config = JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(resolve(dir, 'config.json'), JSON.stringify({ ...config, seq_length: 2048 }));

@@ -31,11 +31,13 @@ import type {
   ChatCompletionRequest,
   ChatCompletionChunkChoice,
   Completion,
+  CompletionChoice,
   CompletionChunk,
   CompletionRequest,
   EngineLoadOptions,
   EngineStats,
   ModelInfo,
+  TokenLogprob,
   Usage,
 } from './api-types';
 
@@ -322,6 +324,10 @@ export class GlmEngine {
     const { prompt, echo, logprobs, ...rest } = request;
     const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
     const chat: Omit<ChatCompletionRequest, 'messages'> = { ...rest, ...(logprobs !== undefined && logprobs !== null ? { logprobs: true, top_logprobs: logprobs } : {}) };
+    // Streamed as the whole response reads: the prompt first when echo is set (in each choice's first
+    // chunk), and each piece's logprobs with text_offset counted from the start of the choice's text.
+    const start = echo ? prompt.length : 0;
+    const tokenAt = new Map<number, number>();
     const toText = (c: ChatCompletionChunk): CompletionChunk => ({
       id: completionId(c.id),
       object: 'text_completion',
@@ -329,8 +335,17 @@ export class GlmEngine {
       model: c.model,
       system_fingerprint: c.system_fingerprint,
       choices: c.choices
-        .filter((ch) => ch.delta.content || ch.finish_reason)
-        .map((ch) => ({ index: ch.index, text: ch.delta.content ?? '', finish_reason: ch.finish_reason, logprobs: null })),
+        .filter((ch) => ch.delta.content || ch.finish_reason || ch.logprobs || (echo && ch.delta.role))
+        .map((ch) => {
+          const text = (echo && ch.delta.role ? prompt : '') + (ch.delta.content ?? '');
+          let logprobs: CompletionChoice['logprobs'] = null;
+          if (ch.logprobs) {
+            const at = tokenAt.get(ch.index) ?? start;
+            logprobs = completionLogprobs(ch.logprobs.content, at);
+            tokenAt.set(ch.index, at + ch.logprobs.content.reduce((n, t) => n + t.token.length, 0));
+          }
+          return { index: ch.index, text, finish_reason: ch.finish_reason, logprobs };
+        }),
       ...(c.usage ? { usage: c.usage } : {}),
     });
     const { completion } = await this.exclusive(() => this.run(l, promptIds, chat, null, onChunk ? (c) => {
@@ -347,14 +362,7 @@ export class GlmEngine {
         index: ch.index,
         text: (echo ? prompt : '') + ch.message.content,
         finish_reason: ch.finish_reason,
-        logprobs: ch.logprobs
-          ? {
-              tokens: ch.logprobs.content.map((t) => t.token),
-              token_logprobs: ch.logprobs.content.map((t) => t.logprob),
-              top_logprobs: ch.logprobs.content.map((t) => Object.fromEntries(t.top_logprobs.map((x) => [x.token, x.logprob]))),
-              text_offset: offsets(ch.logprobs.content.map((t) => t.token), echo ? prompt.length : 0),
-            }
-          : null,
+        logprobs: ch.logprobs ? completionLogprobs(ch.logprobs.content, start) : null,
       })),
       usage: completion.usage,
     };
@@ -704,6 +712,16 @@ function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPla
 }
 
 /** Character offsets of each token in the text (completions' logprobs.text_offset). */
+/** Chat logprobs in the legacy completions form; text_offset counts from `start` (the prompt's length with echo). */
+function completionLogprobs(content: readonly TokenLogprob[], start: number): NonNullable<CompletionChoice['logprobs']> {
+  return {
+    tokens: content.map((t) => t.token),
+    token_logprobs: content.map((t) => t.logprob),
+    top_logprobs: content.map((t) => Object.fromEntries(t.top_logprobs.map((x) => [x.token, x.logprob]))),
+    text_offset: offsets(content.map((t) => t.token), start),
+  };
+}
+
 function offsets(tokens: readonly string[], start: number): number[] {
   let at = start;
   return tokens.map((t) => {

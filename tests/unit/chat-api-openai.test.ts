@@ -125,4 +125,19 @@ describe('chat API as an OpenAI app uses it (in-thread engine, CPU)', () => {
     }
     expect(chunks.flatMap((c) => c.choices).map((c) => c.text).join('')).toBe(whole.choices[0]!.text);
   });
+
+  it('completions with echo and logprobs: the stream carries the prompt and each token\'s logprobs, as the whole response', async () => {
+    const req = { prompt: 'Once upon', max_tokens: 5, temperature: 1, seed: 4, echo: true, logprobs: 2 };
+    await random.resetChat();
+    const whole = (await random.completions.create(req)) as Completion;
+    await random.resetChat();
+    const chunks = await collect((await random.completions.create({ ...req, stream: true })) as AsyncIterable<CompletionChunk>);
+    const pieces = chunks.flatMap((c) => c.choices);
+    expect(pieces.map((c) => c.text).join('')).toBe(whole.choices[0]!.text);
+    expect(whole.choices[0]!.text.startsWith('Once upon')).toBe(true);
+    const lp = whole.choices[0]!.logprobs!;
+    const streamed = pieces.flatMap((c) => (c.logprobs ? c.logprobs.tokens.map((t, i) => [t, c.logprobs!.token_logprobs[i], c.logprobs!.text_offset[i]]) : []));
+    expect(streamed).toEqual(lp.tokens.map((t, i) => [t, lp.token_logprobs[i], lp.text_offset[i]]));
+    expect(lp.text_offset[0]).toBe('Once upon'.length);
+  });
 });

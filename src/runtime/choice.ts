@@ -27,6 +27,11 @@ export interface ChoiceOptions {
   presencePenalty: number;
   /** JSON mode or a forced call's arguments; null for free text. */
   constraint: JsonConstraint | null;
+  /**
+   * Tools declared with `strict: true` (GLM-4 formats): once the reply's first line names one, the
+   * constraint its arguments are decoded under from there on; null when the named tool is not strict.
+   */
+  strictArguments: ((name: string) => JsonConstraint | null) | null;
   /** Bytes of each id (json-constraint's view of the vocabulary, also the logprobs' `bytes`). */
   tokenBytes: (id: number) => Uint8Array | null;
   /** null: no logprobs; else how many alternatives per token (0..20). */
@@ -85,9 +90,25 @@ function firstStop(text: string, stops: readonly string[]): number {
 
 const encoder = new TextEncoder();
 
+/**
+ * A strict tool's constraint, fed what the reply already holds after the name line (leading whitespace
+ * dropped: the call's parser trims it). Null when that text cannot start its arguments (the model wrote
+ * something else after a tool's name: then the reply is parsed as written, and stays text if it is no call).
+ */
+function strictFrom(c: JsonConstraint | null, after: string): JsonConstraint | null {
+  if (!c) return null;
+  try {
+    c.accept(encoder.encode(after.trimStart()));
+    return c;
+  } catch {
+    return null;
+  }
+}
+
 /** Runs one choice from the prompt's last logits. */
 export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promise<ChoiceResult> {
-  const { constraint } = o;
+  // The constraint can start mid-reply (a strict tool's arguments), so every step reads the current one.
+  const constraint = { current: o.constraint };
   const generated: number[] = [];
   const adjustmentsFor = () =>
     buildAdjustments({
@@ -95,11 +116,12 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
       frequencyPenalty: o.frequencyPenalty,
       presencePenalty: o.presencePenalty,
       generated,
-      mask: constraint ? constraint.mask(o.maxTokens - generated.length) : null,
+      mask: constraint.current ? constraint.current.mask(o.maxTokens - generated.length) : null,
     });
   // Logit adjustments and logprobs are per-token CPU work; a constant logit_bias could stay on the device,
   // but goes through the same adjustment path (see the README's "Pipelined decode").
-  const cpuPerToken = o.logitBias.size > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0 || constraint !== null || o.topLogprobs !== null;
+  const constrained = constraint.current !== null || o.strictArguments !== null;
+  const cpuPerToken = o.logitBias.size > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0 || constrained || o.topLogprobs !== null;
   const steps = await decodeSteps(
     {
       session: o.session, params: o.params, seed: o.seed, maxTokens: o.maxTokens, topLogprobs: o.topLogprobs,
@@ -108,15 +130,17 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
     promptLogits,
   );
   try {
-    return await decodeChoice(o, steps, generated);
+    return await decodeChoice(o, steps, generated, constraint);
   } finally {
     await steps.end();
   }
 }
 
 /** The loop over the draws: stop ids and strings, streaming, tool-call detection. */
-async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: number[]): Promise<ChoiceResult> {
-  const { tokenizer, constraint } = o;
+async function decodeChoice(
+  o: ChoiceOptions, steps: DecodeSteps, generated: number[], constraint: { current: JsonConstraint | null },
+): Promise<ChoiceResult> {
+  const { tokenizer } = o;
   const logprobEntry = (id: number, lp: TokenLogprobs): TokenLogprob => {
     const entry = (i: number, logprob: number) => {
       const token = tokenizer.decode([i]);
@@ -163,7 +187,7 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
       break;
     }
     generated.push(id);
-    constraint?.accept(o.tokenBytes(id));
+    constraint.current?.accept(o.tokenBytes(id));
     if (logprobs && next.lp) {
       const e = logprobEntry(id, next.lp);
       logprobs.push(e);
@@ -186,7 +210,9 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
     if (mode === 'maybe' && !mayBeToolCall(text, o.callable)) mode = 'text';
     if (mode === 'maybe' && text.includes('\n')) {
       mode = 'call';
-      o.onDelta?.({ toolCall: { id: callId, name: text.slice(0, text.indexOf('\n')).trim(), arguments: '' } });
+      const name = text.slice(0, text.indexOf('\n')).trim();
+      o.onDelta?.({ toolCall: { id: callId, name, arguments: '' } });
+      constraint.current = strictFrom(o.strictArguments?.(name) ?? null, text.slice(text.indexOf('\n') + 1));
     }
     if (mode === 'text') emitContent(text.length - holdBack);
     if (generated.length === o.maxTokens) break;

@@ -463,7 +463,8 @@ export class GlmEngine {
     const logitBias = new Map(Object.entries(request.logit_bias ?? {}).map(([k, v]) => [Number(k), v]));
     const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : null;
     const schema = jsonSchemaOf(request, tools);
-    const needsBytes = schema !== null || topLogprobs !== null;
+    const strict = strictToolSchemas(l.family, tools);
+    const needsBytes = schema !== null || topLogprobs !== null || strict.size > 0;
     const vocab = needsBytes ? this.vocabOf(l) : null;
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
 
@@ -536,6 +537,10 @@ export class GlmEngine {
           frequencyPenalty: request.frequency_penalty ?? 0,
           presencePenalty: request.presence_penalty ?? 0,
           constraint: root && vocab ? new JsonConstraint(root, vocab, l.stopIds) : null,
+          strictArguments: strict.size > 0 && vocab ? (name) => {
+            const node = strict.get(name);
+            return node ? new JsonConstraint(node, vocab, l.stopIds) : null;
+          } : null,
           tokenBytes: (tid) => (vocab ? vocab.bytes[tid] ?? null : null),
           topLogprobs,
           callable: tools?.callable ?? [],
@@ -680,6 +685,25 @@ function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
 }
 
 /** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
+/**
+ * The compiled arguments schemas of the tools declared `strict: true` that the model may call by itself
+ * (a named tool_choice constrains its tool anyway). GLM-4 formats write arguments as JSON, so they are
+ * decoded under the schema once the reply names the tool; ChatGLM3 writes Python keyword arguments,
+ * which JSON constraints cannot hold: a named error there rather than a promise not kept.
+ */
+function strictToolSchemas(family: ChatFamily, tools: ToolPlan | null): Map<string, ReturnType<typeof compileSchema>> {
+  const out = new Map<string, ReturnType<typeof compileSchema>>();
+  if (!tools || tools.forced) return out;
+  for (const t of tools.callable) {
+    if (t.function.strict !== true) continue;
+    if (family !== 'glm4') {
+      throw new UnsupportedFieldError(`tools: strict: true on "${t.function.name}" needs GLM-4 (JSON arguments); ChatGLM3 writes Python arguments: pass tool_choice naming the function to decode its arguments as JSON under the schema, or drop strict`);
+    }
+    out.set(t.function.name, compileSchema(argumentsSchema(t), `tools[${t.function.name}].parameters`));
+  }
+  return out;
+}
+
 /** A text completion's id: the same request id as its chat run, with OpenAI's cmpl- prefix (streamed and whole alike). */
 function completionId(chatId: string): string {
   return chatId.replace('chatcmpl-', 'cmpl-');

@@ -11,6 +11,9 @@ import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 import type { ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool, Completion, CompletionChunk } from '../../src/runtime/api-types';
 import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { chatTemplateFixture } from '../helpers/fixtures';
+import { Ajv } from 'ajv';
+import { GlmEngine } from '../../src/runtime/engine';
+import type { GlmTokenizer } from '../../src/tokenizer/types';
 
 const FORECAST: ChatCompletionTool = {
   type: 'function',
@@ -139,5 +142,62 @@ describe('chat API as an OpenAI app uses it (in-thread engine, CPU)', () => {
     const streamed = pieces.flatMap((c) => (c.logprobs ? c.logprobs.tokens.map((t, i) => [t, c.logprobs!.token_logprobs[i], c.logprobs!.text_offset[i]]) : []));
     expect(streamed).toEqual(lp.tokens.map((t, i) => [t, lp.token_logprobs[i], lp.text_offset[i]]));
     expect(lp.text_offset[0]).toBe('Once upon'.length);
+  });
+});
+
+describe('tools declared strict: true', () => {
+  const WEATHER: ChatCompletionTool = {
+    type: 'function',
+    function: { name: 'get_weather', strict: true, parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer' } }, required: ['city', 'days'], additionalProperties: false } },
+  };
+  let engine: GlmEngine;
+  let script: number[] = [];
+  let enc: (text: string) => number[];
+  let stopId: number;
+
+  beforeAll(async () => {
+    // A GLM-4-9B-chat-template model whose logits follow a script: one-hot on the script's next id, then the stop id.
+    const dir = writeTinyChatModel(resolve(mkdtempSync(resolve(tmpdir(), 'glm-strict-')), 'm'), { chatTemplate: chatTemplateFixture('glm-4-9b-chat'), maxPositions: 2048 });
+    engine = new GlmEngine();
+    await engine.load(dir, { backend: 'cpu' });
+    const loaded = (engine as unknown as { loaded: { session: { ops: { read(x: unknown): Promise<Float32Array> } }; tokenizer: GlmTokenizer } }).loaded;
+    enc = (text) => loaded.tokenizer.encode(text, { addSpecialTokens: false });
+    stopId = loaded.tokenizer.specialIds['<|user|>']!;
+    const vocab = engine.info().vocabSize;
+    const realRead = loaded.session.ops.read.bind(loaded.session.ops);
+    loaded.session.ops.read = async (x: unknown) => {
+      const real = await realRead(x);
+      if (real.length !== vocab) return real;
+      const oneHot = new Float32Array(vocab).fill(-10);
+      oneHot[script.shift() ?? stopId] = 10;
+      return oneHot;
+    };
+  });
+
+  const call = async (tool: ChatCompletionTool) => {
+    engine.resetChat();
+    // The model names the tool, then writes arguments that break its schema.
+    script = [...enc('get_weather\n{"town": 5}'), stopId];
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'Weather?' }], tools: [tool], max_tokens: 40, temperature: 0 });
+    return r.choices[0]!;
+  };
+
+  it('strict: the arguments after the name line are decoded under the schema; without it they are parsed as written', async () => {
+    const loose = await call({ ...WEATHER, function: { ...WEATHER.function, strict: false } });
+    expect(loose.finish_reason).toBe('tool_calls');
+    expect(JSON.parse(loose.message.tool_calls![0]!.function.arguments)).toEqual({ town: 5 });
+    const strict = await call(WEATHER);
+    expect(strict.finish_reason, JSON.stringify(strict)).toBe('tool_calls');
+    const args = JSON.parse(strict.message.tool_calls![0]!.function.arguments) as unknown;
+    const validate = new Ajv().compile(WEATHER.function.parameters!);
+    expect(validate(args), `${JSON.stringify(args)} ${JSON.stringify(validate.errors)}`).toBe(true);
+  });
+
+  it('a reply that names no tool stays text, strict or not', async () => {
+    engine.resetChat();
+    script = [...enc('It is sunny.'), stopId];
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'Weather?' }], tools: [WEATHER], max_tokens: 20, temperature: 0 });
+    expect(r.choices[0]!.message.content).toBe('It is sunny.');
+    expect(r.choices[0]!.finish_reason).toBe('stop');
   });
 });

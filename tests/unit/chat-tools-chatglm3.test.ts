@@ -102,4 +102,13 @@ describe('tools: ChatGLM3 round trip through the engine (scripted backend)', () 
     expect(JSON.parse(call.function.arguments)).toEqual({ symbol: '10111' });
     expect(prompts.at(-1)!.slice(-enc('track\n').length)).toEqual(enc('track\n'));
   });
+
+  it('strict: true is a named error unless tool_choice names the tool (ChatGLM3 writes Python arguments)', async () => {
+    const strict = { ...TRACK, function: { ...TRACK.function, strict: true } };
+    await expect(engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [strict], max_tokens: 8 }))
+      .rejects.toMatchObject({ name: 'UnsupportedFieldError', message: expect.stringContaining('tool_choice naming the function') });
+    script = [...enc('{"symbol":"1"}').slice(1), 2];
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [strict], tool_choice: { type: 'function', function: { name: 'track' } }, max_tokens: 40 });
+    expect(JSON.parse(r.choices[0]!.message.tool_calls![0]!.function.arguments)).toEqual({ symbol: '1' });
+  });
 });

@@ -102,7 +102,8 @@ describe('e2e: the chat API through the worker, as an app uses it', () => {
       const engine = await window.glm.createEngine();
       await engine.load('test-models/api-user-scripted/', { backend: 'cpu' });
       const hi = [{ role: 'user' as const, content: 'hi' }];
-      const plain = await engine.chat.completions.create({ messages: hi, max_tokens: 4, logprobs: true });
+      const plain = await engine.chat.completions.create({ messages: hi, max_tokens: 4, logprobs: true, top_logprobs: 3 });
+      const plainLogprobs = plain.choices[0]!.logprobs!.content;
       const firstToken = plain.choices[0]!.logprobs!.content[0]!.token;
       const firstIds = await engine.tokenize(firstToken, false);
       await engine.resetChat();
@@ -122,14 +123,21 @@ describe('e2e: the chat API through the worker, as an app uses it', () => {
       await engine.resetChat();
       const explicit = await engine.chat.completions.create({ messages: hi, seed: 9, temperature: 1.3, top_k: 7, max_tokens: 5 });
       const out = {
-        firstToken, firstIds, banned: banned.choices[0]!.message.content, forcedTokens,
+        plainText: plain.choices[0]!.message.content, plainLogprobs, firstToken, firstIds, banned: banned.choices[0]!.message.content, forcedTokens,
         greedyRepeats: repeats(greedy), penalizedRepeats: repeats(penalized),
         implicit: implicit.choices[0]!.message.content, explicit: explicit.choices[0]!.message.content, implicitTokens: implicit.usage.completion_tokens,
       };
       await engine.terminate();
       return out;
     });
-    expect(r.firstIds, logs.join('\n')).toHaveLength(1);
+    // logprobs: one entry per token, its 3 alternatives sorted, the chosen one first (greedy).
+    expect(r.plainLogprobs.map((t) => t.token).join(''), logs.join('\n')).toBe(r.plainText);
+    for (const t of r.plainLogprobs) {
+      expect(t.top_logprobs.map((x) => x.token)[0]).toBe(t.token);
+      expect(t.top_logprobs).toHaveLength(3);
+      expect(t.top_logprobs[1]!.logprob).toBeLessThanOrEqual(t.top_logprobs[0]!.logprob);
+    }
+    expect(r.firstIds).toHaveLength(1);
     expect(r.banned.startsWith(r.firstToken)).toBe(false);
     expect(r.forcedTokens).toEqual([tok.decode([42]), tok.decode([42]), tok.decode([42])]);
     expect(r.greedyRepeats).toBeGreaterThan(0);

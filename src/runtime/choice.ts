@@ -105,6 +105,24 @@ function strictFrom(c: JsonConstraint | null, after: string): JsonConstraint | n
   }
 }
 
+/**
+ * The reply's stripped leading "\n" in its logprobs: the entry of a "\n" token is removed, a token that
+ * only starts with it loses that character (and byte). `pending` holds the same entries, not yet streamed.
+ */
+function dropLeadingNewline(logprobs: TokenLogprob[], pending: TokenLogprob[]): void {
+  const i = logprobs.findIndex((e) => e.token.length > 0);
+  const e = logprobs[i];
+  if (!e || !e.token.startsWith('\n')) return;
+  if (e.token === '\n') {
+    logprobs.splice(i, 1);
+    const j = pending.indexOf(e);
+    if (j >= 0) pending.splice(j, 1);
+  } else {
+    e.token = e.token.slice(1);
+    e.bytes = e.bytes.slice(1);
+  }
+}
+
 /** Runs one choice from the prompt's last logits. */
 export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promise<ChoiceResult> {
   // The constraint can start mid-reply (a strict tool's arguments), so every step reads the current one.
@@ -197,7 +215,11 @@ async function decodeChoice(
     if (stripNewline && text.length > 0) {
       // GLM-4 answers "<|assistant|>\n<reply>"; its chat template puts that "\n" back when the reply is
       // sent as history, so the reply itself starts after it.
-      if (text.startsWith('\n')) text = text.slice(1);
+      if (text.startsWith('\n')) {
+        text = text.slice(1);
+        // Its logprobs entry goes with it, so that the tokens still spell the content (as OpenAI's do).
+        if (logprobs) dropLeadingNewline(logprobs, pendingLogprobs);
+      }
       stripNewline = false;
     }
     const hit = firstStop(text, o.stops);

@@ -145,7 +145,7 @@ describe('chat API as an OpenAI app uses it (in-thread engine, CPU)', () => {
   });
 });
 
-describe('tools declared strict: true', () => {
+describe('scripted GLM-4 replies: strict tools, logprobs of the leading newline', () => {
   const WEATHER: ChatCompletionTool = {
     type: 'function',
     function: { name: 'get_weather', strict: true, parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 12 }, days: { type: 'integer' } }, required: ['city', 'days'], additionalProperties: false } },
@@ -191,6 +191,21 @@ describe('tools declared strict: true', () => {
     const args = JSON.parse(strict.message.tool_calls![0]!.function.arguments) as unknown;
     const validate = new Ajv().compile(WEATHER.function.parameters!);
     expect(validate(args), `${JSON.stringify(args)} ${JSON.stringify(validate.errors)}`).toBe(true);
+  });
+
+  it('GLM-4\'s leading "\\n" is not in the content, nor in its logprobs (whole or streamed): the tokens spell the content', async () => {
+    engine.resetChat();
+    script = [...enc('\n'), ...enc('Hi there'), stopId];
+    expect(enc('\n')).toHaveLength(1); // "\n" is a token of its own here
+    const generatedTokens = script.length - 1; // all but the stop id
+    const chunks: ChatCompletionChunk[] = [];
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'hello' }], logprobs: true, top_logprobs: 2, max_tokens: 10, temperature: 0 }, (c) => chunks.push(c));
+    const choice = r.choices[0]!;
+    expect(choice.message.content).toBe('Hi there');
+    expect(choice.logprobs!.content.map((t) => t.token).join('')).toBe('Hi there');
+    expect(r.usage.completion_tokens).toBe(generatedTokens); // the newline was generated, and counts
+    const streamed = chunks.flatMap((c) => c.choices.flatMap((ch) => ch.logprobs?.content ?? []));
+    expect(streamed.map((t) => t.token).join('')).toBe('Hi there');
   });
 
   it('a reply that names no tool stays text, strict or not', async () => {

@@ -1,7 +1,8 @@
 // The README's "Chat API" examples run as written (issue #19): the code block is read from README.md,
 // split at its "// JSON mode" comment, compiled from TypeScript and run against in-thread engines: the tool
 // round trip with a GLM-4-9B-chat-template model whose logits follow a script (it calls get_weather, then
-// answers), JSON mode with a random-weight model. Editing the README's example edits what this test runs.
+// answers), JSON mode with a random-weight model; and the block type-checks (strict) against the public
+// types. Editing the README's example edits what this test runs.
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
@@ -24,6 +25,29 @@ function readmeExamples(): { tools: string; json: string } {
   const cut = block.indexOf('// JSON mode');
   if (cut < 0) throw new Error('the README\'s Chat API example has no "// JSON mode" part');
   return { tools: block.slice(0, cut), json: block.slice(cut) };
+}
+
+/**
+ * Type errors of the whole README block compiled as an app would (strict, against src/index.ts's public
+ * types; `engine` and `lookUpWeather` declared as the README assumes them).
+ */
+function typeErrors(): string[] {
+  const { tools, json } = readmeExamples();
+  const file = resolve(__dirname, '../../src/__readme_chat_example__.ts');
+  const source = `${tools}${json}`.replace(/from 'glm-webgpu'/g, "from './index'")
+    + "\ndeclare const engine: import('./index').Engine;\ndeclare function lookUpWeather(city: string): Promise<unknown>;\nexport { cat };\n";
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler,
+    strict: true, noEmit: true, skipLibCheck: true,
+    lib: ['lib.es2023.d.ts', 'lib.dom.d.ts', 'lib.dom.iterable.d.ts'], types: ['@webgpu/types', 'node', 'vite/client'], resolveJsonModule: true,
+  };
+  const host = ts.createCompilerHost(options);
+  const readFile = host.readFile.bind(host);
+  host.readFile = (name) => (resolve(name) === file ? source : readFile(name));
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (name) => resolve(name) === file || fileExists(name);
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program, program.getSourceFile(file)).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
 }
 
 type Log = unknown[][];
@@ -76,6 +100,10 @@ describe('README Chat API examples run as written', () => {
     expect(log).toEqual([['18 degrees in Paris.']]);
     await engine.terminate();
   });
+
+  it('the example type-checks against the public types (strict)', () => {
+    expect(typeErrors()).toEqual([]);
+  }, 60_000);
 
   it('JSON mode: the reply parses into an object with the schema\'s required fields', async () => {
     const engine = await createEngine({ inThread: true });

@@ -684,7 +684,6 @@ function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
   return t === 'json_object' || t === 'json_schema';
 }
 
-/** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
 /**
  * The compiled arguments schemas of the tools declared `strict: true` that the model may call by itself
  * (a named tool_choice constrains its tool anyway). GLM-4 formats write arguments as JSON, so they are
@@ -718,6 +717,7 @@ function systemFingerprint(l: Loaded): string {
   return `glm-webgpu/${l.backend.kind}/${gpu}gpu+${cpu}cpu`;
 }
 
+/** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
 function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPlan | null): 'object' | Record<string, unknown> | null {
   const f = r.response_format;
   if (tools?.forced) {

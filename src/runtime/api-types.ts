@@ -57,7 +57,8 @@ export interface ChatCompletionTool {
   function: { name: string; description?: string; parameters?: JsonSchema; strict?: boolean };
 }
 
-export type ChatCompletionToolChoice = 'auto' | 'none' | { type: 'function'; function: { name: string } };
+/** "required": the reply calls one of the tools (its name line and JSON arguments are constrained). */
+export type ChatCompletionToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
 export type ResponseFormat =
   | { type: 'text' }

@@ -6,7 +6,7 @@ import type { ChatFamily } from '../tokenizer/chat';
 import type { GlmTokenizer } from '../tokenizer/types';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import type { ChatCompletionTool, FinishReason, TokenLogprob } from './api-types';
-import type { JsonConstraint } from './json-constraint';
+import type { TokenConstraint } from './tool-name-constraint';
 import { buildAdjustments, type TokenLogprobs } from './logits-process';
 import type { SamplingParams } from './sampler';
 import type { ModelSession } from './session';
@@ -25,13 +25,15 @@ export interface ChoiceOptions {
   logitBias: ReadonlyMap<number, number>;
   frequencyPenalty: number;
   presencePenalty: number;
-  /** JSON mode or a forced call's arguments; null for free text. */
-  constraint: JsonConstraint | null;
+  /** JSON mode, a forced call's arguments, or (tool_choice "required") the tool name line; null for free text. */
+  constraint: TokenConstraint | null;
   /**
    * Tools declared with `strict: true` (GLM-4 formats): once the reply's first line names one, the
    * constraint its arguments are decoded under from there on; null when the named tool is not strict.
    */
-  strictArguments: ((name: string) => JsonConstraint | null) | null;
+  strictArguments: ((name: string) => TokenConstraint | null) | null;
+  /** tool_choice "required": the reply is `name\n` of one of `callable`, then its JSON arguments (under `strictArguments`). */
+  required: boolean;
   /** Bytes of each id (json-constraint's view of the vocabulary, also the logprobs' `bytes`). */
   tokenBytes: (id: number) => Uint8Array | null;
   /** null: no logprobs; else how many alternatives per token (0..20). */
@@ -95,7 +97,7 @@ const encoder = new TextEncoder();
  * dropped: the call's parser trims it). Null when that text cannot start its arguments (the model wrote
  * something else after a tool's name: then the reply is parsed as written, and stays text if it is no call).
  */
-function strictFrom(c: JsonConstraint | null, after: string): JsonConstraint | null {
+function strictFrom(c: TokenConstraint | null, after: string): TokenConstraint | null {
   if (!c) return null;
   try {
     c.accept(encoder.encode(after.trimStart()));
@@ -121,6 +123,13 @@ function dropLeadingNewline(logprobs: TokenLogprob[], pending: TokenLogprob[]): 
     e.token = e.token.slice(1);
     e.bytes = e.bytes.slice(1);
   }
+}
+
+/** A tool_choice "required" reply: the name line, then JSON arguments (as a forced call's, in every family). */
+function parseRequiredCall(text: string, callable: readonly ChatCompletionTool[]): ParsedCall | null {
+  const nl = text.indexOf('\n');
+  const tool = nl < 0 ? undefined : callable.find((t) => t.function.name === text.slice(0, nl));
+  return tool ? parseForcedCall(tool, text.slice(nl + 1)) : null;
 }
 
 /** Runs one choice from the prompt's last logits. */
@@ -156,7 +165,7 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
 
 /** The loop over the draws: stop ids and strings, streaming, tool-call detection. */
 async function decodeChoice(
-  o: ChoiceOptions, steps: DecodeSteps, generated: number[], constraint: { current: JsonConstraint | null },
+  o: ChoiceOptions, steps: DecodeSteps, generated: number[], constraint: { current: TokenConstraint | null },
 ): Promise<ChoiceResult> {
   const { tokenizer } = o;
   const logprobEntry = (id: number, lp: TokenLogprobs): TokenLogprob => {
@@ -249,7 +258,7 @@ async function decodeChoice(
 
   let call: ChoiceResult['call'] = null;
   if (mode === 'call' || mode === 'maybe') {
-    const parsed = o.forced ? parseForcedCall(o.forced, text) : parseToolCall(o.family, text, o.callable);
+    const parsed = o.forced ? parseForcedCall(o.forced, text) : o.required ? parseRequiredCall(text, o.callable) : parseToolCall(o.family, text, o.callable);
     if (parsed) {
       call = { ...parsed, id: callId };
       const piece: ChoiceDelta = { toolCall: { arguments: parsed.arguments } };

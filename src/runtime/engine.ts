@@ -20,6 +20,7 @@ import { runChoice, yieldToEventLoop, type ChoiceDelta, type ChoiceResult } from
 import { generationDefaults, normalizeMessages, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
 import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariable, type ToolPlan } from './tools';
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
+import { ToolNameConstraint } from './tool-name-constraint';
 import { vocabularyBytes } from '../tokenizer/token-bytes';
 import { ContextOverflowError, type ModelSession } from './session';
 import { checkImagesAllowed, imageUrlsOf, renderGlm4vChat, visionInfoOf, type VisionInfo } from '../vision/content';
@@ -468,6 +469,13 @@ export class GlmEngine {
     const vocab = needsBytes ? this.vocabOf(l) : null;
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
 
+    // Each choice's constraint from its first token: the JSON value, or tool_choice "required"'s name line.
+    const firstConstraint = () => {
+      if (root && vocab) return new JsonConstraint(root, vocab, l.stopIds);
+      if (tools?.required && vocab) return new ToolNameConstraint(tools.callable.map((t) => t.function.name), vocab);
+      return null;
+    };
+
     const session = l.session;
     // Reuse compares rows: the cached rows against this prompt's, and each cached image against this one's.
     const imageKeys = images.map(imageKey);
@@ -536,7 +544,7 @@ export class GlmEngine {
           logitBias,
           frequencyPenalty: request.frequency_penalty ?? 0,
           presencePenalty: request.presence_penalty ?? 0,
-          constraint: root && vocab ? new JsonConstraint(root, vocab, l.stopIds) : null,
+          constraint: firstConstraint(),
           strictArguments: strict.size > 0 && vocab ? (name) => {
             const node = strict.get(name);
             return node ? new JsonConstraint(node, vocab, l.stopIds) : null;
@@ -544,8 +552,9 @@ export class GlmEngine {
           tokenBytes: (tid) => (vocab ? vocab.bytes[tid] ?? null : null),
           topLogprobs,
           callable: tools?.callable ?? [],
+          required: tools?.required ?? false,
           forced: tools?.forced ?? null,
-          stripLeadingNewline: l.family === 'glm4' && !tools?.forced && schema === null,
+          stripLeadingNewline: l.family === 'glm4' && !tools?.forced && !tools?.required && schema === null,
           aborted: () => this.abortRequested,
           pipeline: l.pipeline,
           onDelta,
@@ -693,6 +702,11 @@ function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
 function strictToolSchemas(family: ChatFamily, tools: ToolPlan | null): Map<string, ReturnType<typeof compileSchema>> {
   const out = new Map<string, ReturnType<typeof compileSchema>>();
   if (!tools || tools.forced) return out;
+  // tool_choice "required": every tool's arguments are decoded as JSON under its schema, as a forced call's.
+  if (tools.required) {
+    for (const t of tools.callable) out.set(t.function.name, compileSchema(argumentsSchema(t), `tools[${t.function.name}].parameters`));
+    return out;
+  }
   for (const t of tools.callable) {
     if (t.function.strict !== true) continue;
     if (family !== 'glm4') {

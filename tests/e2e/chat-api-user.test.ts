@@ -201,13 +201,15 @@ describe('e2e: the chat API through the worker, as an app uses it', () => {
         await nameOf(engine.chat.completions.create({ messages: [{ ...user, name: 'bob' }] })),
         await nameOf(engine.chat.completions.create({ messages: [user, { role: 'tool', tool_call_id: 'call_x', content: '1' }] })),
         await nameOf(engine.chat.completions.create({ messages: [user], store: true } as never)),
-        await nameOf(engine.chat.completions.create({ messages: [user], tools: [{ type: 'function', function: { name: 'f' } }], tool_choice: 'required' } as never)),
+        await nameOf(engine.chat.completions.create({ messages: [user], tool_choice: 'required' })),
         await nameOf(engine.chat.completions.create({ messages: [user], response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', minProperties: 1 } } } })),
       ];
       const chunks = [];
       for await (const c of await engine.chat.completions.create({ messages: [user], max_tokens: 2, stream: true })) chunks.push(c);
+      const tools = ['get_forecast', 'search'].map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: { q: { type: 'string' } } } } }));
+      const required = await engine.chat.completions.create({ messages: [user], tools, tool_choice: 'required', temperature: 1, seed: 3, max_tokens: 30 });
       await engine.terminate();
-      return { asSystem, asDeveloper, errors, chunks };
+      return { asSystem, asDeveloper, errors, chunks, required: required.choices[0]! };
     });
     expect(r.asDeveloper.choices[0]!.message.content, logs.join('\n')).toBe(r.asSystem.choices[0]!.message.content);
     expect(r.asDeveloper.usage.prompt_tokens).toBe(r.asSystem.usage.prompt_tokens);
@@ -215,7 +217,10 @@ describe('e2e: the chat API through the worker, as an app uses it', () => {
     expect(r.errors[0]).toMatch(/^UnsupportedFieldError: .*"name"/);
     expect(r.errors[1]).toMatch(/^InvalidArgumentError: .*tool_call_id/);
     expect(r.errors[2]).toMatch(/^UnsupportedFieldError: .*"store"/);
-    expect(r.errors[3]).toMatch(/^UnsupportedFieldError: tool_choice "required"/);
+    expect(r.errors[3]).toMatch(/^InvalidArgumentError: tool_choice "required" needs tools/);
+    expect(r.required.finish_reason).toBe('tool_calls');
+    expect(['get_forecast', 'search']).toContain(r.required.message.tool_calls![0]!.function.name);
+    expect(JSON.parse(r.required.message.tool_calls![0]!.function.arguments)).toEqual(expect.any(Object));
     expect(r.errors[4]).toMatch(/^UnsupportedSchemaError: .*minProperties/);
     expect(r.chunks[0]!.choices[0]!.delta.role).toBe('assistant');
     expect(r.chunks.slice(1).every((c) => c.choices[0]?.delta.role === undefined)).toBe(true);

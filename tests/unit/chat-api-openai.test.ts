@@ -57,9 +57,37 @@ describe('chat API as an OpenAI app uses it (in-thread engine, CPU)', () => {
     expect(await ask({ metadata: { a: '1' } })).toMatch(/^UnsupportedFieldError: request field "metadata"/);
     expect(await ask({ store: true })).toMatch(/^UnsupportedFieldError: request field "store"/);
     expect(await ask({ messages: [{ role: 'function', name: 'f', content: 'x' }] })).toMatch(/^InvalidArgumentError: .*role must be one of/);
-    expect(await nameOf(tools.chat.completions.create({ messages: [user], tools: [FORECAST], tool_choice: 'required' } as never))).toMatch(/^UnsupportedFieldError: tool_choice "required"/);
+    expect(await ask({ tool_choice: 'required' })).toMatch(/^InvalidArgumentError: tool_choice "required" needs tools/);
+    expect(await nameOf(tools.chat.completions.create({ messages: [user], tools: [FORECAST], tool_choice: 'any' } as never))).toMatch(/^UnsupportedFieldError: tool_choice "any"/);
     const ok = (await random.chat.completions.create({ messages: [user], max_tokens: 2 })) as ChatCompletion;
     expect(ok.usage.completion_tokens).toBe(2);
+  });
+
+  it('tool_choice "required": every reply calls one of the tools, with arguments that match its schema (random weights, temperature 1)', async () => {
+    const SEARCH: ChatCompletionTool = { type: 'function', function: { name: 'search', parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 8 }, n: { type: 'integer' } }, required: ['q'] } } };
+    const validators = { get_forecast: new Ajv().compile(FORECAST.function.parameters!), search: new Ajv().compile(SEARCH.function.parameters!) };
+    const names = new Set<string>();
+    // The model picks the tool (this one prefers get_forecast); a bias on the first token of "search" moves it there.
+    const towardSearch = { [(await random.tokenize('search', false))[0]!]: 10 };
+    for (let seed = 0; seed < 8; seed++) {
+      await random.resetChat();
+      const bias = seed % 2 === 1 ? { logit_bias: towardSearch } : {};
+      const r = (await random.chat.completions.create({
+        messages: [{ role: 'user', content: `task ${seed}` }], tools: [FORECAST, SEARCH], tool_choice: 'required', temperature: 1, seed, max_tokens: 40, ...bias,
+      })) as ChatCompletion;
+      const choice = r.choices[0]!;
+      expect(choice.finish_reason, JSON.stringify(choice)).toBe('tool_calls');
+      const call = choice.message.tool_calls![0]!;
+      const validate = validators[call.function.name as keyof typeof validators];
+      expect(validate, call.function.name).toBeDefined();
+      expect(validate(JSON.parse(call.function.arguments)), `${call.function.arguments} ${JSON.stringify(validate.errors)}`).toBe(true);
+      names.add(call.function.name);
+    }
+    expect([...names].sort()).toEqual(['get_forecast', 'search']);
+    // With one tool, "required" is that tool's call.
+    await random.resetChat();
+    const one = (await random.chat.completions.create({ messages: [{ role: 'user', content: 'x' }], tools: [SEARCH], tool_choice: 'required', max_tokens: 30 })) as ChatCompletion;
+    expect(one.choices[0]!.message.tool_calls![0]!.function.name).toBe('search');
   });
 
   it('a developer message is the system prompt: the same prompt and the same greedy reply', async () => {

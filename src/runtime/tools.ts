@@ -266,12 +266,19 @@ export function parseToolCall(family: ChatFamily, text: string, callable: readon
     const args = m ? parsePythonKwargs(m[1]!) : null;
     return args ? { name, arguments: JSON.stringify(args) } : null;
   }
+  return isJsonObjectText(body) ? { name, arguments: body } : null;
+}
+
+/**
+ * Whether `text` is the JSON text of an object. The arguments are then passed on as the model wrote them
+ * (as OpenAI does), not parsed and written again: that would turn a long integer into 3.03e+23.
+ */
+function isJsonObjectText(text: string): boolean {
   try {
-    const args = JSON.parse(body) as unknown;
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) return null;
-    return { name, arguments: JSON.stringify(args) };
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v);
   } catch {
-    return null;
+    return false;
   }
 }
 
@@ -282,13 +289,8 @@ export function parseToolCall(family: ChatFamily, text: string, callable: readon
  * (the reply ran out of max_tokens).
  */
 export function parseForcedCall(forced: ChatCompletionTool, text: string): ParsedCall | null {
-  try {
-    const args = JSON.parse(text) as unknown;
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) return null;
-    return { name: forced.function.name, arguments: JSON.stringify(args) };
-  } catch {
-    return null;
-  }
+  const body = text.trim();
+  return isJsonObjectText(body) ? { name: forced.function.name, arguments: body } : null;
 }
 
 /**

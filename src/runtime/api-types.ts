@@ -36,12 +36,17 @@ export interface ChatCompletionMessageToolCall {
  * call); it is filled from `tool_calls` when those are given.
  */
 export interface ChatCompletionMessageParam {
-  role: 'system' | 'user' | 'assistant' | 'tool' | 'observation';
+  /** `developer` is OpenAI's newer name for `system`, and is rendered as the system prompt. */
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'observation';
   content?: string | null | ChatCompletionContentPart[];
+  /** Tool results only (the tool's name); on other roles an UnsupportedFieldError (GLM templates have no participant names). */
   name?: string;
   tool_calls?: ChatCompletionMessageToolCall[];
+  /** Tool results: the id of the call (in an earlier assistant message's tool_calls) this answers. */
   tool_call_id?: string;
   metadata?: string;
+  /** As a response message carries it: only null is accepted (the engine never refuses). */
+  refusal?: null;
 }
 
 /** JSON Schema, the subset json-constraint.ts supports (anything else is a named error). */
@@ -52,7 +57,8 @@ export interface ChatCompletionTool {
   function: { name: string; description?: string; parameters?: JsonSchema; strict?: boolean };
 }
 
-export type ChatCompletionToolChoice = 'auto' | 'none' | { type: 'function'; function: { name: string } };
+/** "required": the reply calls one of the tools (its name line and JSON arguments are constrained). */
+export type ChatCompletionToolChoice = 'auto' | 'none' | 'required' | { type: 'function'; function: { name: string } };
 
 export type ResponseFormat =
   | { type: 'text' }
@@ -149,6 +155,8 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
+  /** The engine configuration that produced it: "glm-webgpu/<backend>/<gpu layers>gpu+<cpu layers>cpu". */
+  system_fingerprint: string;
   /** One choice per chunk; empty in the usage chunk of stream_options.include_usage. */
   choices: ChatCompletionChunkChoice[];
   /** On the last chunk (without include_usage), or the usage chunk alone (with it). */
@@ -160,7 +168,7 @@ export interface ChatCompletionChunk {
 export interface ChatCompletionChoice {
   index: number;
   /** content is "" when the model called a tool (see tool_calls). */
-  message: { role: 'assistant'; content: string; tool_calls?: ChatCompletionMessageToolCall[] };
+  message: { role: 'assistant'; content: string; refusal: null; tool_calls?: ChatCompletionMessageToolCall[] };
   finish_reason: FinishReason;
   logprobs: ChoiceLogprobs | null;
 }
@@ -170,6 +178,8 @@ export interface ChatCompletion {
   object: 'chat.completion';
   created: number;
   model: string;
+  /** The engine configuration that produced it: "glm-webgpu/<backend>/<gpu layers>gpu+<cpu layers>cpu". */
+  system_fingerprint: string;
   choices: ChatCompletionChoice[];
   usage: Usage;
   /** For a model with a knowledge base: the entry the reply was given for the last question (null: nothing looked up). */
@@ -188,6 +198,8 @@ export interface Completion {
   object: 'text_completion';
   created: number;
   model: string;
+  /** The engine configuration that produced it: "glm-webgpu/<backend>/<gpu layers>gpu+<cpu layers>cpu". */
+  system_fingerprint: string;
   choices: CompletionChoice[];
   usage: Usage;
 }
@@ -197,6 +209,8 @@ export interface CompletionChunk {
   object: 'text_completion';
   created: number;
   model: string;
+  /** The engine configuration that produced it: "glm-webgpu/<backend>/<gpu layers>gpu+<cpu layers>cpu". */
+  system_fingerprint: string;
   choices: CompletionChoice[] | Array<Omit<CompletionChoice, 'finish_reason'> & { finish_reason: FinishReason | null }>;
   usage?: Usage;
 }

@@ -6,12 +6,12 @@ import type { ChatFamily } from '../tokenizer/chat';
 import type { GlmTokenizer } from '../tokenizer/types';
 import { StreamingDetokenizer } from '../tokenizer/stream';
 import type { ChatCompletionTool, FinishReason, TokenLogprob } from './api-types';
-import type { JsonConstraint } from './json-constraint';
+import type { TokenConstraint } from './tool-name-constraint';
 import { buildAdjustments, type TokenLogprobs } from './logits-process';
 import type { SamplingParams } from './sampler';
 import type { ModelSession } from './session';
 import { decodeSteps, type DecodeSteps } from './decode-steps';
-import { mayBeToolCall, newToolCallId, parseToolCall, type ParsedCall } from './tools';
+import { mayBeToolCall, newToolCallId, parseForcedCall, parseToolCall, type ParsedCall } from './tools';
 
 export interface ChoiceOptions {
   session: ModelSession<unknown, unknown, unknown>;
@@ -25,8 +25,15 @@ export interface ChoiceOptions {
   logitBias: ReadonlyMap<number, number>;
   frequencyPenalty: number;
   presencePenalty: number;
-  /** JSON mode or a forced call's arguments; null for free text. */
-  constraint: JsonConstraint | null;
+  /** JSON mode, a forced call's arguments, or (tool_choice "required") the tool name line; null for free text. */
+  constraint: TokenConstraint | null;
+  /**
+   * Tools declared with `strict: true` (GLM-4 formats): once the reply's first line names one, the
+   * constraint its arguments are decoded under from there on; null when the named tool is not strict.
+   */
+  strictArguments: ((name: string) => TokenConstraint | null) | null;
+  /** tool_choice "required": the reply is `name\n` of one of `callable`, then its JSON arguments (under `strictArguments`). */
+  required: boolean;
   /** Bytes of each id (json-constraint's view of the vocabulary, also the logprobs' `bytes`). */
   tokenBytes: (id: number) => Uint8Array | null;
   /** null: no logprobs; else how many alternatives per token (0..20). */
@@ -85,9 +92,50 @@ function firstStop(text: string, stops: readonly string[]): number {
 
 const encoder = new TextEncoder();
 
+/**
+ * A strict tool's constraint, fed what the reply already holds after the name line (leading whitespace
+ * dropped: the call's parser trims it). Null when that text cannot start its arguments (the model wrote
+ * something else after a tool's name: then the reply is parsed as written, and stays text if it is no call).
+ */
+function strictFrom(c: TokenConstraint | null, after: string): TokenConstraint | null {
+  if (!c) return null;
+  try {
+    c.accept(encoder.encode(after.trimStart()));
+    return c;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The reply's stripped leading "\n" in its logprobs: the entry of a "\n" token is removed, a token that
+ * only starts with it loses that character (and byte). `pending` holds the same entries, not yet streamed.
+ */
+function dropLeadingNewline(logprobs: TokenLogprob[], pending: TokenLogprob[]): void {
+  const i = logprobs.findIndex((e) => e.token.length > 0);
+  const e = logprobs[i];
+  if (!e || !e.token.startsWith('\n')) return;
+  if (e.token === '\n') {
+    logprobs.splice(i, 1);
+    const j = pending.indexOf(e);
+    if (j >= 0) pending.splice(j, 1);
+  } else {
+    e.token = e.token.slice(1);
+    e.bytes = e.bytes.slice(1);
+  }
+}
+
+/** A tool_choice "required" reply: the name line, then JSON arguments (as a forced call's, in every family). */
+function parseRequiredCall(text: string, callable: readonly ChatCompletionTool[]): ParsedCall | null {
+  const nl = text.indexOf('\n');
+  const tool = nl < 0 ? undefined : callable.find((t) => t.function.name === text.slice(0, nl));
+  return tool ? parseForcedCall(tool, text.slice(nl + 1)) : null;
+}
+
 /** Runs one choice from the prompt's last logits. */
 export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promise<ChoiceResult> {
-  const { constraint } = o;
+  // The constraint can start mid-reply (a strict tool's arguments), so every step reads the current one.
+  const constraint = { current: o.constraint };
   const generated: number[] = [];
   const adjustmentsFor = () =>
     buildAdjustments({
@@ -95,11 +143,12 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
       frequencyPenalty: o.frequencyPenalty,
       presencePenalty: o.presencePenalty,
       generated,
-      mask: constraint ? constraint.mask(o.maxTokens - generated.length) : null,
+      mask: constraint.current ? constraint.current.mask(o.maxTokens - generated.length) : null,
     });
   // Logit adjustments and logprobs are per-token CPU work; a constant logit_bias could stay on the device,
   // but goes through the same adjustment path (see the README's "Pipelined decode").
-  const cpuPerToken = o.logitBias.size > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0 || constraint !== null || o.topLogprobs !== null;
+  const constrained = constraint.current !== null || o.strictArguments !== null;
+  const cpuPerToken = o.logitBias.size > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0 || constrained || o.topLogprobs !== null;
   const steps = await decodeSteps(
     {
       session: o.session, params: o.params, seed: o.seed, maxTokens: o.maxTokens, topLogprobs: o.topLogprobs,
@@ -108,15 +157,17 @@ export async function runChoice(o: ChoiceOptions, promptLogits: unknown): Promis
     promptLogits,
   );
   try {
-    return await decodeChoice(o, steps, generated);
+    return await decodeChoice(o, steps, generated, constraint);
   } finally {
     await steps.end();
   }
 }
 
 /** The loop over the draws: stop ids and strings, streaming, tool-call detection. */
-async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: number[]): Promise<ChoiceResult> {
-  const { tokenizer, constraint } = o;
+async function decodeChoice(
+  o: ChoiceOptions, steps: DecodeSteps, generated: number[], constraint: { current: TokenConstraint | null },
+): Promise<ChoiceResult> {
+  const { tokenizer } = o;
   const logprobEntry = (id: number, lp: TokenLogprobs): TokenLogprob => {
     const entry = (i: number, logprob: number) => {
       const token = tokenizer.decode([i]);
@@ -163,7 +214,7 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
       break;
     }
     generated.push(id);
-    constraint?.accept(o.tokenBytes(id));
+    constraint.current?.accept(o.tokenBytes(id));
     if (logprobs && next.lp) {
       const e = logprobEntry(id, next.lp);
       logprobs.push(e);
@@ -173,7 +224,11 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
     if (stripNewline && text.length > 0) {
       // GLM-4 answers "<|assistant|>\n<reply>"; its chat template puts that "\n" back when the reply is
       // sent as history, so the reply itself starts after it.
-      if (text.startsWith('\n')) text = text.slice(1);
+      if (text.startsWith('\n')) {
+        text = text.slice(1);
+        // Its logprobs entry goes with it, so that the tokens still spell the content (as OpenAI's do).
+        if (logprobs) dropLeadingNewline(logprobs, pendingLogprobs);
+      }
       stripNewline = false;
     }
     const hit = firstStop(text, o.stops);
@@ -186,7 +241,9 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
     if (mode === 'maybe' && !mayBeToolCall(text, o.callable)) mode = 'text';
     if (mode === 'maybe' && text.includes('\n')) {
       mode = 'call';
-      o.onDelta?.({ toolCall: { id: callId, name: text.slice(0, text.indexOf('\n')).trim(), arguments: '' } });
+      const name = text.slice(0, text.indexOf('\n')).trim();
+      o.onDelta?.({ toolCall: { id: callId, name, arguments: '' } });
+      constraint.current = strictFrom(o.strictArguments?.(name) ?? null, text.slice(text.indexOf('\n') + 1));
     }
     if (mode === 'text') emitContent(text.length - holdBack);
     if (generated.length === o.maxTokens) break;
@@ -201,7 +258,7 @@ async function decodeChoice(o: ChoiceOptions, steps: DecodeSteps, generated: num
 
   let call: ChoiceResult['call'] = null;
   if (mode === 'call' || mode === 'maybe') {
-    const parsed = o.forced ? parseToolCall(o.family, `${o.forced.function.name}\n${text}`, [o.forced]) : parseToolCall(o.family, text, o.callable);
+    const parsed = o.forced ? parseForcedCall(o.forced, text) : o.required ? parseRequiredCall(text, o.callable) : parseToolCall(o.family, text, o.callable);
     if (parsed) {
       call = { ...parsed, id: callId };
       const piece: ChoiceDelta = { toolCall: { arguments: parsed.arguments } };

@@ -17,9 +17,10 @@ import { bandwidthOf, cpuThreadingOf } from './calibration';
 import { loadBackend, type LoadedBackend } from './backend';
 import type { SamplingParams } from './sampler';
 import { runChoice, yieldToEventLoop, type ChoiceDelta, type ChoiceResult } from './choice';
-import { generationDefaults, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
+import { generationDefaults, normalizeMessages, pick, validateChatRequest, validateCompletionRequest, type GenerationDefaults } from './request';
 import { argumentsSchema, forcedCallPrefix, planTools, templateReadsToolsVariable, type ToolPlan } from './tools';
 import { anyObjectNode, compileSchema, JsonConstraint, VocabBytes } from './json-constraint';
+import { ToolNameConstraint } from './tool-name-constraint';
 import { vocabularyBytes } from '../tokenizer/token-bytes';
 import { ContextOverflowError, type ModelSession } from './session';
 import { checkImagesAllowed, imageUrlsOf, renderGlm4vChat, visionInfoOf, type VisionInfo } from '../vision/content';
@@ -31,11 +32,13 @@ import type {
   ChatCompletionRequest,
   ChatCompletionChunkChoice,
   Completion,
+  CompletionChoice,
   CompletionChunk,
   CompletionRequest,
   EngineLoadOptions,
   EngineStats,
   ModelInfo,
+  TokenLogprob,
   Usage,
 } from './api-types';
 
@@ -322,14 +325,28 @@ export class GlmEngine {
     const { prompt, echo, logprobs, ...rest } = request;
     const promptIds = l.tokenizer.encode(prompt, { addSpecialTokens: true });
     const chat: Omit<ChatCompletionRequest, 'messages'> = { ...rest, ...(logprobs !== undefined && logprobs !== null ? { logprobs: true, top_logprobs: logprobs } : {}) };
+    // Streamed as the whole response reads: the prompt first when echo is set (in each choice's first
+    // chunk), and each piece's logprobs with text_offset counted from the start of the choice's text.
+    const start = echo ? prompt.length : 0;
+    const tokenAt = new Map<number, number>();
     const toText = (c: ChatCompletionChunk): CompletionChunk => ({
-      id: c.id,
+      id: completionId(c.id),
       object: 'text_completion',
       created: c.created,
       model: c.model,
+      system_fingerprint: c.system_fingerprint,
       choices: c.choices
-        .filter((ch) => ch.delta.content || ch.finish_reason)
-        .map((ch) => ({ index: ch.index, text: ch.delta.content ?? '', finish_reason: ch.finish_reason, logprobs: null })),
+        .filter((ch) => ch.delta.content || ch.finish_reason || ch.logprobs || (echo && ch.delta.role))
+        .map((ch) => {
+          const text = (echo && ch.delta.role ? prompt : '') + (ch.delta.content ?? '');
+          let logprobs: CompletionChoice['logprobs'] = null;
+          if (ch.logprobs) {
+            const at = tokenAt.get(ch.index) ?? start;
+            logprobs = completionLogprobs(ch.logprobs.content, at);
+            tokenAt.set(ch.index, at + ch.logprobs.content.reduce((n, t) => n + t.token.length, 0));
+          }
+          return { index: ch.index, text, finish_reason: ch.finish_reason, logprobs };
+        }),
       ...(c.usage ? { usage: c.usage } : {}),
     });
     const { completion } = await this.exclusive(() => this.run(l, promptIds, chat, null, onChunk ? (c) => {
@@ -337,22 +354,16 @@ export class GlmEngine {
       if (t.choices.length > 0 || t.usage) onChunk(t);
     } : undefined));
     return {
-      id: completion.id.replace('chatcmpl-', 'cmpl-'),
+      id: completionId(completion.id),
       object: 'text_completion',
       created: completion.created,
       model: completion.model,
+      system_fingerprint: completion.system_fingerprint,
       choices: completion.choices.map((ch) => ({
         index: ch.index,
         text: (echo ? prompt : '') + ch.message.content,
         finish_reason: ch.finish_reason,
-        logprobs: ch.logprobs
-          ? {
-              tokens: ch.logprobs.content.map((t) => t.token),
-              token_logprobs: ch.logprobs.content.map((t) => t.logprob),
-              top_logprobs: ch.logprobs.content.map((t) => Object.fromEntries(t.top_logprobs.map((x) => [x.token, x.logprob]))),
-              text_offset: offsets(ch.logprobs.content.map((t) => t.token), echo ? prompt.length : 0),
-            }
-          : null,
+        logprobs: ch.logprobs ? completionLogprobs(ch.logprobs.content, start) : null,
       })),
       usage: completion.usage,
     };
@@ -364,6 +375,7 @@ export class GlmEngine {
   ): Promise<{ completion: ChatCompletion; ids: number[] }> {
     const l = this.require();
     validateChatRequest(request, l.backend.model.config.vocabSize);
+    request = { ...request, messages: normalizeMessages(request.messages) };
     // Images (issue #21): refused at once by a model without a vision tower, or beyond its count.
     const imageUrls = imageUrlsOf(request.messages);
     checkImagesAllowed(imageUrls.length, l.vision);
@@ -419,11 +431,13 @@ export class GlmEngine {
     const cited = knowledge === undefined ? {} : { knowledge };
     const id = `chatcmpl-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
     const created = Math.floor(Date.now() / 1000);
+    const fingerprint = systemFingerprint(l);
     const chunk = (choices: ChatCompletionChunkChoice[], usage?: Usage): ChatCompletionChunk => ({
       id,
       object: 'chat.completion.chunk',
       created,
       model: l.name,
+      system_fingerprint: fingerprint,
       choices,
       ...(usage ? { usage } : {}),
     });
@@ -450,9 +464,17 @@ export class GlmEngine {
     const logitBias = new Map(Object.entries(request.logit_bias ?? {}).map(([k, v]) => [Number(k), v]));
     const topLogprobs = request.logprobs ? (request.top_logprobs ?? 0) : null;
     const schema = jsonSchemaOf(request, tools);
-    const needsBytes = schema !== null || topLogprobs !== null;
+    const strict = strictToolSchemas(l.family, tools);
+    const needsBytes = schema !== null || topLogprobs !== null || strict.size > 0;
     const vocab = needsBytes ? this.vocabOf(l) : null;
     const root = schema === null ? null : schema === 'object' ? anyObjectNode() : compileSchema(schema);
+
+    // Each choice's constraint from its first token: the JSON value, or tool_choice "required"'s name line.
+    const firstConstraint = () => {
+      if (root && vocab) return new JsonConstraint(root, vocab, l.stopIds);
+      if (tools?.required && vocab) return new ToolNameConstraint(tools.callable.map((t) => t.function.name), vocab);
+      return null;
+    };
 
     const session = l.session;
     // Reuse compares rows: the cached rows against this prompt's, and each cached image against this one's.
@@ -522,12 +544,17 @@ export class GlmEngine {
           logitBias,
           frequencyPenalty: request.frequency_penalty ?? 0,
           presencePenalty: request.presence_penalty ?? 0,
-          constraint: root && vocab ? new JsonConstraint(root, vocab, l.stopIds) : null,
+          constraint: firstConstraint(),
+          strictArguments: strict.size > 0 && vocab ? (name) => {
+            const node = strict.get(name);
+            return node ? new JsonConstraint(node, vocab, l.stopIds) : null;
+          } : null,
           tokenBytes: (tid) => (vocab ? vocab.bytes[tid] ?? null : null),
           topLogprobs,
           callable: tools?.callable ?? [],
+          required: tools?.required ?? false,
           forced: tools?.forced ?? null,
-          stripLeadingNewline: l.family === 'glm4' && !tools?.forced && schema === null,
+          stripLeadingNewline: l.family === 'glm4' && !tools?.forced && !tools?.required && schema === null,
           aborted: () => this.abortRequested,
           pipeline: l.pipeline,
           onDelta,
@@ -556,11 +583,13 @@ export class GlmEngine {
       object: 'chat.completion',
       created,
       model: l.name,
+      system_fingerprint: fingerprint,
       choices: results.map((r, index) => ({
         index,
         message: {
           role: 'assistant',
           content: r.text,
+          refusal: null,
           ...(r.call ? { tool_calls: [{ id: r.call.id, type: 'function' as const, function: { name: r.call.name, arguments: r.call.arguments } }] } : {}),
         },
         finish_reason: r.finish,
@@ -664,6 +693,44 @@ function wantsJson(r: Omit<ChatCompletionRequest, 'messages'>): boolean {
   return t === 'json_object' || t === 'json_schema';
 }
 
+/**
+ * The compiled arguments schemas of the tools declared `strict: true` that the model may call by itself
+ * (a named tool_choice constrains its tool anyway). GLM-4 formats write arguments as JSON, so they are
+ * decoded under the schema once the reply names the tool; ChatGLM3 writes Python keyword arguments,
+ * which JSON constraints cannot hold: a named error there rather than a promise not kept.
+ */
+function strictToolSchemas(family: ChatFamily, tools: ToolPlan | null): Map<string, ReturnType<typeof compileSchema>> {
+  const out = new Map<string, ReturnType<typeof compileSchema>>();
+  if (!tools || tools.forced) return out;
+  // tool_choice "required": every tool's arguments are decoded as JSON under its schema, as a forced call's.
+  if (tools.required) {
+    for (const t of tools.callable) out.set(t.function.name, compileSchema(argumentsSchema(t), `tools[${t.function.name}].parameters`));
+    return out;
+  }
+  for (const t of tools.callable) {
+    if (t.function.strict !== true) continue;
+    if (family !== 'glm4') {
+      throw new UnsupportedFieldError(`tools: strict: true on "${t.function.name}" needs GLM-4 (JSON arguments); ChatGLM3 writes Python arguments: pass tool_choice naming the function to decode its arguments as JSON under the schema, or drop strict`);
+    }
+    out.set(t.function.name, compileSchema(argumentsSchema(t), `tools[${t.function.name}].parameters`));
+  }
+  return out;
+}
+
+/** A text completion's id: the same request id as its chat run, with OpenAI's cmpl- prefix (streamed and whole alike). */
+function completionId(chatId: string): string {
+  return chatId.replace('chatcmpl-', 'cmpl-');
+}
+
+/**
+ * OpenAI's system_fingerprint: the engine configuration a reply came from. A seeded request repeats
+ * exactly under the same fingerprint; across placements only within the logits' float differences.
+ */
+function systemFingerprint(l: Loaded): string {
+  const { gpu, cpu } = l.backend.placement;
+  return `glm-webgpu/${l.backend.kind}/${gpu}gpu+${cpu}cpu`;
+}
+
 /** The schema the reply is decoded under: 'object' (json_object), a JSON schema, or null (free text). */
 function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPlan | null): 'object' | Record<string, unknown> | null {
   const f = r.response_format;
@@ -683,6 +750,16 @@ function jsonSchemaOf(r: Omit<ChatCompletionRequest, 'messages'>, tools: ToolPla
 }
 
 /** Character offsets of each token in the text (completions' logprobs.text_offset). */
+/** Chat logprobs in the legacy completions form; text_offset counts from `start` (the prompt's length with echo). */
+function completionLogprobs(content: readonly TokenLogprob[], start: number): NonNullable<CompletionChoice['logprobs']> {
+  return {
+    tokens: content.map((t) => t.token),
+    token_logprobs: content.map((t) => t.logprob),
+    top_logprobs: content.map((t) => Object.fromEntries(t.top_logprobs.map((x) => [x.token, x.logprob]))),
+    text_offset: offsets(content.map((t) => t.token), start),
+  };
+}
+
 function offsets(tokens: readonly string[], start: number): number[] {
   let at = start;
   return tokens.map((t) => {

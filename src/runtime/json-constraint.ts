@@ -97,7 +97,14 @@ export function compileSchema(schema: unknown, path = ''): Node {
   const type = s.type;
   if (Array.isArray(type)) {
     if (type.length === 0) fail(path, 'type must not be an empty array');
-    const options = type.map((t) => compileSchema({ ...s, type: t }, path));
+    // Each listed type takes the keywords that apply to it ({type: ["string", "null"], maxLength: 5});
+    // a keyword that applies to none of them is still an error (in the loop below, for the first type).
+    const applies = (key: string, t: unknown) => key === 'type' || ANNOTATIONS.has(key) || (typeof t === 'string' && KEYWORDS[t]?.has(key));
+    const orphan = Object.keys(s).find((key) => !type.some((t) => applies(key, t)));
+    const options = type.map((t) => {
+      const own = Object.fromEntries(Object.entries(s).filter(([key]) => key === orphan || applies(key, t)));
+      return compileSchema({ ...own, type: t }, path);
+    });
     return { k: 'union', options, min: Math.min(...options.map(minLen)) };
   }
   if (typeof type !== 'string') {

@@ -108,7 +108,10 @@ function checkCommon(r: Record<string, unknown>, vocabSize: number): void {
   if (r.user !== undefined && typeof r.user !== 'string') throw new InvalidArgumentError('user must be a string');
 }
 
-const ROLES = ['system', 'user', 'assistant', 'tool', 'observation'];
+/** `developer` is OpenAI's newer name for `system` (normalizeMessages turns it into one). */
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'observation'];
+/** Message fields by role: anything else is an UnsupportedFieldError naming it. */
+const MESSAGE_FIELDS = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'metadata', 'refusal']);
 
 /**
  * The text of a message's content: a string, or text parts joined (OpenAI's content-parts form). An
@@ -134,23 +137,59 @@ export function contentText(m: ChatCompletionMessageParam, index: number): strin
     .join('');
 }
 
+/**
+ * The fields OpenAI puts on some roles only, checked so that none is silently dropped: `name` (GLM's
+ * templates have no participant names; on a tool result it is the tool's name, which the observation turn
+ * does not repeat), `tool_call_id` (must answer a call an earlier assistant message made), `refusal` (the
+ * field OpenAI's responses carry; null when a response message is sent back as history).
+ */
+function checkMessageExtras(m: ChatCompletionMessageParam, i: number, callIds: ReadonlySet<string>): void {
+  const isResult = m.role === 'tool' || m.role === 'observation';
+  if (m.name !== undefined && m.name !== null) {
+    if (!isResult) throw new UnsupportedFieldError(`message ${i} (${m.role}) field "name": GLM chat templates have no participant names; put the name in the content instead`);
+    if (typeof m.name !== 'string') throw new InvalidArgumentError(`message ${i}: name must be a string`);
+  }
+  if (m.tool_call_id !== undefined && m.tool_call_id !== null) {
+    if (!isResult) throw new InvalidArgumentError(`message ${i} (${m.role}): only tool messages carry tool_call_id`);
+    if (typeof m.tool_call_id !== 'string' || !callIds.has(m.tool_call_id)) {
+      throw new InvalidArgumentError(`message ${i}: tool_call_id ${JSON.stringify(m.tool_call_id)} answers no tool call of an earlier assistant message; send that message (with its tool_calls) before the result`);
+    }
+  }
+  if (m.refusal !== undefined && m.refusal !== null) {
+    throw new UnsupportedFieldError(`message ${i} field "refusal": this engine never refuses, so a history message has refusal null (or none)`);
+  }
+}
+
+/** The messages as the chat templates know them: OpenAI's `developer` role is the system prompt. */
+export function normalizeMessages(messages: readonly ChatCompletionMessageParam[]): ChatCompletionMessageParam[] {
+  return messages.map((m) => (m.role === 'developer' ? { ...m, role: 'system' } : m));
+}
+
 export function validateChatRequest(r: ChatCompletionRequest, vocabSize: number): void {
   if (r === null || typeof r !== 'object') throw new InvalidArgumentError('the request must be an object');
   checkFields(r, CHAT_FIELDS, 'request');
   if (!Array.isArray(r.messages) || r.messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array of {role, content}');
+  const callIds = new Set<string>(); // ids of the tool calls earlier messages made
   r.messages.forEach((m, i) => {
     if (!m || typeof m !== 'object' || !ROLES.includes(m.role)) {
       throw new InvalidArgumentError(`bad message ${i} ${JSON.stringify(m)}: role must be one of ${ROLES.join('/')}`);
     }
-    const known = new Set(['role', 'content', 'name', 'tool_calls', 'tool_call_id', 'metadata']);
-    for (const key of Object.keys(m)) if (!known.has(key)) throw new UnsupportedFieldError(`message ${i} field "${key}" is not supported`);
+    for (const key of Object.keys(m)) {
+      if (!MESSAGE_FIELDS.has(key)) throw new UnsupportedFieldError(`message ${i} field "${key}" is not supported: remove it (see the README's Chat API table)`);
+    }
+    checkMessageExtras(m, i, callIds);
     contentText(m, i);
+    if (Array.isArray(m.content) && m.content.length === 0) throw new InvalidArgumentError(`message ${i} (${m.role}) has an empty content array: give at least one part`);
     if (m.tool_calls !== undefined && m.role !== 'assistant') throw new InvalidArgumentError(`message ${i}: only assistant messages carry tool_calls`);
     if ((m.content === undefined || m.content === null) && !(m.role === 'assistant' && m.tool_calls?.length)) {
       throw new InvalidArgumentError(`message ${i} (${m.role}) has no content`);
     }
+    for (const call of m.tool_calls ?? []) if (call && typeof call.id === 'string') callIds.add(call.id);
   });
   checkCommon(r as unknown as Record<string, unknown>, vocabSize);
+  if (r.parallel_tool_calls !== undefined && r.parallel_tool_calls !== null && typeof r.parallel_tool_calls !== 'boolean') {
+    throw new InvalidArgumentError('parallel_tool_calls must be true or false');
+  }
   if (r.logprobs !== undefined && r.logprobs !== null && typeof r.logprobs !== 'boolean') throw new InvalidArgumentError('logprobs must be true or false (top_logprobs gives the alternatives)');
   if (r.top_logprobs !== undefined && r.top_logprobs !== null && !r.logprobs) throw new InvalidArgumentError('top_logprobs needs logprobs: true');
 }

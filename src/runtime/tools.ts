@@ -25,8 +25,10 @@ export interface ToolPlan {
   templateVariables: Record<string, unknown>;
   /** Tools the reply may call (empty: parse nothing). */
   callable: ChatCompletionTool[];
-  /** Set when tool_choice names a function: the reply is forced to call it. */
+  /** Set when tool_choice names a function (or is "required" with one tool): the reply is forced to call it. */
   forced: ChatCompletionTool | null;
+  /** tool_choice "required" with several tools: the reply must call one of `callable` (tool-name-constraint.ts). */
+  required: boolean;
 }
 
 function checkTools(tools: readonly ChatCompletionTool[]): void {
@@ -88,9 +90,15 @@ export function planTools(
     throw new UnsupportedFieldError(`tools: the ${family} format has no function calling (GLM-4-9B-chat, GLM-4-0414 and ChatGLM3 do)`);
   }
   let forced: ChatCompletionTool | null = null;
-  if (toolChoice !== undefined && toolChoice !== null && toolChoice !== 'auto' && toolChoice !== 'none') {
+  let required = false;
+  if (toolChoice === 'required') {
+    if (list.length === 0) throw new InvalidArgumentError('tool_choice "required" needs tools: pass the functions the model must choose from');
+    // One tool: the call is decided, only its arguments are not.
+    if (list.length === 1) forced = list[0]!;
+    else required = true;
+  } else if (toolChoice !== undefined && toolChoice !== null && toolChoice !== 'auto' && toolChoice !== 'none') {
     if (typeof toolChoice !== 'object' || toolChoice.type !== 'function' || typeof toolChoice.function?.name !== 'string') {
-      throw new UnsupportedFieldError(`tool_choice ${JSON.stringify(toolChoice)} is not supported: use "auto", "none" or {type: "function", function: {name}}`);
+      throw new UnsupportedFieldError(`tool_choice ${JSON.stringify(toolChoice)} is not supported: use "auto", "none", "required" or {type: "function", function: {name}}`);
     }
     forced = list.find((t) => t.function.name === toolChoice.function.name) ?? null;
     if (!forced) throw new InvalidArgumentError(`tool_choice names "${toolChoice.function.name}", which is not in tools`);
@@ -134,7 +142,7 @@ export function planTools(
       else messages.unshift({ role: 'system', content: '', tools: offered } as ChatMessage);
     }
   }
-  return { messages, templateVariables, callable: offered, forced };
+  return { messages, templateVariables, callable: offered, forced, required };
 }
 
 /** Whether a glm4 chat template takes tools as a top-level variable (GLM-4-0414) rather than on a message. */
@@ -258,13 +266,31 @@ export function parseToolCall(family: ChatFamily, text: string, callable: readon
     const args = m ? parsePythonKwargs(m[1]!) : null;
     return args ? { name, arguments: JSON.stringify(args) } : null;
   }
+  return isJsonObjectText(body) ? { name, arguments: body } : null;
+}
+
+/**
+ * Whether `text` is the JSON text of an object. The arguments are then passed on as the model wrote them
+ * (as OpenAI does), not parsed and written again: that would turn a long integer into 3.03e+23.
+ */
+function isJsonObjectText(text: string): boolean {
   try {
-    const args = JSON.parse(body) as unknown;
-    if (args === null || typeof args !== 'object' || Array.isArray(args)) return null;
-    return { name, arguments: JSON.stringify(args) };
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' && !Array.isArray(v);
   } catch {
-    return null;
+    return false;
   }
+}
+
+/**
+ * The call of a forced reply (tool_choice named the tool): `text` is the arguments alone, decoded as JSON
+ * under the tool's schema after the name line the prompt ends with, in every family (ChatGLM3 included:
+ * its Python form is written back only when the call goes into history). Null when they do not parse
+ * (the reply ran out of max_tokens).
+ */
+export function parseForcedCall(forced: ChatCompletionTool, text: string): ParsedCall | null {
+  const body = text.trim();
+  return isJsonObjectText(body) ? { name: forced.function.name, arguments: body } : null;
 }
 
 /**

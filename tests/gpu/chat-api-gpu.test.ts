@@ -84,6 +84,13 @@ describe('GPU: one seed, one reply on CPU and GPU placements', () => {
       'JSON schema',
       { messages: [{ role: 'user', content: 'JSON' }], temperature: 1, seed: 8, max_tokens: 40, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'string', maxLength: 5 } }, required: ['a', 'b'] } } } },
     ],
+    [
+      'tool_choice "required" (the name-line mask, then the arguments\' schema)',
+      {
+        messages: [{ role: 'user', content: 'Call one' }], temperature: 1, seed: 6, max_tokens: 30, tool_choice: 'required',
+        tools: ['get_forecast', 'search'].map((name) => ({ type: 'function' as const, function: { name, parameters: { type: 'object', properties: { q: { type: 'string', maxLength: 6 } }, required: ['q'] } } })),
+      },
+    ],
   ];
   for (const [label, request] of requests) {
     it(`${label}: the same ids`, async () => {
@@ -102,6 +109,7 @@ describe('GPU: one seed, one reply on CPU and GPU placements', () => {
         expect(t.top_logprobs.map((x) => x.token)).toEqual(lpCpu[i]!.top_logprobs.map((x) => x.token));
       });
       if (request.response_format) expect(() => JSON.parse(out.gpu!.completion.choices[0]!.message.content)).not.toThrow();
+      if (request.tool_choice) expect(out.gpu!.completion.choices[0]!.finish_reason).toBe('tool_calls');
     }, 120_000);
   }
 });

@@ -157,3 +157,18 @@ export function ice_textLikeModel(): Uint8Array {
   return buildModel({ pieces, modelType: 1, normalizer: { name: 'nmt_nfkc', charsmap, removeExtraWhitespaces: true } });
 }
 
+
+/**
+ * A ChatGLM2/3-style tokenizer.model for the chatglm3 tiny fixture's tool tests: BPE, identity normalizer,
+ * byte fallback, a few single-character pieces (so tool prompts stay a few hundred tokens).
+ */
+export function chatglm3ToolsModel(): Uint8Array {
+  const pieces: PieceSpec[] = [
+    { piece: '<unk>', type: UNKNOWN },
+    { piece: '<s>', type: CONTROL },
+    { piece: '</s>', type: CONTROL },
+    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, type: BYTE })),
+    ...['▁', 'a', 'e', 'o', 't', 'c', 's', 'r', 'y'].map((piece, i) => ({ piece, score: -10 - i })),
+  ];
+  return buildModel({ pieces, modelType: 2, byteFallback: true, normalizer: { name: 'identity', removeExtraWhitespaces: false } });
+}

@@ -10,21 +10,9 @@ import { GlmEngine } from '../../src/runtime/engine';
 import type { ChatCompletionTool } from '../../src/runtime/api-types';
 import type { Ops } from '../../src/model/ops';
 import { fixtureDir } from '../helpers/fixtures';
-import { buildModel, BYTE, CONTROL, UNKNOWN, type PieceSpec } from '../helpers/sentencepiece-model';
+import { chatglm3ToolsModel } from '../helpers/sentencepiece-model';
 import type { GlmTokenizer } from '../../src/tokenizer/types';
 import { CHATGLM3_TOOL_SYSTEM_PROMPT } from '../../src/runtime/tools';
-
-/** A ChatGLM2/3-style tokenizer.model: BPE, identity normalizer, byte fallback, a few single-character pieces. */
-function sentencePieceModel(): Uint8Array {
-  const pieces: PieceSpec[] = [
-    { piece: '<unk>', type: UNKNOWN },
-    { piece: '<s>', type: CONTROL },
-    { piece: '</s>', type: CONTROL },
-    ...Array.from({ length: 256 }, (_, b) => ({ piece: `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`, type: BYTE })),
-    ...['▁', 'a', 'e', 'o', 't', 'c', 's', 'r', 'y'].map((piece, i) => ({ piece, score: -10 - i })),
-  ];
-  return buildModel({ pieces, modelType: 2, byteFallback: true, normalizer: { name: 'identity', removeExtraWhitespaces: false } });
-}
 
 const TRACK: ChatCompletionTool = {
   type: 'function',
@@ -42,7 +30,7 @@ describe('tools: ChatGLM3 round trip through the engine (scripted backend)', () 
   beforeAll(async () => {
     const dir = resolve(mkdtempSync(resolve(tmpdir(), 'glm-chatglm3-tools-')), 'model');
     cpSync(fixtureDir('thudm-chatglm3-tiny'), dir, { recursive: true });
-    writeFileSync(resolve(dir, 'tokenizer.model'), sentencePieceModel());
+    writeFileSync(resolve(dir, 'tokenizer.model'), chatglm3ToolsModel());
     // Byte-fallback pieces make the tool prompt long: room for it (RoPE is computed for any length).
     const config = JSON.parse(readFileSync(resolve(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(resolve(dir, 'config.json'), JSON.stringify({ ...config, seq_length: 2048 }));
@@ -99,5 +87,28 @@ describe('tools: ChatGLM3 round trip through the engine (scripted backend)', () 
     const second = prompts.at(-1)!;
     expect(contains(second, [specialIds['<|assistant|>']!, ...enc('track\n'), ...enc(" ```python\ntool_call(symbol='10111')\n```"), specialIds['<|observation|>']!, ...enc('\n'), ...enc('{"price": 12412}'), specialIds['<|assistant|>']!])).toBe(true);
     expect(back.usage.prompt_tokens_details.cached_tokens).toBeGreaterThan(0);
+  });
+
+  it('a forced call (tool_choice names the tool): the JSON arguments after the name line become tool_calls', async () => {
+    // The prompt ends with the name line; the arguments are decoded as JSON under the tool's schema.
+    // enc() starts with SentencePiece's "▁" prefix piece, which compact JSON has no room for: dropped.
+    script = [...enc('{"symbol":"10111"}').slice(1), 2];
+    capture = true;
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [TRACK], tool_choice: { type: 'function', function: { name: 'track' } }, max_tokens: 40 });
+    expect(r.choices[0]!.finish_reason, JSON.stringify(r)).toBe('tool_calls');
+    expect(r.choices[0]!.message.content).toBe('');
+    const call = r.choices[0]!.message.tool_calls![0]!;
+    expect(call.function.name).toBe('track');
+    expect(JSON.parse(call.function.arguments)).toEqual({ symbol: '10111' });
+    expect(prompts.at(-1)!.slice(-enc('track\n').length)).toEqual(enc('track\n'));
+  });
+
+  it('strict: true is a named error unless tool_choice names the tool (ChatGLM3 writes Python arguments)', async () => {
+    const strict = { ...TRACK, function: { ...TRACK.function, strict: true } };
+    await expect(engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [strict], max_tokens: 8 }))
+      .rejects.toMatchObject({ name: 'UnsupportedFieldError', message: expect.stringContaining('tool_choice naming the function') });
+    script = [...enc('{"symbol":"1"}').slice(1), 2];
+    const r = await engine.generate({ messages: [{ role: 'user', content: 'price?' }], tools: [strict], tool_choice: { type: 'function', function: { name: 'track' } }, max_tokens: 40 });
+    expect(JSON.parse(r.choices[0]!.message.tool_calls![0]!.function.arguments)).toEqual({ symbol: '1' });
   });
 });

@@ -129,7 +129,10 @@ describe('tools: ChatGLM3 format (THUDM build_chat_input)', () => {
 
 describe('tools: parsing GLM-4 replies', () => {
   it('a call is the tool name on the first line and a JSON object after it; anything else is text', () => {
-    expect(parseToolCall('glm4', 'get_weather\n{"city": "Paris"}', [ref.tool])).toEqual({ name: 'get_weather', arguments: '{"city":"Paris"}' });
+    // The arguments as the model wrote them (OpenAI's are the model's text too): no re-serialising, which
+    // would turn a long integer into 3.03e+23.
+    expect(parseToolCall('glm4', 'get_weather\n{"city": "Paris"}', [ref.tool])).toEqual({ name: 'get_weather', arguments: '{"city": "Paris"}' });
+    expect(parseToolCall('glm4', 'get_weather\n{"city": "Paris", "id": 303385956379320940000000}\n', [ref.tool])!.arguments).toBe('{"city": "Paris", "id": 303385956379320940000000}');
     expect(parseToolCall('glm4', 'get_weather\nnot json', [ref.tool])).toBeNull();
     expect(parseToolCall('glm4', 'unknown_tool\n{"city": "Paris"}', [ref.tool])).toBeNull();
     expect(parseToolCall('glm4', 'The weather is fine.', [ref.tool])).toBeNull();

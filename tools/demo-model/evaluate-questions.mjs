@@ -16,19 +16,16 @@
 //   difference      two lines, "'X': <X's gloss>" and "'Y': <Y's gloss>"
 //   unknown         starts "I don't know the word"
 // and the retrieval step recognised the kind of question (a wrong kind counts as a miss).
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { createServer } from 'vite';
 import { evalWords } from './eval-words.mjs';
 import { matches, normalise, saysUnknown } from './evaluate.mjs';
+import { ROOT, readKnowledgeBase, sourceModules } from './source-modules.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
 const { values: opts } = parseArgs({
   options: {
-    package: { type: 'string', default: resolve(root, 'public/models/glm-demo') },
+    package: { type: 'string', default: resolve(ROOT, 'public/models/glm-demo') },
     temperatures: { type: 'string', default: '0,0.7' },
     json: { type: 'string' },
   },
@@ -69,14 +66,9 @@ function judge(kind, answer, hit, kb) {
 }
 
 async function main() {
-  const server = await createServer({
-    root, configFile: false, logLevel: 'error', appType: 'custom',
-    server: { middlewareMode: true, hmr: false, ws: false }, optimizeDeps: { noDiscovery: true, include: [] },
-  });
-  const load = (p) => server.ssrLoadModule(p);
+  const { load, close } = await sourceModules();
   const { createEngine } = await load('/src/worker/client.ts');
-  const { parseWordNetKbBytes } = await load('/src/knowledge/wordnet.ts');
-  const kb = await parseWordNetKbBytes(new Uint8Array(readFileSync(resolve(opts.package, 'knowledge-wordnet.bin'))));
+  const kb = await readKnowledgeBase(load, resolve(opts.package, 'knowledge-wordnet.bin'));
   const sets = evalWords(kb);
   const words = [...sets.common.slice(0, 8), ...sets.random.filter((w) => /^[a-z]+$/.test(w)).slice(0, 6)];
   const madeUp = sets.madeUp.slice(0, words.length);
@@ -115,7 +107,7 @@ async function main() {
   }
   for (const f of report.failures.slice(0, 30)) console.log(`MISS ${f.kind}@${f.temperature} ${JSON.stringify(f.question)} (${f.ask}): ${JSON.stringify(f.answer.slice(0, 160))}`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 1));
-  await server.close();
+  await close();
 }
 
 main().catch((e) => {

@@ -15,18 +15,16 @@
 //                    followed by whitespace and a capital letter (the whole line when there is none);
 //   normalisation  = lower case, every run of characters other than a-z and 0-9 -> one space, trimmed.
 // Sampling at temperature t > 0 uses seed 1000 + the word's index, so a run is repeatable.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve, dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createServer } from 'vite';
 import { evalWords } from './eval-words.mjs';
+import { ROOT, readKnowledgeBase, sourceModules } from './source-modules.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
 const { values: opts } = parseArgs({
   options: {
-    package: { type: 'string', default: resolve(root, 'public/models/glm-demo') },
+    package: { type: 'string', default: resolve(ROOT, 'public/models/glm-demo') },
     temperatures: { type: 'string', default: '0,0.7' },
     json: { type: 'string' },
     limit: { type: 'string', default: '0' },
@@ -47,14 +45,9 @@ export function matches(answer, reference) {
 export const saysUnknown = (answer) => /^I don't know the word\b/.test(answer.trim());
 
 async function main() {
-  const server = await createServer({
-    root, configFile: false, logLevel: 'error', appType: 'custom',
-    server: { middlewareMode: true, hmr: false, ws: false }, optimizeDeps: { noDiscovery: true, include: [] },
-  });
-  const load = (p) => server.ssrLoadModule(p);
+  const { load, close } = await sourceModules();
   const { createEngine } = await load('/src/worker/client.ts');
-  const { parseWordNetKbBytes } = await load('/src/knowledge/wordnet.ts');
-  const kb = await parseWordNetKbBytes(new Uint8Array(readFileSync(resolve(opts.package, 'knowledge-wordnet.bin'))));
+  const kb = await readKnowledgeBase(load, resolve(opts.package, 'knowledge-wordnet.bin'));
   const sets = evalWords(kb);
   const limit = Number(opts.limit) || Infinity;
 
@@ -93,7 +86,7 @@ async function main() {
   console.log(JSON.stringify(report.sets));
   for (const f of report.failures.slice(0, 20)) console.log(`MISS ${f.set}@${f.temperature} ${f.word}: ${JSON.stringify(f.answer)} <- ${JSON.stringify(f.expected)}`);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(report, null, 1));
-  await server.close();
+  await close();
 }
 
 // Run only as a script (evaluate-questions.mjs imports the match rule).

@@ -18,13 +18,13 @@
 //   chat        small talk and other questions (no observation) -> a fixed introduction / reply
 // Every WordNet lemma is asked about, except the evaluation's words (eval-words.mjs), which are held out.
 // Conversations hold 1 (75 %), 2 (18 %) or 3 (7 %) turns. Output: gzip'd JSON lines {messages: [...]}.
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { createGzip } from 'node:zlib';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createServer } from 'vite';
 import { evalWords, madeUpWords, seededRandom } from './eval-words.mjs';
+import { readKnowledgeBase, sourceModules } from './source-modules.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -99,13 +99,9 @@ export function partsOfSpeechReply(word, line) {
 }
 
 async function main() {
-  const server = await createServer({
-    root, configFile: false, logLevel: 'error', appType: 'custom',
-    server: { middlewareMode: true, hmr: false, ws: false }, optimizeDeps: { noDiscovery: true, include: [] },
-  });
-  const { parseWordNetKbBytes } = await server.ssrLoadModule('/src/knowledge/wordnet.ts');
-  const { WordNetRetriever } = await server.ssrLoadModule('/src/knowledge/retrieval.ts');
-  const kb = await parseWordNetKbBytes(new Uint8Array(readFileSync(opts.kb)));
+  const { load, close } = await sourceModules();
+  const { WordNetRetriever } = await load('/src/knowledge/retrieval.ts');
+  const kb = await readKnowledgeBase(load, opts.kb);
   const retriever = new WordNetRetriever(kb);
   const held = evalWords(kb);
   const heldOut = new Set([...held.random, ...held.common]);
@@ -229,7 +225,7 @@ async function main() {
     }
   }
   await new Promise((ok) => evalOut.end(ok));
-  await server.close();
+  await close();
   console.log(JSON.stringify({ skippedQuestions: skippedQuestions.slice(0, 40) }));
   console.log(JSON.stringify({ turns: turns.length, skipped, conversations, heldOut: heldOut.size, madeUpForTraining: fakes.length, out: opts.out }));
 }

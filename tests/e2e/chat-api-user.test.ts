@@ -7,8 +7,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
+import type { Page } from 'playwright-core';
+import { DIST_WEB, openEngineTestPage, screenshot, type EngineTestPage } from './harness';
 import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { chatTemplateFixture, fixtureDir } from '../helpers/fixtures';
 import { chatglm3ToolsModel } from '../helpers/sentencepiece-model';
@@ -19,8 +19,7 @@ import type { ChatCompletion } from '../../src/index';
 const CALL_REPLY = 'get_forecast\n{ "days": 3}';
 
 describe('e2e: the chat API through the worker, as an app uses it', () => {
-  let server: StaticServer;
-  let browser: Browser;
+  let opened: EngineTestPage;
   let page: Page;
   let logs: string[];
   let tok: GlmTokenizer;
@@ -47,16 +46,11 @@ describe('e2e: the chat API through the worker, as an app uses it', () => {
     cpSync(writeTinyChatModel(resolve(tmp, 'scripted'), { scriptIds: distinctScript(tok, 'Hello there, friend.') }), resolve(models, 'api-user-scripted'), { recursive: true });
     const genConfig = { do_sample: true, temperature: 1.3, top_k: 7, max_new_tokens: 5 };
     cpSync(writeTinyChatModel(resolve(tmp, 'gen'), { generationConfig: genConfig }), resolve(models, 'api-user-gen'), { recursive: true });
-    server = await startStaticServer();
-    browser = await launchChromium();
-    page = await browser.newPage();
-    logs = watchConsole(page);
-    await page.goto(`${server.url}/engine-test.html`);
-    await page.waitForFunction(() => window.glm?.ready === true);
+    opened = await openEngineTestPage();
+    ({ page, logs } = opened);
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await opened?.close();
   });
 
   it('tool round trips in the GLM-4-0414 format (the model calls) and the ChatGLM3 format (tool_choice forces the call)', async () => {

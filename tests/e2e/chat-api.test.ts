@@ -5,8 +5,8 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
+import type { Page } from 'playwright-core';
+import { DIST_WEB, openEngineTestPage, screenshot, type EngineTestPage } from './harness';
 import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { chatTemplateFixture } from '../helpers/fixtures';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
@@ -14,8 +14,7 @@ import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 const CALL_REPLY = 'get_forecast\n{ "days": 3}';
 
 describe('e2e: the chat API through the worker', () => {
-  let server: StaticServer;
-  let browser: Browser;
+  let opened: EngineTestPage;
   let page: Page;
   let logs: string[];
 
@@ -27,16 +26,11 @@ describe('e2e: the chat API through the worker', () => {
     const template = chatTemplateFixture('glm-4-9b-chat');
     cpSync(writeTinyChatModel(resolve(tmp, 'tools'), { scriptIds: distinctScript(tok, CALL_REPLY), chatTemplate: template, maxPositions: 2048 }), resolve(models, 'api-tools'), { recursive: true });
     cpSync(writeTinyChatModel(resolve(tmp, 'random'), { seed: 11 }), resolve(models, 'api-random'), { recursive: true });
-    server = await startStaticServer();
-    browser = await launchChromium();
-    page = await browser.newPage();
-    logs = watchConsole(page);
-    await page.goto(`${server.url}/engine-test.html`);
-    await page.waitForFunction(() => window.glm?.ready === true);
+    opened = await openEngineTestPage();
+    ({ page, logs } = opened);
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await opened?.close();
   });
 
   it('a tool call round trip: tool_calls (whole and streamed), then the result fed back as a tool message', async () => {

@@ -4,16 +4,15 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { DIST_WEB, launchChromium, screenshot, startStaticServer, watchConsole, type StaticServer } from './harness';
+import type { Page } from 'playwright-core';
+import { DIST_WEB, openEngineTestPage, screenshot, type EngineTestPage } from './harness';
 import { TOKENIZER_DIR, writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { loadTokenizer } from '../../src/tokenizer/tokenizer';
 
 const SCRIPT = '中文 emoji 👋 ok';
 
 describe('e2e: engine in a Web Worker (comlink)', () => {
-  let server: StaticServer;
-  let browser: Browser;
+  let opened: EngineTestPage;
   let page: Page;
   let logs: string[];
 
@@ -24,16 +23,11 @@ describe('e2e: engine in a Web Worker (comlink)', () => {
     mkdirSync(models, { recursive: true });
     cpSync(writeTinyChatModel(resolve(tmp, 'scripted'), { scriptIds: tok.encode(SCRIPT, { addSpecialTokens: false }) }), resolve(models, 'scripted'), { recursive: true });
     cpSync(writeTinyChatModel(resolve(tmp, 'random')), resolve(models, 'random'), { recursive: true });
-    server = await startStaticServer();
-    browser = await launchChromium();
-    page = await browser.newPage();
-    logs = watchConsole(page);
-    await page.goto(`${server.url}/engine-test.html`);
-    await page.waitForFunction(() => window.glm?.ready === true);
+    opened = await openEngineTestPage();
+    ({ page, logs } = opened);
   });
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await opened?.close();
   });
 
   it('streams a reply from the worker; chunks concatenate to the whole text', async () => {

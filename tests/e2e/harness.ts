@@ -167,3 +167,28 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true });
   return path;
 }
+
+/** engine-test.html open in headless Chromium (WebGPU on), its engine API ready as `window.glm`. */
+export interface EngineTestPage {
+  page: Page;
+  /** The page's console and page errors, for failure messages. */
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export async function openEngineTestPage(): Promise<EngineTestPage> {
+  const server = await startStaticServer();
+  const browser = await launchChromium();
+  const page = await browser.newPage();
+  const logs = watchConsole(page);
+  await page.goto(`${server.url}/engine-test.html`);
+  await page.waitForFunction(() => (window as unknown as { glm?: { ready?: boolean } }).glm?.ready === true);
+  return {
+    page,
+    logs,
+    close: async () => {
+      await browser.close();
+      await server.close();
+    },
+  };
+}

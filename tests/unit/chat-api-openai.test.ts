@@ -13,7 +13,7 @@ import { distinctScript, TOKENIZER_DIR, writeTinyChatModel } from '../helpers/ti
 import { chatTemplateFixture } from '../helpers/fixtures';
 import { Ajv } from 'ajv';
 import { GlmEngine } from '../../src/runtime/engine';
-import type { GlmTokenizer } from '../../src/tokenizer/types';
+import { scriptReplies } from '../helpers/scripted-replies';
 
 const FORECAST: ChatCompletionTool = {
   type: 'function',
@@ -188,18 +188,7 @@ describe('scripted GLM-4 replies: strict tools, logprobs of the leading newline'
     const dir = writeTinyChatModel(resolve(mkdtempSync(resolve(tmpdir(), 'glm-strict-')), 'm'), { chatTemplate: chatTemplateFixture('glm-4-9b-chat'), maxPositions: 2048 });
     engine = new GlmEngine();
     await engine.load(dir, { backend: 'cpu' });
-    const loaded = (engine as unknown as { loaded: { session: { ops: { read(x: unknown): Promise<Float32Array> } }; tokenizer: GlmTokenizer } }).loaded;
-    enc = (text) => loaded.tokenizer.encode(text, { addSpecialTokens: false });
-    stopId = loaded.tokenizer.specialIds['<|user|>']!;
-    const vocab = engine.info().vocabSize;
-    const realRead = loaded.session.ops.read.bind(loaded.session.ops);
-    loaded.session.ops.read = async (x: unknown) => {
-      const real = await realRead(x);
-      if (real.length !== vocab) return real;
-      const oneHot = new Float32Array(vocab).fill(-10);
-      oneHot[script.shift() ?? stopId] = 10;
-      return oneHot;
-    };
+    ({ encode: enc, stopId } = scriptReplies(engine, () => script.shift()));
   });
 
   const call = async (tool: ChatCompletionTool) => {

@@ -10,7 +10,7 @@ import ts from 'typescript';
 import { describe, expect, it, vi } from 'vitest';
 import { createEngine, type Engine } from '../../src/worker/client';
 import { GlmEngine } from '../../src/runtime/engine';
-import type { GlmTokenizer } from '../../src/tokenizer/types';
+import { scriptReplies } from '../helpers/scripted-replies';
 import { writeTinyChatModel } from '../helpers/tiny-chat-model';
 import { chatTemplateFixture } from '../helpers/fixtures';
 
@@ -74,19 +74,9 @@ describe('README Chat API examples run as written', () => {
     await engine.load(writeTinyChatModel(resolve(root, 'tools'), { chatTemplate: chatTemplateFixture('glm-4-9b-chat'), maxPositions: 2048 }), { backend: 'cpu' });
     const glm = load.mock.contexts[0] as GlmEngine;
     load.mockRestore();
-    const loaded = (glm as unknown as { loaded: { session: { ops: { read(x: unknown): Promise<Float32Array> } }; tokenizer: GlmTokenizer } }).loaded;
-    const enc = (text: string) => loaded.tokenizer.encode(text, { addSpecialTokens: false });
-    const stopId = loaded.tokenizer.specialIds['<|user|>']!;
-    const script = [...enc('get_weather\n{"city": "Paris"}'), stopId, ...enc('18 degrees in Paris.'), stopId];
-    const vocab = glm.info().vocabSize;
-    const realRead = loaded.session.ops.read.bind(loaded.session.ops);
-    loaded.session.ops.read = async (x: unknown) => {
-      const real = await realRead(x);
-      if (real.length !== vocab) return real;
-      const oneHot = new Float32Array(vocab).fill(-10);
-      oneHot[script.shift() ?? stopId] = 10;
-      return oneHot;
-    };
+    let script: number[] = [];
+    const { encode: enc, stopId } = scriptReplies(glm, () => script.shift());
+    script = [...enc('get_weather\n{"city": "Paris"}'), stopId, ...enc('18 degrees in Paris.'), stopId];
     const asked: string[] = [];
     const { value, log } = await run(readmeExamples().tools, 'first', engine, async (city) => {
       asked.push(city);

@@ -51,7 +51,7 @@ export interface KnowledgeQuery {
 /** Answers to senses beyond the first, listed briefly so "the other meaning" questions have something to read. */
 const MAX_OTHER_SENSES = 2;
 /** Synonyms collected over all senses for a synonym question (a thesaurus answer, not only the first sense's). */
-const MAX_SYNONYMS = 12;
+const MAX_SYNONYMS = 8;
 const MAX_WORD_CHARS = 60;
 const MAX_WORDS_IN_PHRASE = 8;
 

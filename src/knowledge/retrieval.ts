@@ -123,10 +123,7 @@ export function parseQuestion(question: string): KnowledgeQuery | null {
   if (quoted.length) {
     const found = query(quoted.slice(0, 2), true);
     const whole = /(?:^|[\s(:,;])'(.{1,80})'(?=$|[\s?.!,:;)])/.exec(text)?.[1];
-    if (found && whole && whole !== found.words[0] && /'/.test(whole) && !/' and '/.test(whole)) {
-      found.wholeQuote = whole;
-      if (found.ask === 'difference') found.ask = 'meaning';
-    }
+    if (found && whole && whole !== found.words[0] && /'/.test(whole) && !/' and '/.test(whole)) found.wholeQuote = whole;
     return found;
   }
   if (SMALL_TALK.test(text) && !ABOUT_WORDS.test(text)) return null;
@@ -233,7 +230,11 @@ export class WordNetRetriever {
     const query = parseQuestion(question);
     if (!query) return null;
     const find = (w: string) => this.kb.lookup(w, query.pos) ?? (query.pos ? this.kb.lookup(w) : null);
-    if (query.wholeQuote && find(query.wholeQuote)) query.words = [query.wholeQuote];
+    // The quote read whole is one word (its inner apostrophes are not quotes), so not a difference.
+    if (query.wholeQuote && find(query.wholeQuote)) {
+      query.words = [query.wholeQuote];
+      if (query.ask === 'difference') query.ask = 'meaning';
+    }
     // Each word as the answer will name it: without a final period or an article when only that finds it
     // ("Define bicycle." is about 'bicycle', "a.m." keeps its period; "a glacier" is 'glacier', "a priori" stays).
     const found = query.words.map((w): [string, WordEntry | null] => {
@@ -248,7 +249,7 @@ export class WordNetRetriever {
     // else ("What's the weather today?"), not an unknown word: no lookup, the model says what it can do.
     if (found.every(([w, e]) => e === null && w.split(/\s+/).length >= 3) && [...question.matchAll(QUOTED)].length === 0) return null;
     const words = found.map(([w]) => w);
-    const ask = words.length > 1 ? 'difference' : query.ask === 'difference' ? 'meaning' : query.ask;
+    const { ask } = query;
     // The meaning asked as one part of speech is named only when the word has that part of speech.
     const pos = query.pos && found[0]?.[1]?.senses[0]?.pos === query.pos ? query.pos : undefined;
     // Two words (a "difference" question): their first senses only, to keep the prompt short.

@@ -9,7 +9,7 @@
 // Words: the first 8 of evaluate.mjs's common words and its first 6 single-word random ones (held out of
 // training); a difference question pairs each with the next. Made-up words: evaluate.mjs's first 14.
 // A reply is CORRECT when it is what the retrieved entry says for what was asked:
-//   meaning         first sentence = the primary sense's gloss (evaluate.mjs's rule)
+//   meaning         first sentence = the primary sense's gloss (answer-match.mjs)
 //   synonyms        "Synonyms of 'X': <the entry's Synonyms line>" or "WordNet lists no synonyms of 'X'." when it has none
 //   example         the entry's Example line, or "WordNet gives no example sentence for 'X'." when it has none
 //   partsOfSpeech   names every "noun (N senses)" ... of the entry's "Parts of speech" line
@@ -20,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evalWords } from './eval-words.mjs';
-import { matches, normalise, saysUnknown } from './evaluate.mjs';
+import { matches, normalise, saysUnknown } from './answer-match.mjs';
 import { ROOT, readKnowledgeBase, sourceModules } from './source-modules.mjs';
 
 const { values: opts } = parseArgs({

@@ -11,14 +11,12 @@
 //   madeUp  50 made-up words WordNet does not know
 // A random/common answer is CORRECT when its first sentence equals the first sentence of the lemma's
 // primary-sense gloss after normalisation; a made-up word's answer is correct when it says "I don't know".
-//   first sentence = the text up to the first line break, then up to the first '.', '!' or '?' that is
-//                    followed by whitespace and a capital letter (the whole line when there is none);
-//   normalisation  = lower case, every run of characters other than a-z and 0-9 -> one space, trimmed.
+// (first sentence and normalisation: answer-match.mjs).
 // Sampling at temperature t > 0 uses seed 1000 + the word's index, so a run is repeatable.
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { matches, saysUnknown } from './answer-match.mjs';
 import { evalWords } from './eval-words.mjs';
 import { ROOT, readKnowledgeBase, sourceModules } from './source-modules.mjs';
 
@@ -31,18 +29,6 @@ const { values: opts } = parseArgs({
   },
 });
 
-export function firstSentence(text) {
-  const line = text.trim().split('\n')[0];
-  const m = /[.!?](?=\s+[A-Z])/.exec(line);
-  return m ? line.slice(0, m.index + 1) : line;
-}
-export function normalise(text) {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, ' ').trim().split(/\s+/).filter(Boolean).join(' ');
-}
-export function matches(answer, reference) {
-  return normalise(firstSentence(answer)) === normalise(firstSentence(reference));
-}
-export const saysUnknown = (answer) => /^I don't know the word\b/.test(answer.trim());
 
 async function main() {
   const { load, close } = await sourceModules();
@@ -89,10 +75,7 @@ async function main() {
   await close();
 }
 
-// Run only as a script (evaluate-questions.mjs imports the match rule).
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((e) => {
-    console.error(e);
-    process.exit(1);
-  });
-}
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -92,7 +92,7 @@ const DIFFERENCE = [
 ];
 
 /** How a reply lists parts of speech: "a noun (16 senses) and a verb (41 senses)". */
-export function partsOfSpeechReply(word, line) {
+function partsOfSpeechReply(word, line) {
   const items = line.slice('Parts of speech: '.length, -1).split(', ').map((p) => `${/^[aeiou]/.test(p) ? 'an' : 'a'} ${p}`);
   const list = items.length > 1 ? `${items.slice(0, -1).join(', ')} and ${items.at(-1)}` : items[0];
   return `'${word}' is ${list}.`;

@@ -47,7 +47,7 @@ def log(*a):
     print(*a, flush=True)
 
 
-# Match rule, shared with evaluate.mjs (keep the two in step).
+# Match rule, shared with answer-match.mjs (keep the two in step).
 def first_sentence(text):
     """Up to the first line break, then up to the first '.', '!' or '?' followed by spaces and a capital."""
     text = text.strip().split('\n')[0]
